@@ -1,0 +1,86 @@
+/**
+ * Every reason uvs drops a frame, in one list with a counter each (as VPP's error lists).
+ * A stage returns DROP with one of these; the loop counts it. Index 0 means "not dropped".
+ * Names are stable: metrics and `uvsadm` listings use them.
+ */
+export const DROP_REASONS = [
+  'none',
+  'malformed-ethernet',
+  'vlan-unsupported',
+  'malformed-arp',
+  'malformed-ipv4',
+  'ipv4-options-bad',
+  'ip-checksum',
+  'truncated-l4',
+  'fragment-no-conn',
+  'not-ipv4',
+  'not-for-us',
+  'ttl-exceeded',
+  'no-service-port',
+  'no-dest',
+  'conn-table-full',
+  'dest-unavailable',
+  'non-syn-no-conn',
+  'laddr-exhausted',
+  'no-laddr',
+  'no-route',
+  'arp-queue-full',
+  'arp-unresolved',
+  'frag-needed',
+  'mtu-too-small',
+  'tx-failed',
+  'icmp-no-conn',
+  'gso-unsupported',
+  'frame-too-big',
+  'own-frame',
+  'ipv6-unsupported',
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+const index = new Map<string, number>(DROP_REASONS.map((n, i) => [n, i]));
+
+export function dropIndex(name: DropReason): number {
+  return index.get(name)!;
+}
+
+export const D_MALFORMED_ETH = dropIndex('malformed-ethernet');
+export const D_VLAN = dropIndex('vlan-unsupported');
+export const D_MALFORMED_ARP = dropIndex('malformed-arp');
+export const D_MALFORMED_IP = dropIndex('malformed-ipv4');
+export const D_IP_OPTIONS = dropIndex('ipv4-options-bad');
+export const D_IP_CSUM = dropIndex('ip-checksum');
+export const D_TRUNC_L4 = dropIndex('truncated-l4');
+export const D_FRAG_NO_CONN = dropIndex('fragment-no-conn');
+export const D_NOT_IPV4 = dropIndex('not-ipv4');
+export const D_NOT_FOR_US = dropIndex('not-for-us');
+export const D_TTL = dropIndex('ttl-exceeded');
+export const D_NO_SVC_PORT = dropIndex('no-service-port');
+export const D_NO_DEST = dropIndex('no-dest');
+export const D_CONN_FULL = dropIndex('conn-table-full');
+export const D_DEST_UNAVAIL = dropIndex('dest-unavailable');
+export const D_NON_SYN = dropIndex('non-syn-no-conn');
+export const D_LADDR_EXHAUSTED = dropIndex('laddr-exhausted');
+export const D_NO_LADDR = dropIndex('no-laddr');
+export const D_NO_ROUTE = dropIndex('no-route');
+export const D_ARP_QUEUE_FULL = dropIndex('arp-queue-full');
+export const D_ARP_UNRESOLVED = dropIndex('arp-unresolved');
+export const D_FRAG_NEEDED = dropIndex('frag-needed');
+export const D_MTU_SMALL = dropIndex('mtu-too-small');
+export const D_TX_FAILED = dropIndex('tx-failed');
+export const D_ICMP_NO_CONN = dropIndex('icmp-no-conn');
+export const D_GSO = dropIndex('gso-unsupported');
+export const D_TOO_BIG = dropIndex('frame-too-big');
+export const D_OWN = dropIndex('own-frame');
+export const D_IPV6 = dropIndex('ipv6-unsupported');
+
+/** Counters, indexed by reason. */
+export class DropCounters {
+  readonly counts = new Float64Array(DROP_REASONS.length);
+
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < DROP_REASONS.length; i++) if (this.counts[i]) out[DROP_REASONS[i]!] = this.counts[i]!;
+    return out;
+  }
+}
