@@ -1,0 +1,108 @@
+/**
+ * The director's rule set: virtual services, their dests and FULLNAT local addresses, plus the
+ * lookups the data path needs (service by proto/VIP/port, by fwmark; dest by id; the addresses
+ * uvs answers ARP for). Written only by control (src/control/ops.ts), between batches; the data
+ * path reads it. `generation` changes on every write so caches can tell they are stale.
+ */
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './constants.js';
+import type { Dest } from './dest.js';
+import type { Service } from './service.js';
+
+function protoSlot(proto: number): number {
+  return proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3;
+}
+
+/** Numeric key of proto+addr+port (exact in a double: 32 + 16 + 2 bits). */
+export function svcKey(proto: number, addr: number, port: number): number {
+  return ((addr >>> 0) * 65536 + port) * 4 + protoSlot(proto);
+}
+
+export class Config {
+  /** Services in the order they were added (the listing sorts; --nosort shows this order). */
+  readonly services: Service[] = [];
+  private readonly byKey = new Map<number, Service>();
+  private readonly byMark = new Map<number, Service>();
+  /** Dest registry by id (ids are reused after a dest is forgotten). */
+  readonly dests: (Dest | undefined)[] = [];
+  private freeDestIds: number[] = [];
+  private nextSvcId = 1;
+  /** Addresses uvs answers ARP and ICMP echo for: VIPs and FULLNAT local addresses. */
+  owned = new Set<number>();
+  /** Service ids → service. */
+  readonly svcById: (Service | undefined)[] = [];
+  generation = 0;
+
+  allocSvcId(): number {
+    return this.nextSvcId++;
+  }
+
+  allocDestId(): number {
+    const id = this.freeDestIds.pop();
+    return id === undefined ? this.dests.length : id;
+  }
+
+  registerDest(d: Dest): void {
+    this.dests[d.id] = d;
+  }
+
+  /** Forgets a dest id once no conn refers to it any more. */
+  releaseDest(d: Dest): void {
+    if (this.dests[d.id] === d) {
+      this.dests[d.id] = undefined;
+      this.freeDestIds.push(d.id);
+    }
+  }
+
+  find(proto: number, addr: number, port: number): Service | undefined {
+    return this.byKey.get(svcKey(proto, addr, port));
+  }
+
+  findMark(mark: number): Service | undefined {
+    return this.byMark.get(mark >>> 0);
+  }
+
+  /** Service for a packet to addr:port: exact match, else the port-0 (all ports) service. */
+  lookup(proto: number, addr: number, port: number): Service | undefined {
+    const s = this.byKey.get(svcKey(proto, addr, port));
+    if (s !== undefined) return s;
+    return port !== 0 ? this.byKey.get(svcKey(proto, addr, 0)) : undefined;
+  }
+
+  /** Whether any service (any proto/port) uses this VIP. */
+  hasVip(addr: number): boolean {
+    for (const s of this.services) if (!s.fwmark && s.addr === addr) return true;
+    return false;
+  }
+
+  add(s: Service): void {
+    this.services.push(s);
+    this.svcById[s.id] = s;
+    if (s.fwmark) this.byMark.set(s.fwmark, s);
+    else this.byKey.set(svcKey(s.protocol, s.addr, s.port), s);
+    this.changed();
+  }
+
+  remove(s: Service): void {
+    const i = this.services.indexOf(s);
+    if (i >= 0) this.services.splice(i, 1);
+    this.svcById[s.id] = undefined;
+    if (s.fwmark) this.byMark.delete(s.fwmark);
+    else this.byKey.delete(svcKey(s.protocol, s.addr, s.port));
+    this.changed();
+  }
+
+  /** Recomputes derived lookups after any change. */
+  changed(): void {
+    const owned = new Set<number>();
+    for (const s of this.services) {
+      if (!s.fwmark) owned.add(s.addr);
+      for (const l of s.laddrs) owned.add(l);
+    }
+    for (const a of this.extraOwned) owned.add(a);
+    this.owned = owned;
+    this.generation++;
+  }
+
+  /** Addresses owned for other reasons (fwmark rule VIPs). */
+  extraOwned: number[] = [];
+}

@@ -1,0 +1,830 @@
+/**
+ * The director: ports, the shared frame arena, and the one-way pipeline every frame walks.
+ *
+ *   Port.recv(batch)
+ *     → parse     ethernet / arp / ipv4 / l4 offsets and 5-tuple            DROP(malformed…)
+ *     → host      ARP for owned addresses, ICMP echo, neighbour learning      (consumes)
+ *     → track     conn table lookup, both directions in one table
+ *     → classify  only on a miss: service by proto+VIP+port (port 0: all)    PASS(no service)
+ *     → schedule  only on a miss: persistence template, then Scheduler.pick  DROP(no-dest)
+ *     → forward   the conn's bound Forwarder rewrites in place (in/out)
+ *     → route     next hop + egress port; ARP resolve (queue while pending)
+ *     → egress    write L2 header → Port.send(batch)
+ *
+ * (DESIGN.md lists classify before track; the conn lookup comes first here because an
+ * established packet never needs the service — the kernel's ip_vs_in does the same.)
+ *
+ * Nothing on this path throws or allocates: a bad frame is a counted drop reason. Control
+ * changes (services, dests) are applied between batches, since everything runs on one thread.
+ */
+import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
+import { Packet } from '../packet/packet.js';
+import type { Port } from '../port/port.js';
+import { ConnTable, CF_ONE_PACKET, DIR_IN } from '../conn/conn-table.js';
+import { Timeouts } from '../conn/timeouts.js';
+import { TCP_STATE_NAMES } from '../conn/tcp-state.js';
+import { Config } from '../model/config.js';
+import type { Service } from '../model/service.js';
+import type { Dest } from '../model/dest.js';
+import { Stats } from '../model/stats.js';
+import { RouteTable } from '../model/routes.js';
+import { NeighborTable, N_INCOMPLETE, N_REACHABLE, N_STALE, NEIGH_MAX_PROBES, NEIGH_RETRANS_MS } from '../model/neighbors.js';
+import {
+  FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP,
+} from '../model/constants.js';
+import { SchedKey, SchedNote } from '../sched/scheduler.js';
+import { parsePacket } from './parse.js';
+import {
+  DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
+  D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
+  D_NO_ROUTE, D_NON_SYN, D_NOT_FOR_US, D_TOO_BIG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
+} from './drops.js';
+import type { Clock } from './clock.js';
+import { rd16, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
+import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } from '../wire/ethernet.js';
+import {
+  ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
+} from '../wire/arp.js';
+import { IP_F_DF, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
+import { checksum, setIpv4Checksum } from '../wire/checksum.js';
+import {
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_RST, TCP_SYN,
+  icmpIsError,
+} from '../wire/l4.js';
+import { echoToReply, writeIcmpError } from '../wire/icmp.js';
+import type { Forwarder, FwdContext } from '../fwd/forwarder.js';
+import { natForwarder } from '../fwd/nat.js';
+import { drForwarder } from '../fwd/dr.js';
+import { tunForwarder } from '../fwd/tun.js';
+import { fullnatForwarder } from '../fwd/fullnat.js';
+import { LaddrPool } from '../fwd/laddr-pool.js';
+import { noTracer, type Tracer } from '../trace/tracer.js';
+import { ipToString } from '../model/addr.js';
+
+/** Forwarder per method (index = FWD_* value); LOCAL/BYPASS are not offered by uvs. */
+const FORWARDERS: (Forwarder | null)[] = [natForwarder, null, tunForwarder, drForwarder, null, fullnatForwarder];
+
+export interface DirectorOptions {
+  clock: Clock;
+  /** Conn table capacity (conns + templates). */
+  maxConns?: number;
+  /** Frames per receive batch. */
+  batch?: number;
+  maxPorts?: number;
+  /** Frames that may wait for ARP resolution, all neighbours together. */
+  pendingMax?: number;
+  tracer?: Tracer;
+  /** Conn hash seed (tests fix it for a stable -Lc order). */
+  seed?: number;
+}
+
+interface PortState {
+  port: Port;
+  /** Receive slots of this port. */
+  rx: Uint32Array;
+  /** Frames queued for sending on this port (slot ids) and how many. */
+  tx: Uint32Array;
+  txn: number;
+  /** Addresses uvs itself owns on this port as an L2 host (tap mode). */
+  hostAddrs: number[];
+  rxFrames: number;
+  txFrames: number;
+}
+
+export class Director implements FwdContext {
+  readonly clock: Clock;
+  readonly arena: Arena;
+  readonly packets: Packet[];
+  readonly config = new Config();
+  readonly timeouts = new Timeouts();
+  readonly conns: ConnTable;
+  readonly routes = new RouteTable();
+  readonly neigh = new NeighborTable();
+  readonly drops = new DropCounters();
+  readonly stats = new Stats();
+  readonly laddrPool = new LaddrPool();
+  tracer: Tracer;
+  /** Frames not for any service, left to the host kernel (iface mode). */
+  passed = 0;
+  readonly ports: PortState[] = [];
+
+  private readonly batch: number;
+  private readonly maxPorts: number;
+  private readonly scratchFree: number[] = [];
+  private readonly scratchUsed: number[] = [];
+  private readonly pendingFree: number[] = [];
+  /** Pending frames: slot, neighbour index, egress port; -1 slot = empty entry. */
+  private readonly pendSlot: Int32Array;
+  private readonly pendNeigh: Int32Array;
+  private readonly pendPort: Int32Array;
+  private pendCount = 0;
+  private readonly pendingReleased: number[] = [];
+  private readonly key = new SchedKey();
+  private readonly note = new SchedNote();
+  private ipId = 1;
+  private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
+
+  constructor(opts: DirectorOptions) {
+    this.clock = opts.clock;
+    this.batch = opts.batch ?? 64;
+    this.maxPorts = opts.maxPorts ?? 8;
+    const scratch = Math.max(64, this.batch);
+    const pending = opts.pendingMax ?? 128;
+    const slots = this.maxPorts * this.batch + scratch + pending;
+    this.arena = new Arena(slots);
+    this.packets = [];
+    for (let i = 0; i < slots; i++) this.packets.push(new Packet(this.arena, i));
+    let s = this.maxPorts * this.batch;
+    for (let i = 0; i < scratch; i++) this.scratchFree.push(s++);
+    for (let i = 0; i < pending; i++) this.pendingFree.push(s++);
+    this.pendSlot = new Int32Array(pending).fill(-1);
+    this.pendNeigh = new Int32Array(pending);
+    this.pendPort = new Int32Array(pending);
+    this.tracer = opts.tracer ?? noTracer;
+    this.conns = new ConnTable({
+      maxConns: opts.maxConns ?? 1 << 20,
+      timeouts: this.timeouts,
+      dests: this.config.dests,
+      now: this.clock.now(),
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    });
+  }
+
+  // ------------------------------------------------------------------ ports
+
+  /**
+   * Adds a port. `hostAddrs` are addresses uvs itself owns on it (tap mode: it is the L2 host;
+   * iface mode: empty, the kernel owns the interface addresses). Returns the port index.
+   */
+  addPort(port: Port, hostAddrs: number[] = []): number {
+    if (this.ports.length >= this.maxPorts) throw new Error(`too many ports (max ${this.maxPorts})`);
+    const i = this.ports.length;
+    port.index = i;
+    const rx = new Uint32Array(this.batch);
+    for (let k = 0; k < this.batch; k++) rx[k] = i * this.batch + k;
+    this.ports.push({
+      port, rx, tx: new Uint32Array(this.batch * 2 + 64), txn: 0, hostAddrs, rxFrames: 0, txFrames: 0,
+    });
+    return i;
+  }
+
+  /** Starts receiving: each port's readiness drives pollPort. */
+  start(): void {
+    for (let i = 0; i < this.ports.length; i++) {
+      const pi = i;
+      this.ports[i]!.port.onReadable(() => this.pollPort(pi));
+    }
+  }
+
+  /**
+   * Receives and processes batches from port pi until it is empty (at most `maxBatches` per
+   * call, so one busy port cannot starve the others). Returns frames processed.
+   */
+  pollPort(pi: number, maxBatches = 16): number {
+    const ps = this.ports[pi]!;
+    const arena = this.arena;
+    let total = 0;
+    for (let it = 0; it < maxBatches; it++) {
+      const rx = ps.rx;
+      for (let k = 0; k < rx.length; k++) {
+        const slot = rx[k]!;
+        arena.off[slot] = slot * SLOT_SIZE + HEADROOM;
+      }
+      const n = ps.port.recv(arena, rx, rx.length);
+      if (n <= 0) break;
+      ps.rxFrames += n;
+      const now = this.clock.now();
+      for (let k = 0; k < n; k++) {
+        const p = this.packets[rx[k]!]!;
+        p.port = pi;
+        this.process(p, now);
+      }
+      this.flush();
+      total += n;
+      if (n < rx.length) break;
+    }
+    return total;
+  }
+
+  /** Sends everything queued, then recycles scratch and released pending slots. */
+  flush(): void {
+    for (let i = 0; i < this.ports.length; i++) {
+      const ps = this.ports[i]!;
+      if (ps.txn === 0) continue;
+      const sent = ps.port.send(this.arena, ps.tx, ps.txn);
+      ps.txFrames += sent;
+      if (sent < ps.txn) this.drops.counts[D_TX_FAILED]! += ps.txn - sent;
+      ps.txn = 0;
+    }
+    while (this.scratchUsed.length > 0) {
+      const s = this.scratchUsed.pop()!;
+      this.arena.reset(s);
+      this.scratchFree.push(s);
+    }
+    while (this.pendingReleased.length > 0) {
+      const s = this.pendingReleased.pop()!;
+      this.arena.reset(s);
+      this.pendingFree.push(s);
+    }
+  }
+
+  private queueTx(pi: number, slot: number): void {
+    const ps = this.ports[pi]!;
+    if (ps.txn >= ps.tx.length) {
+      // Never expected (tx is sized for a full batch plus generated frames); keep the data path safe.
+      this.drops.counts[D_TX_FAILED]!++;
+      return;
+    }
+    ps.tx[ps.txn++] = slot;
+  }
+
+  private dropPkt(p: Packet, reason: number): void {
+    this.drops.counts[reason]!++;
+    p.drop = reason;
+    if (this.tracer.on) this.tracer.end(p, '', DROP_REASONS[reason]!);
+  }
+
+  // ------------------------------------------------------------------ the pipeline
+
+  /** Runs one frame through every stage. */
+  process(p: Packet, now: number): void {
+    const tr = this.tracer.on && this.tracer.begin(p, this.ports[p.port]!.port.name);
+    const d = parsePacket(p);
+    if (d !== 0) {
+      if (tr) this.tracer.step(p, 'parse', `malformed: ${DROP_REASONS[d]}`);
+      this.dropPkt(p, d);
+      return;
+    }
+    if (p.ethType === 0x0806) {
+      this.handleArp(p, now, tr);
+      return;
+    }
+    const b = p.b;
+    const ps = this.ports[p.port]!;
+    const f = p.off;
+    if (!macEquals(b, f + ETH_DST, ps.port.mac, 0) && !isBroadcast(b, f + ETH_DST)) {
+      this.passed++;
+      if (tr) this.tracer.end(p, '', 'not-for-us');
+      return;
+    }
+    if (tr) this.tracer.step(p, 'parse', '');
+    if (p.l4 < 0) {
+      // Non-first fragment: without reassembly there are no ports to find the conn by.
+      if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_FRAG_NO_CONN);
+      else this.pass(p, tr);
+      return;
+    }
+    const proto = p.proto;
+    if (proto === 1) {
+      if (icmpIsError(p.icmpType) && p.inL4 >= 0) {
+        this.handleIcmpError(p, now, tr);
+        return;
+      }
+      if (p.icmpType === ICMP_ECHO && this.isOwned(p.daddr, p.port)) {
+        this.echoReply(p, tr);
+        return;
+      }
+      this.pass(p, tr);
+      return;
+    }
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
+      this.pass(p, tr);
+      return;
+    }
+    const conns = this.conns;
+    let ref = conns.lookup(proto, p.saddr, p.sport, p.daddr, p.dport);
+    let c: number;
+    let dir: number;
+    if (ref >= 0) {
+      c = ref >> 1;
+      dir = ref & 1;
+      if (dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN && conns.reuseOnSyn(c)) {
+        if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
+        ref = -1;
+      } else if (tr) {
+        this.tracer.step(p, 'track', `conn #${c} found (${dir === DIR_IN ? 'client→server' : 'server→client'}), state ${conns.stateName(c)}`);
+      }
+    }
+    if (ref < 0) {
+      const svc = this.classify(p);
+      if (svc === undefined) {
+        if (tr) this.tracer.step(p, 'classify', `no virtual service for ${protoStr(proto)} ${ipToString(p.daddr)}:${p.dport}`);
+        if (this.config.hasVip(p.daddr)) this.noDestination(p, D_NO_SVC_PORT, tr);
+        else this.pass(p, tr);
+        return;
+      }
+      if (tr) this.tracer.step(p, 'classify', `service ${svcStr(svc)} (${svc.schedName}${svc.persistent ? `, persistent ${svc.timeout}s` : ''})`);
+      c = this.newConn(p, svc, now, tr);
+      if (c < 0) return;
+      dir = DIR_IN;
+    } else {
+      c = ref >> 1;
+      dir = ref & 1;
+    }
+    p.conn = c;
+    p.dir = dir;
+    p.traceId = c + 1;
+    const dest = this.config.dests[conns.destId[c]!];
+    if (dest === undefined || !dest.available) {
+      // expire_nodest_conn=0: packets of conns to a removed dest are dropped until they expire.
+      if (tr) this.tracer.step(p, 'track', 'dest of this conn was removed: dropped (expire_nodest_conn=0)');
+      this.dropPkt(p, D_DEST_UNAVAIL);
+      return;
+    }
+    if (proto === IPPROTO_TCP) {
+      const changed = conns.tcpTransition(c, dir, p.tcpFlags, now);
+      if (tr) this.tracer.step(p, 'state', changed
+        ? `${stateNameOf(conns, conns.lastOldState)} → ${conns.stateName(c)} (timeout ${conns.timeout[c]! / 1000}s)`
+        : `${conns.stateName(c)} (unchanged, timeout ${conns.timeout[c]! / 1000}s)`);
+    } else {
+      conns.udpPacket(c, dir, now);
+      if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout[c]! / 1000}s)`);
+    }
+    // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length).
+    const svc = dest.svc;
+    if (dir === DIR_IN) {
+      dest.stats.inpkts++; dest.stats.inbytes += p.ipLen;
+      svc.stats.inpkts++; svc.stats.inbytes += p.ipLen;
+      this.stats.inpkts++; this.stats.inbytes += p.ipLen;
+    } else {
+      dest.stats.outpkts++; dest.stats.outbytes += p.ipLen;
+      svc.stats.outpkts++; svc.stats.outbytes += p.ipLen;
+      this.stats.outpkts++; this.stats.outbytes += p.ipLen;
+    }
+    if (p.ttl <= 1) {
+      this.icmpError(p, ICMP_TIME_EXCEEDED, 0, 0, this.routeSrc(p.saddr) || p.daddr);
+      this.dropPkt(p, D_TTL);
+      return;
+    }
+    decTtl(b, p.l3);
+    p.ttl--;
+    const fwd = FORWARDERS[dest.fwd]!;
+    if (tr) this.tracer.before(p);
+    const r = dir === DIR_IN ? fwd.inbound(p, c, this) : fwd.outbound(p, c, this);
+    if (r !== 0) {
+      if (tr) this.tracer.step(p, 'forward', `${fwd.name}: ${DROP_REASONS[r]}`);
+      this.dropPkt(p, r);
+      return;
+    }
+    if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', fwd.name); }
+    if (conns.flags[c]! & CF_ONE_PACKET) conns.expire(c, now);
+    this.egress(p, now, tr);
+  }
+
+  /** Service for a packet without a conn: proto + VIP + port, else the VIP's port-0 service. */
+  private classify(p: Packet): Service | undefined {
+    return this.config.lookup(p.proto, p.daddr, p.dport);
+  }
+
+  /**
+   * A new conn for p in svc (K ip_vs_schedule / ip_vs_sched_persist): TCP needs a SYN; then a
+   * persistence template or the scheduler picks the dest; FULLNAT takes a local address/port.
+   * Returns the conn index, or -1 after dropping the packet.
+   */
+  private newConn(p: Packet, svc: Service, now: number, tr: boolean): number {
+    const proto = p.proto;
+    if (proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
+      if (tr) this.tracer.step(p, 'schedule', 'not a SYN and no conn: not scheduled (sloppy_tcp=0)');
+      this.dropPkt(p, D_NON_SYN);
+      return -1;
+    }
+    const key = this.key;
+    key.proto = proto;
+    key.saddr = p.saddr;
+    key.sport = p.sport;
+    key.daddr = p.daddr;
+    key.dport = p.dport;
+    key.icmpError = false;
+    const conns = this.conns;
+    let dest: Dest | null = null;
+    let ctrl = -1;
+    const note = tr ? this.note : null;
+    if (svc.persistent) {
+      const cm = (p.saddr & svc.netmask) >>> 0;
+      let tproto = proto;
+      let tvaddr = p.daddr;
+      let tvport = svc.port;
+      if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === 21) tvport = 0;
+      let t = conns.lookupTemplate(tproto, cm, tvaddr, tvport);
+      if (t >= 0 && !conns.checkTemplate(t)) {
+        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone): rescheduling`);
+        t = -1;
+      }
+      if (t >= 0) {
+        dest = this.config.dests[conns.destId[t]!] ?? null;
+        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} ${ipToString(cm)} → ${dest ? ipToString(dest.addr) : '?'}:${conns.dport[t]}`);
+      } else {
+        dest = svc.sched.pick(key, now, note);
+        if (dest !== null) {
+          const tdport = svc.fwmark || svc.port === 0 ? 0 : dest.port;
+          t = conns.createTemplate(tproto, cm, tvaddr, tvport, dest.addr, tdport, dest, svc.id, svc.timeout * 1000, now);
+          if (t < 0) { this.dropPkt(p, D_CONN_FULL); return -1; }
+          if (tr) this.tracer.step(p, 'schedule', `${note!.text || svc.schedName} ; new persistence template #${t} for ${ipToString(cm)} (${svc.timeout}s)`);
+        }
+      }
+      ctrl = t;
+    } else {
+      dest = svc.sched.pick(key, now, note);
+      if (tr) this.tracer.step(p, 'schedule', note!.text || `${svc.schedName} → ${dest ? `${ipToString(dest.addr)}:${dest.port}` : 'none'}`);
+    }
+    if (dest === null) {
+      this.noDestination(p, D_NO_DEST, tr);
+      return -1;
+    }
+    // Port: the dest's port when the packet is for the service port; port-0 and fwmark services
+    // (and dests with port 0) keep the client's destination port.
+    const dport = dest.port !== 0 && (p.dport === svc.port || !svc.persistent) ? dest.port : p.dport;
+    let laddr = 0;
+    let lport = 0;
+    if (dest.fwd === FWD_FULLNAT) {
+      if (svc.laddrs.length === 0) { if (tr) this.tracer.step(p, 'schedule', 'FULLNAT dest but no local address (-P)'); this.dropPkt(p, D_NO_LADDR); return -1; }
+      if (!this.laddrPool.allocate(svc, proto, dest.addr, dport, conns)) {
+        if (tr) this.tracer.step(p, 'schedule', 'FULLNAT local address pool exhausted');
+        this.dropPkt(p, D_LADDR_EXHAUSTED);
+        return -1;
+      }
+      laddr = this.laddrPool.laddr;
+      lport = this.laddrPool.lport;
+    }
+    const onePacket = proto === IPPROTO_UDP && (svc.flags & 0x0004) !== 0 ? CF_ONE_PACKET : 0;
+    const c = conns.create(proto, p.saddr, p.sport, p.daddr, p.dport, dest.addr, dport, laddr, lport, dest, svc.id, ctrl, now, onePacket);
+    if (c < 0) {
+      if (tr) this.tracer.step(p, 'track', 'conn table full');
+      this.dropPkt(p, D_CONN_FULL);
+      return -1;
+    }
+    dest.stats.conns++;
+    svc.stats.conns++;
+    this.stats.conns++;
+    if (tr) this.tracer.step(p, 'track', `new conn #${c} ${ipToString(p.saddr)}:${p.sport} → ${ipToString(p.daddr)}:${p.dport} ⇒ ${ipToString(dest.addr)}:${dport}${laddr ? ` via ${ipToString(laddr)}:${lport}` : ''} (${fwdStr(dest.fwd)})`);
+    return c;
+  }
+
+  /** K ip_vs_leave: ICMP port unreachable to the client (even for TCP), then drop. */
+  private noDestination(p: Packet, reason: number, tr: boolean): void {
+    if (tr) this.tracer.step(p, 'schedule', 'no destination available: ICMP port unreachable to the client');
+    this.icmpError(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, p.daddr);
+    this.dropPkt(p, reason);
+  }
+
+  /** Not ours: in iface mode the host kernel deals with it; uvs only counts it. */
+  private pass(p: Packet, tr: boolean): void {
+    if (this.ports[p.port]!.hostAddrs.length > 0 && this.isOwned(p.daddr, p.port)) {
+      this.dropPkt(p, D_NOT_FOR_US);
+      return;
+    }
+    this.passed++;
+    if (tr) this.tracer.end(p, '', 'passed to host');
+  }
+
+  /** Addresses uvs answers for on port pi: VIPs, local addresses, and its own host addresses. */
+  isOwned(addr: number, pi: number): boolean {
+    if (this.config.owned.has(addr)) return true;
+    const h = this.ports[pi]!.hostAddrs;
+    for (let i = 0; i < h.length; i++) if (h[i] === addr) return true;
+    return false;
+  }
+
+  // ------------------------------------------------------------------ host: ARP, ICMP
+
+  private handleArp(p: Packet, now: number, tr: boolean): void {
+    const b = p.b;
+    const o = p.l3;
+    if (!arpValid(b, o)) { this.dropPkt(p, D_MALFORMED_ARP); return; }
+    const op = arpOper(b, o);
+    const spa = arpSpa(b, o);
+    const tpa = arpTpa(b, o);
+    const pi = p.port;
+    const forUs = this.isOwned(tpa, pi);
+    if (spa !== 0) {
+      const existing = this.neigh.find(spa);
+      if (existing >= 0 || forUs) {
+        const ni = this.neigh.learn(spa, b, o + ARP_SHA, pi, now, forUs);
+        if (ni >= 0) this.releasePending(ni);
+      }
+    }
+    if (op === ARP_REQUEST && forUs) {
+      const port = this.ports[pi]!.port;
+      // Turn the request around in place: reply from our MAC for tpa to the asker.
+      const sha = this.tmpMac;
+      copyMac(sha, 0, b, o + ARP_SHA);
+      const len = writeArp(b, p.off, ARP_REPLY, port.mac, tpa, sha, spa, sha);
+      p.len = len;
+      this.arena.meta.fill(0, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
+      this.queueTx(pi, p.slot);
+      if (tr) { this.tracer.step(p, 'host', `ARP who-has ${ipToString(tpa)} tell ${ipToString(spa)}: reply ${ipToString(tpa)} is-at our MAC`); this.tracer.end(p, port.name, ''); }
+      return;
+    }
+    if (tr) this.tracer.end(p, '', op === ARP_REPLY ? 'arp reply learnt' : 'arp not for us');
+  }
+
+  private readonly tmpMac = new Uint8Array(6);
+
+  private echoReply(p: Packet, tr: boolean): void {
+    const b = p.b;
+    const f = p.off;
+    echoToReply(b, p.l3, p.l4);
+    const tmp = this.tmpMac;
+    copyMac(tmp, 0, b, f + ETH_SRC);
+    copyMac(b, f + ETH_DST, tmp, 0);
+    copyMac(b, f + ETH_SRC, this.ports[p.port]!.port.mac, 0);
+    this.queueTx(p.port, p.slot);
+    if (tr) { this.tracer.step(p, 'host', `ICMP echo request to ${ipToString(p.saddr)} (ours): echo reply`); this.tracer.end(p, this.ports[p.port]!.port.name, ''); }
+  }
+
+  /**
+   * ICMP errors about a conn's packets (K ip_vs_in_icmp / ip_vs_out_icmp): the embedded header,
+   * reversed, is looked up as a conn; NAT/FULLNAT rewrite the outer and embedded addresses and
+   * ports back the other way; DR/TUN forward it as it is with the conn's forwarder.
+   */
+  private handleIcmpError(p: Packet, now: number, tr: boolean): void {
+    const conns = this.conns;
+    const ref = conns.lookup(p.inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport);
+    if (ref < 0) {
+      if (tr) this.tracer.step(p, 'track', 'ICMP error about no known conn');
+      if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_ICMP_NO_CONN);
+      else this.pass(p, tr);
+      return;
+    }
+    const c = ref >> 1;
+    const dir = ref & 1; // IN: travels toward the real server; OUT: toward the client
+    p.conn = c;
+    p.dir = dir;
+    p.traceId = c + 1;
+    const dest = this.config.dests[conns.destId[c]!];
+    if (dest === undefined || !dest.available) { this.dropPkt(p, D_DEST_UNAVAIL); return; }
+    conns.touch(c, now);
+    if (p.ttl <= 1) { this.dropPkt(p, D_TTL); return; }
+    decTtl(p.b, p.l3);
+    p.ttl--;
+    const fwd = dest.fwd;
+    if (tr) this.tracer.before(p);
+    if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
+      const full = fwd === FWD_FULLNAT;
+      if (dir === DIR_IN) {
+        // Embedded = our reply as the client side saw it (VIP:vport → CIP:cport).
+        // Make it what the RS sent: RIP:dport → (LIP:lport | CIP:cport).
+        this.setEmbedded(p, conns.daddr[c]!, conns.dport[c]!, full ? conns.laddr[c]! : p.inDaddr, full ? conns.lport[c]! : p.inDport);
+        this.setOuter(p, full ? conns.laddr[c]! : p.saddr, conns.daddr[c]!);
+      } else {
+        // Embedded = our rewritten request ((LIP|CIP) → RIP:dport); make it CIP:cport → VIP:vport.
+        this.setEmbedded(p, conns.caddr[c]!, conns.cport[c]!, conns.vaddr[c]!, conns.vport[c]!);
+        this.setOuter(p, conns.vaddr[c]!, full ? conns.caddr[c]! : p.daddr);
+      }
+      p.nextHop = p.daddr;
+      if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', `ICMP error for conn #${c}: outer and embedded headers rewritten (${fwdStr(fwd)})`); }
+    } else if (dir === DIR_IN) {
+      const r = FORWARDERS[fwd]!.inbound(p, c, this);
+      if (r !== 0) { this.dropPkt(p, r); return; }
+      if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', `ICMP error for conn #${c} forwarded as is (${fwdStr(fwd)})`); }
+    } else {
+      p.nextHop = p.daddr;
+    }
+    this.egress(p, now, tr);
+  }
+
+  private setEmbedded(p: Packet, saddr: number, sport: number, daddr: number, dport: number): void {
+    const b = p.b;
+    const e = p.inL3;
+    wr32(b, e + IP_SADDR, saddr);
+    wr32(b, e + IP_DADDR, daddr);
+    setIpv4Checksum(b, e);
+    wr16(b, p.inL4, sport);
+    wr16(b, p.inL4 + 2, dport);
+    p.inSaddr = saddr; p.inDaddr = daddr; p.inSport = sport; p.inDport = dport;
+    const l4 = p.l4;
+    b[l4 + 2] = 0;
+    b[l4 + 3] = 0;
+    wr16(b, l4 + 2, checksum(b, l4, p.l4len));
+  }
+
+  private setOuter(p: Packet, saddr: number, daddr: number): void {
+    const b = p.b;
+    wr32(b, p.l3 + IP_SADDR, saddr);
+    wr32(b, p.l3 + IP_DADDR, daddr);
+    setIpv4Checksum(b, p.l3);
+    p.saddr = saddr;
+    p.daddr = daddr;
+  }
+
+  /**
+   * Builds ICMP type/code about packet p back to its sender, from address `from`, in a scratch
+   * slot, and routes it. Used for port unreachable (no dest), fragmentation needed, TTL exceeded.
+   */
+  icmpError(p: Packet, type: number, code: number, info: number, from: number): void {
+    const s = this.scratchFree.pop();
+    if (s === undefined) return;
+    this.scratchUsed.push(s);
+    const q = this.packets[s]!;
+    const a = this.arena;
+    a.reset(s);
+    const f = a.off[s]!;
+    const len = writeIcmpError(a.bytes, f, type, code, info, from, p.saddr, p.b, p.l3, p.ipLen);
+    a.len[s] = len;
+    q.resetAnnotations();
+    q.port = p.port;
+    q.l3 = f + ETH_HLEN;
+    q.ipLen = len - ETH_HLEN;
+    q.proto = 1;
+    q.saddr = from;
+    q.daddr = p.saddr;
+    q.frag = 0;
+    q.nextHop = p.saddr;
+    q.traceId = p.traceId;
+    this.egress(q, this.clock.now(), false);
+  }
+
+  // ------------------------------------------------------------------ route + egress
+
+  routeSrc(addr: number): number {
+    const ri = this.routes.lookup(addr);
+    return ri < 0 ? 0 : this.routes.get(ri).src;
+  }
+
+  routeMtu(addr: number): number {
+    const ri = this.routes.lookup(addr);
+    return ri < 0 ? 0 : this.ports[this.routes.get(ri).port]!.port.mtu;
+  }
+
+  nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  /** Route toward p.nextHop, check the MTU, resolve the next hop's MAC, queue for sending. */
+  private egress(p: Packet, now: number, tr: boolean): void {
+    const target = p.nextHop;
+    const ri = this.routes.lookup(target);
+    if (ri < 0) {
+      if (tr) this.tracer.step(p, 'route', `no route to ${ipToString(target)}`);
+      this.dropPkt(p, D_NO_ROUTE);
+      return;
+    }
+    const r = this.routes.get(ri);
+    const nh = r.gw !== 0 ? r.gw : target;
+    const ps = this.ports[r.port]!;
+    const mtu = ps.port.mtu;
+    if (p.len - ETH_HLEN > mtu && p.gsoType === 0) {
+      if ((rd16(p.b, p.l3 + 6) & IP_F_DF) !== 0) {
+        if (!(p.proto === 1 && p.inL3 >= 0)) this.icmpError(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, p.daddr);
+        if (tr) this.tracer.step(p, 'route', `${p.len - ETH_HLEN} bytes > MTU ${mtu} with DF: ICMP fragmentation needed`);
+        this.dropPkt(p, D_FRAG_NEEDED);
+      } else {
+        this.dropPkt(p, D_TOO_BIG);
+      }
+      return;
+    }
+    const b = p.b;
+    const f = p.off;
+    copyMac(b, f + ETH_SRC, ps.port.mac, 0);
+    wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
+    const neigh = this.neigh;
+    let ni = neigh.find(nh);
+    if (ni >= 0 && neigh.usable(ni)) {
+      copyMac(b, f + ETH_DST, neigh.mac, ni * 6);
+      if (neigh.state[ni] === N_REACHABLE && neigh.expires[ni]! < now) {
+        neigh.state[ni] = N_STALE;
+        neigh.probes[ni] = 0;
+        neigh.nextProbe[ni] = now;
+      }
+      this.queueTx(r.port, p.slot);
+      if (tr) {
+        this.tracer.step(p, 'route', `to ${ipToString(target)} via ${r.gw ? ipToString(r.gw) : 'connected'} on ${ps.port.name}, next hop ${ipToString(nh)} is-at ${macStr(neigh.mac, ni * 6)}`);
+        this.tracer.end(p, ps.port.name, '');
+      }
+      return;
+    }
+    if (ni < 0) {
+      ni = neigh.create(nh, r.port, now);
+      if (ni < 0) { this.dropPkt(p, D_ARP_QUEUE_FULL); return; }
+    }
+    // Queue a copy while the next hop resolves; send a request unless one is in flight.
+    const slot = this.pendingFree.pop();
+    if (slot === undefined || this.pendCount >= this.pendSlot.length) {
+      if (slot !== undefined) this.pendingFree.push(slot);
+      if (tr) this.tracer.step(p, 'route', `ARP pending queue full for ${ipToString(nh)}`);
+      this.dropPkt(p, D_ARP_QUEUE_FULL);
+      return;
+    }
+    const a = this.arena;
+    const dst = a.slotStart(slot) + (f - a.slotStart(p.slot));
+    b.copyWithin(dst, f, f + p.len);
+    a.off[slot] = dst;
+    a.len[slot] = p.len;
+    a.meta.copyWithin(slot * META_WORDS, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
+    for (let k = 0; k < this.pendSlot.length; k++) {
+      if (this.pendSlot[k] === -1) {
+        this.pendSlot[k] = slot;
+        this.pendNeigh[k] = ni;
+        this.pendPort[k] = r.port;
+        this.pendCount++;
+        break;
+      }
+    }
+    if (neigh.state[ni] === N_INCOMPLETE && neigh.nextProbe[ni]! <= now) this.sendArpRequest(ni, now);
+    if (tr) {
+      this.tracer.step(p, 'route', `to ${ipToString(target)} on ${ps.port.name}: next hop ${ipToString(nh)} unresolved, frame queued, ARP who-has sent`);
+      this.tracer.end(p, ps.port.name, '');
+    }
+  }
+
+  private sendArpRequest(ni: number, now: number): void {
+    const neigh = this.neigh;
+    const pi = neigh.port[ni]!;
+    const s = this.scratchFree.pop();
+    if (s === undefined) return;
+    this.scratchUsed.push(s);
+    const a = this.arena;
+    a.reset(s);
+    const port = this.ports[pi]!.port;
+    const tpa = neigh.addr[ni]!;
+    const spa = this.routeSrcOnPort(pi, tpa);
+    a.len[s] = writeArp(a.bytes, a.off[s]!, ARP_REQUEST, port.mac, spa, null, tpa, this.bcast);
+    this.queueTx(pi, s);
+    neigh.probes[ni]!++;
+    neigh.nextProbe[ni] = now + NEIGH_RETRANS_MS;
+  }
+
+  private routeSrcOnPort(pi: number, target: number): number {
+    return this.routes.sourceFor(pi, target);
+  }
+
+  /** The next hop resolved: send every frame waiting for it. */
+  private releasePending(ni: number): void {
+    if (this.pendCount === 0) return;
+    const a = this.arena;
+    for (let k = 0; k < this.pendSlot.length; k++) {
+      const s = this.pendSlot[k]!;
+      if (s < 0 || this.pendNeigh[k] !== ni) continue;
+      copyMac(a.bytes, a.off[s]! + ETH_DST, this.neigh.mac, ni * 6);
+      this.queueTx(this.pendPort[k]!, s);
+      this.pendingReleased.push(s);
+      this.pendSlot[k] = -1;
+      this.pendCount--;
+    }
+  }
+
+  private dropPending(ni: number): void {
+    for (let k = 0; k < this.pendSlot.length; k++) {
+      const s = this.pendSlot[k]!;
+      if (s < 0 || this.pendNeigh[k] !== ni) continue;
+      this.drops.counts[D_ARP_UNRESOLVED]!++;
+      this.arena.reset(s);
+      this.pendingFree.push(s);
+      this.pendSlot[k] = -1;
+      this.pendCount--;
+    }
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /**
+   * Housekeeping driven by the injected clock: conn expiry (bounded work per call), ARP
+   * retransmits and failures, stale neighbours, scheduler sweeps. Call every ~100 ms.
+   */
+  tick(): void {
+    const now = this.clock.now();
+    this.conns.tick(now);
+    const neigh = this.neigh;
+    for (const { addr, index: ni } of neigh.entries()) {
+      const st = neigh.state[ni];
+      if (st === N_INCOMPLETE || st === N_STALE) {
+        if (neigh.nextProbe[ni]! > now) continue;
+        if (neigh.probes[ni]! >= NEIGH_MAX_PROBES) {
+          this.dropPending(ni);
+          neigh.remove(addr);
+          continue;
+        }
+        this.sendArpRequest(ni, now);
+      } else if (st === N_REACHABLE && neigh.expires[ni]! < now) {
+        neigh.state[ni] = N_STALE;
+        neigh.probes[ni] = 0;
+        neigh.nextProbe[ni] = now;
+      }
+    }
+    for (const s of this.config.services) s.sched.sweep(now);
+    this.flush();
+  }
+}
+
+function protoStr(proto: number): string {
+  return proto === IPPROTO_TCP ? 'TCP' : proto === IPPROTO_UDP ? 'UDP' : String(proto);
+}
+
+function svcStr(s: Service): string {
+  return s.fwmark ? `FWM ${s.fwmark}` : `${protoStr(s.protocol)} ${ipToString(s.addr)}:${s.port}`;
+}
+
+function fwdStr(fwd: number): string {
+  return fwd === FWD_MASQ ? 'NAT' : fwd === FWD_DROUTE ? 'DR' : fwd === FWD_TUNNEL ? 'TUN' : fwd === FWD_FULLNAT ? 'FULLNAT' : String(fwd);
+}
+
+function macStr(b: Uint8Array, o: number): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i ? ':' : '') + b[o + i]!.toString(16).padStart(2, '0');
+  return s;
+}
+
+function stateNameOf(_conns: ConnTable, st: number): string {
+  return TCP_STATE_NAMES[st] ?? String(st);
+}
