@@ -1,0 +1,199 @@
+/**
+ * uvsd — the director daemon.
+ *
+ *   uvsd --iface IF [--iface IF2 …]                 AF_PACKET on existing interfaces (director VM)
+ *   uvsd --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]   TAP devices; uvsd is the L2 host
+ *   common: [--sock PATH] [--max-conns N] [--log-level LEVEL] [--trace [FILTER]] [--pcap DIR]
+ *
+ * Thin: builds ports and the Director, serves the control socket, drives the clock.
+ */
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { Director } from '../pipeline/director.js';
+import { systemClock } from '../pipeline/clock.js';
+import { PacketSocketPort } from '../port/packet-socket-port.js';
+import { TapPort } from '../port/tap-port.js';
+import type { Port } from '../port/port.js';
+import { ControlServer } from '../control/server.js';
+import { Control } from '../control/ops.js';
+import { HostGuard, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
+import { parseIp, ipToString, macToString } from '../model/addr.js';
+import { estimate, ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
+import { FWD_MASQ } from '../model/constants.js';
+import type { Command } from '../control/types.js';
+
+export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
+
+const USAGE = `usage: uvsd --iface IF [--iface IF …] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
+            [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]`;
+
+export interface UvsdHandle {
+  director: Director;
+  stop(): Promise<void>;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseArgs({
+      args: argv,
+      options: {
+        iface: { type: 'string', multiple: true },
+        tap: { type: 'string', multiple: true },
+        gateway: { type: 'string' },
+        sock: { type: 'string' },
+        'max-conns': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const ifaces = opts.iface ?? [];
+  const taps = opts.tap ?? [];
+  if (ifaces.length === 0 && taps.length === 0) {
+    process.stderr.write(`uvsd: give at least one --iface or --tap\n${USAGE}\n`);
+    return 2;
+  }
+  const maxConns = opts['max-conns'] !== undefined ? Number(opts['max-conns']) : 1 << 20;
+  if (!Number.isInteger(maxConns) || maxConns < 1 || maxConns > 1 << 26) {
+    process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']}\n`);
+    return 2;
+  }
+  const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
+  const sock = opts.sock ?? process.env.UVS_SOCK ?? DEFAULT_SOCK;
+  let handle: UvsdHandle;
+  try {
+    handle = await startDaemon({ ifaces, taps, gateway: opts.gateway, sock, maxConns, log });
+  } catch (e) {
+    log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  return await new Promise<number>((resolve) => {
+    const stop = (sig: string): void => {
+      log.info({ signal: sig }, 'uvsd stopping');
+      handle.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+interface StartOptions {
+  ifaces: string[];
+  taps: string[];
+  gateway: string | undefined;
+  sock: string;
+  maxConns: number;
+  log: Logger;
+}
+
+export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
+  const log = o.log;
+  const director = new Director({ clock: systemClock, maxConns: o.maxConns, maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
+  const ports: Port[] = [];
+  let guard: HostGuard | null = null;
+  const cleanup = async (): Promise<void> => {
+    for (const p of ports) { try { p.close(); } catch { /* closing anyway */ } }
+    if (guard) await guard.remove();
+  };
+  const exitHook = (): void => { guard?.removeSync(); };
+  process.once('exit', exitHook);
+  try {
+    const byName = new Map<string, number>();
+    for (const ifname of o.ifaces) {
+      const port = PacketSocketPort.open(ifname);
+      ports.push(port);
+      const pi = director.addPort(port);
+      byName.set(ifname, pi);
+      for (const a of await ifaceAddrs(ifname)) director.routes.addAddress({ port: pi, addr: a.addr, prefix: a.prefix });
+      log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu }, 'port attached (AF_PACKET)');
+    }
+    if (o.ifaces.length > 0) await loadKernelRoutes(director.routes, byName);
+    for (const spec of o.taps) {
+      const m = /^([^=]+)=(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(spec);
+      if (!m) throw new Error(`--tap ${spec}: expected NAME=ADDR/PREFIX`);
+      const addr = parseIp(m[2]!);
+      const prefix = Number(m[3]);
+      if (addr < 0 || prefix < 1 || prefix > 32) throw new Error(`--tap ${spec}: bad address`);
+      const port = TapPort.create(m[1]!);
+      ports.push(port);
+      const pi = director.addPort(port, [addr]);
+      director.routes.addAddress({ port: pi, addr, prefix });
+      log.info({ port: m[1], addr: `${m[2]}/${prefix}`, mac: macToString(port.mac) }, 'port created (TAP)');
+    }
+    if (o.gateway !== undefined) {
+      const gw = parseIp(o.gateway);
+      if (gw < 0) throw new Error(`--gateway ${o.gateway}: not an IPv4 address`);
+      const ri = director.routes.lookup(gw);
+      if (ri < 0) throw new Error(`--gateway ${o.gateway}: not on any port's subnet`);
+      director.routes.add({ net: 0, prefix: 0, gw, port: director.routes.get(ri).port, src: 0 });
+    }
+    if (o.ifaces.length > 0) {
+      guard = new HostGuard();
+      await guard.install();
+      log.info({ table: guard.table }, 'nftables guard installed (host kernel kept off owned flows)');
+    }
+  } catch (e) {
+    await cleanup();
+    process.off('exit', exitHook);
+    throw e;
+  }
+  for (const r of director.routes.describe()) log.info({ route: r }, 'route');
+
+  const control = new Control(director);
+  const server = new ControlServer(o.sock);
+  const syncGuard = async (): Promise<void> => {
+    if (!guard) return;
+    const natRips = new Set<number>();
+    for (const s of director.config.services) for (const d of s.dests) if (d.fwd === FWD_MASQ) natRips.add(d.addr);
+    await guard.update([...director.config.owned], [...natRips]);
+  };
+  try {
+    await server.listen(async (cmd: Command) => {
+      const r = control.execute(cmd);
+      if (r.ok && !cmd.cmd.startsWith('get-')) {
+        log.info({ cmd: cmd.cmd }, 'rules changed');
+        try { await syncGuard(); } catch (e) { log.error({ err: String(e) }, 'nftables guard update failed'); }
+      }
+      return r;
+    });
+  } catch (e) {
+    await cleanup();
+    process.off('exit', exitHook);
+    throw e;
+  }
+
+  director.start();
+  const tick = setInterval(() => director.tick(), 100);
+  const est = setInterval(() => {
+    estimate(director.stats);
+    for (const s of director.config.services) {
+      estimate(s.stats);
+      for (const d of s.dests) estimate(d.stats);
+    }
+  }, ESTIMATOR_PERIOD_MS);
+  log.info({ sock: o.sock, ports: ports.map((p) => p.name), addrs: director.routes.addrs.map((a) => `${ipToString(a.addr)}/${a.prefix}`) }, 'uvsd ready');
+
+  return {
+    director,
+    async stop(): Promise<void> {
+      clearInterval(tick);
+      clearInterval(est);
+      await server.close();
+      await cleanup();
+      process.off('exit', exitHook);
+      const drops = director.drops.snapshot();
+      log.info({ drops, passed: director.passed }, 'uvsd stopped');
+    },
+  };
+}

@@ -1,0 +1,222 @@
+import { describe, expect, it } from 'vitest';
+import { build, parse, arp } from '../../helpers/frames.js';
+import { memLab, tcpSvc, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
+import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/model/constants.js';
+
+const VIP = '192.168.10.110';
+const SYN = 0x02, ACK = 0x10, SYNACK = 0x12, FIN = 0x01;
+
+describe('NAT', () => {
+  it('rewrites the destination to the RS (port mapping) and replies back to the VIP, checksums valid', () => {
+    const { p0, p1, cmd, run, d } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.17', port: 8080 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 40000, dport: 80, flags: SYN }));
+    run();
+    const out = p1.takeSent();
+    expect(out).toHaveLength(1);
+    const f = parse(out[0]!.frame, out[0]!.meta);
+    expect(f).toMatchObject({ saddr: '192.168.10.6', daddr: '10.0.0.17', sport: 40000, dport: 8080, dstMac: RS2_MAC, srcMac: DIR1_MAC, ttl: 63, ipOk: true, l4Ok: true });
+    // Reply from the RS.
+    p1.inject(build({ srcMac: RS2_MAC, dstMac: DIR1_MAC, saddr: '10.0.0.17', daddr: '192.168.10.6', sport: 8080, dport: 40000, flags: SYNACK }));
+    run();
+    const back = p0.takeSent();
+    expect(back).toHaveLength(1);
+    const g = parse(back[0]!.frame, back[0]!.meta);
+    expect(g).toMatchObject({ saddr: VIP, daddr: '192.168.10.6', sport: 80, dport: 40000, dstMac: CLIENT_MAC, ipOk: true, l4Ok: true });
+    const conns = d.conns.snapshot(d.clock.now());
+    expect(conns).toHaveLength(1);
+    expect(conns[0]).toMatchObject({ state: 'SYN_RECV', caddr: '192.168.10.6', vaddr: VIP, daddr: '10.0.0.17', dport: 8080 });
+    const dest = d.config.services[0]!.dests[0]!;
+    expect(dest.stats).toMatchObject({ conns: 1, inpkts: 1, outpkts: 1 });
+    expect(dest.activeConns).toBe(1);
+  });
+
+  it('keeps partial checksums partial and correct after the rewrite', () => {
+    const { p0, p1, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN, payload: 'hello', partial: true }),
+      { flags: 1, csumStart: 34, csumOffset: 16 });
+    run();
+    const out = p1.takeSent();
+    expect(out[0]!.meta[0]).toBe(1);
+    expect(parse(out[0]!.frame, out[0]!.meta)).toMatchObject({ daddr: '10.0.0.7', l4Ok: true, ipOk: true });
+  });
+
+  it('UDP service with wrr 1:3 over 8 new flows gives 2 and 6', () => {
+    const { p0, p1, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('wrr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.7', port: 53 }, opts: destOpts(FWD_MASQ, 1) });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_MASQ, 3) });
+    for (let i = 0; i < 8; i++) p0.inject(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 41000 + i, dport: 53, payload: 'q' }));
+    run();
+    const out = p1.takeSent().map((s) => parse(s.frame, s.meta));
+    expect(out.every((f) => f.l4Ok && f.ipOk)).toBe(true);
+    const counts = out.reduce<Record<string, number>>((m, f) => ((m[f.daddr] = (m[f.daddr] ?? 0) + 1), m), {});
+    expect(counts).toEqual({ '10.0.0.7': 2, '10.0.0.17': 6 });
+  });
+
+  it('no dest ⇒ ICMP port unreachable to the client, counted drop', () => {
+    const { p0, cmd, run, d } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN }));
+    run();
+    const back = p0.takeSent().map((s) => parse(s.frame));
+    expect(back).toHaveLength(1);
+    expect(back[0]).toMatchObject({ proto: 1, saddr: VIP, daddr: '192.168.10.6', l4Ok: true, ipOk: true });
+    expect(d.drops.snapshot()['no-dest']).toBe(1);
+  });
+
+  it('non-SYN without a conn is a counted drop, malformed frames too, never an exception', () => {
+    const { p0, cmd, run, d } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: ACK }));
+    const bad = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN });
+    bad[14 + 10] ^= 0xff; // broken IP checksum
+    p0.inject(bad);
+    p0.inject(bad.subarray(0, 20)); // truncated
+    p0.inject(new Uint8Array(3));
+    run();
+    expect(d.drops.snapshot()).toMatchObject({ 'non-syn-no-conn': 1, 'ip-checksum': 1, 'malformed-ipv4': 1, 'malformed-ethernet': 1 });
+  });
+});
+
+describe('DR', () => {
+  it('only changes the destination MAC (and TTL)', () => {
+    const { p1, cmd, run } = memLab({ gateway: '10.0.0.200' });
+    const VIPD = '10.0.0.100';
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIPD, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_DROUTE) });
+    const inFrame = build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: SYN, payload: 'x' });
+    p1.inject(inFrame);
+    run();
+    const out = p1.takeSent();
+    expect(out).toHaveLength(1);
+    const f = parse(out[0]!.frame);
+    expect(f).toMatchObject({ saddr: '192.168.10.6', daddr: VIPD, dstMac: RS1_MAC, srcMac: DIR1_MAC, ttl: 63, ipOk: true, l4Ok: true });
+    // Everything after the IP header is untouched.
+    expect(out[0]!.frame.subarray(34)).toEqual(inFrame.subarray(34));
+  });
+});
+
+describe('TUN', () => {
+  it('adds an IPIP header from the director to the RIP', () => {
+    const { p1, cmd, run } = memLab({ gateway: '10.0.0.200' });
+    const VIPD = '10.0.0.100';
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIPD, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.17', port: 80 }, opts: destOpts(FWD_TUNNEL) });
+    p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: SYN }));
+    run();
+    const out = p1.takeSent();
+    expect(out).toHaveLength(1);
+    const outer = parse(out[0]!.frame);
+    expect(outer).toMatchObject({ proto: 4, saddr: '10.0.0.8', daddr: '10.0.0.17', dstMac: RS2_MAC, ttl: 63, ipOk: true });
+    const inner = parse(new Uint8Array([...out[0]!.frame.subarray(0, 14), ...out[0]!.frame.subarray(34)]));
+    expect(inner).toMatchObject({ saddr: '192.168.10.6', daddr: VIPD, ttl: 63, ipOk: true, l4Ok: true });
+  });
+
+  it('a DF packet too big after encapsulation gets ICMP fragmentation-needed with MTU 1480', () => {
+    // The client 192.168.10.6 is on port 0's subnet in this lab: the ICMP goes back there.
+    const { p0, p1, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
+    const VIPD = '10.0.0.100';
+    cmd({ cmd: 'add-service', svc: udpSvc(VIPD, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIPD, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_TUNNEL) });
+    p1.inject(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, dport: 53, payload: new Uint8Array(1472) }));
+    run();
+    expect(p1.takeSent()).toHaveLength(0);
+    const out = p0.takeSent();
+    expect(out).toHaveLength(1);
+    const icmp = parse(out[0]!.frame);
+    expect(icmp).toMatchObject({ proto: 1, saddr: VIPD, daddr: '192.168.10.6', dstMac: CLIENT_MAC, l4Ok: true, ipOk: true });
+    const b = out[0]!.frame;
+    expect([b[34], b[35]]).toEqual([3, 4]);
+    expect((b[40]! << 8) | b[41]!).toBe(1480);
+    expect(d.drops.snapshot()['frag-needed']).toBe(1);
+  });
+});
+
+describe('FULLNAT', () => {
+  it('rewrites source to LIP:lport and destination to RIP, and maps replies back', () => {
+    const { p0, p1, cmd, run } = memLab({ gateway: '10.0.0.200' });
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.1.7', port: 80 }, opts: destOpts(FWD_FULLNAT) });
+    cmd({ cmd: 'add-laddr', svc: tcpSvc(VIP, 80), laddr: '10.0.0.50' });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 40000, flags: SYN }));
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 40001, flags: SYN }));
+    run();
+    const out = p1.takeSent().map((s) => parse(s.frame, s.meta));
+    expect(out).toHaveLength(2);
+    expect(out[0]).toMatchObject({ saddr: '10.0.0.50', daddr: '10.0.1.7', dport: 80, dstMac: ROUTER_MAC, ipOk: true, l4Ok: true });
+    expect(out[0]!.sport).not.toBe(out[1]!.sport);
+    p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '10.0.1.7', daddr: '10.0.0.50', sport: 80, dport: out[1]!.sport, flags: SYNACK }));
+    run();
+    const back = p0.takeSent().map((s) => parse(s.frame, s.meta));
+    expect(back).toHaveLength(1);
+    expect(back[0]).toMatchObject({ saddr: VIP, sport: 80, daddr: '192.168.10.6', dport: 40001, ipOk: true, l4Ok: true });
+  });
+
+  it('without a local address the packet is a counted drop', () => {
+    const { p0, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.1.7', port: 80 }, opts: destOpts(FWD_FULLNAT) });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN }));
+    run();
+    expect(d.drops.snapshot()['no-laddr']).toBe(1);
+  });
+});
+
+describe('host', () => {
+  it('answers ARP for the VIP and its own address, and ICMP echo for the VIP', () => {
+    const { p0, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    p0.inject(arp(1, CLIENT_MAC, '192.168.10.6', VIP));
+    p0.inject(arp(1, CLIENT_MAC, '192.168.10.6', '192.168.10.100'));
+    p0.inject(arp(1, CLIENT_MAC, '192.168.10.6', '192.168.10.99'));
+    p0.inject(build({ proto: 1, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, payload: 'ping' }));
+    run();
+    const out = p0.takeSent();
+    expect(out).toHaveLength(3);
+    expect(out[0]!.frame[21]).toBe(2); // ARP reply
+    expect([...out[0]!.frame.subarray(22, 28)].map((x) => x.toString(16).padStart(2, '0')).join(':')).toBe(DIR0_MAC);
+    const echo = parse(out[2]!.frame);
+    expect(echo).toMatchObject({ proto: 1, saddr: VIP, daddr: '192.168.10.6', l4Ok: true, ipOk: true });
+    expect(out[2]!.frame[34]).toBe(0);
+  });
+
+  it('queues frames while the next hop resolves and sends them after the ARP reply', () => {
+    const { p0, p1, cmd, run } = memLab({ learn: false });
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN }));
+    run();
+    const req = p1.takeSent();
+    expect(req).toHaveLength(1);
+    expect(req[0]!.frame[21]).toBe(1); // who-has 10.0.0.7
+    p1.inject(arp(2, RS1_MAC, '10.0.0.7', '10.0.0.8', DIR1_MAC, DIR1_MAC));
+    run();
+    const out = p1.takeSent().map((s) => parse(s.frame));
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ daddr: '10.0.0.7', dstMac: RS1_MAC, l4Ok: true });
+  });
+});
+
+describe('conn lifecycle', () => {
+  it('TCP states follow the kernel table and conns expire on the injected clock', () => {
+    const { p0, p1, cmd, run, d, clock } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    const c = { srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 40000, dport: 80 };
+    const s = { srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: '10.0.0.7', daddr: '192.168.10.6', sport: 80, dport: 40000 };
+    const state = () => d.conns.snapshot(clock.now())[0]?.state;
+    p0.inject(build({ ...c, flags: SYN })); run(); expect(state()).toBe('SYN_RECV');
+    p1.inject(build({ ...s, flags: SYNACK })); run(); expect(state()).toBe('SYN_RECV');
+    p0.inject(build({ ...c, flags: ACK })); run(); expect(state()).toBe('ESTABLISHED');
+    p0.inject(build({ ...c, flags: FIN | ACK })); run(); expect(state()).toBe('CLOSE_WAIT');
+    p1.inject(build({ ...s, flags: FIN | ACK })); run(); expect(state()).toBe('TIME_WAIT');
+    clock.advance(119_000); d.tick(); expect(state()).toBe('TIME_WAIT');
+    clock.advance(2_000); d.tick(); expect(state()).toBeUndefined();
+    expect(d.config.services[0]!.dests[0]!.inactConns).toBe(0);
+  });
+});
