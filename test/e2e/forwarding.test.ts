@@ -1,0 +1,152 @@
+/**
+ * Forwarding-core acceptance: real Linux clients and real servers in network namespaces, uvsd as
+ * the director, the rules applied with uvsadm as a user types them, default offload settings.
+ *
+ * Per lab: wrr 1:3 over 8 fresh HTTP connections gives rs1 2 and rs2 6; NAT reaches rs2's 8080
+ * behind VIP:80; FULLNAT real servers see the local address as peer, the others the client;
+ * DR/TUN replies bypass the director; a UDP service works in NAT and DR; `uvsadm -Ln` lists the
+ * service and dests, `-Lnc` the connections with their states.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLab, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
+import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
+import { listNs } from '../../src/lab/netns.js';
+
+const isRoot = process.getuid?.() === 0;
+
+const FORWARD_NAME: Record<LabMode, string> = { nat: 'Masq', dr: 'Route', tun: 'Tunnel', fullnat: 'FullNat' };
+const IPVS_STATES = 'NONE|ESTABLISHED|SYN_SENT|SYN_RECV|FIN_WAIT|TIME_WAIT|CLOSE|CLOSE_WAIT|LAST_ACK|LISTEN|SYNACK|UDP';
+
+const cases: [LabMode, PortKind][] = [
+  ['nat', 'iface'],
+  ['dr', 'iface'],
+  ['tun', 'iface'],
+  ['fullnat', 'iface'],
+  ['nat', 'tap'],
+  ['dr', 'tap'],
+];
+
+function tail(text: string, lines = 20): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+for (const [mode, portKind] of cases) {
+  const withUdp = mode === 'nat' || mode === 'dr';
+
+  describe.skipIf(!isRoot)(`forwarding ${mode} over ${portKind}`, () => {
+    let lab: Lab | undefined;
+    let uvsd: UvsdHandle | undefined;
+    let answers: HttpAnswer[] = [];
+
+    /** Failure context: the director's own words. */
+    const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
+
+    beforeAll(async () => {
+      lab = await buildLab(mode, { portKind });
+      if (mode === 'tun') await lab.startTunnelEndpoints();
+      await lab.startServers();
+      uvsd = await lab.startUvsd({ timeoutMs: 20_000 });
+      for (const rule of lab.rules('wrr', { udp: withUdp })) {
+        const r = await lab.uvsadm(rule);
+        if (r.code !== 0) throw new Error(ctx(`uvsadm ${rule.join(' ')} failed (${r.code}): ${r.stderr}`));
+      }
+    }, 60_000);
+
+    afterAll(async () => {
+      const prefix = lab?.prefix;
+      await lab?.teardown();
+      if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
+    }, 30_000);
+
+    it('wrr 1:3 over 8 fresh HTTP connections gives rs1 2 and rs2 6', async () => {
+      const l = lab!;
+      const url = `http://${l.vip}:${l.tcpPort}/`;
+      // Fail fast (and with the director's log) when the first connection does not get through.
+      const first = await httpGet(l.ns.client, url, 5000);
+      if (!first.ok) throw new Error(ctx(`first request to ${url} failed: ${first.error}`));
+      answers = [first, ...(await httpRequests(l.ns.client, url, 7))];
+      expect(answers.filter((a) => !a.ok), ctx('failed requests')).toEqual([]);
+      expect(tally(answers)).toEqual({ rs1: 2, rs2: 6 });
+    });
+
+    it('each connection lands on the dest address and port of its real server', () => {
+      expect(answers.length).toBe(8);
+      for (const a of answers) {
+        const rs = lab!.rs.find((r) => r.name === a.rs)!;
+        // DR and TUN keep the VIP as destination; NAT and FULLNAT rewrite it to RIP:port (8080 for rs2).
+        const local = mode === 'nat' || mode === 'fullnat' ? `${rs.addr}:${rs.httpPort}` : `${lab!.vip}:80`;
+        expect(a.local).toBe(local);
+      }
+      if (mode === 'nat') expect(answers.some((a) => a.local === '10.0.0.17:8080')).toBe(true);
+    });
+
+    it(mode === 'fullnat' ? 'real servers see the local address (LIP) as peer' : 'real servers see the client address as peer', () => {
+      const peer = mode === 'fullnat' ? lab!.lip : lab!.clientAddr;
+      expect(answers.map((a) => a.peer)).toEqual(answers.map(() => peer));
+    });
+
+    if (withUdp) {
+      it('a UDP service answers through the director', async () => {
+        const l = lab!;
+        const replies = [];
+        for (let i = 0; i < 4; i++) replies.push(await udpRequest(l.ns.client, l.vip, l.udpPort, `q${i}`, 3000));
+        expect(replies.filter((r) => !r.ok), ctx('failed UDP requests')).toEqual([]);
+        const t = tally(replies);
+        expect((t.rs1 ?? 0) + (t.rs2 ?? 0)).toBe(4);
+      });
+    }
+
+    it('uvsadm -Ln shows the service and its dests', async () => {
+      const l = lab!;
+      const r = await l.uvsadm(['-Ln']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^TCP\\s+${l.vip.replace(/\./g, '\\.')}:80\\s+wrr`, 'm'));
+      for (const rs of l.rs) {
+        const re = new RegExp(`->\\s+${rs.addr.replace(/\./g, '\\.')}:${rs.httpPort}\\s+${FORWARD_NAME[mode]}\\s+${rs.weight}\\s`, 'm');
+        expect(r.stdout).toMatch(re);
+      }
+      if (withUdp) expect(r.stdout).toMatch(new RegExp(`^UDP\\s+${l.vip.replace(/\./g, '\\.')}:53\\s+wrr`, 'm'));
+    });
+
+    it('uvsadm -Lnc shows the connections with their states', async () => {
+      const l = lab!;
+      const r = await l.uvsadm(['-Lnc']);
+      expect(r.code, r.stderr).toBe(0);
+      const rows = r.stdout.split('\n').filter((line) => new RegExp(`^TCP\\s+\\S+\\s+(${IPVS_STATES})\\s`).test(line));
+      expect(rows.length, r.stdout).toBeGreaterThanOrEqual(8);
+      // source = client (CIP:port), virtual = VIP:80, destination = a RIP:port
+      const rips = l.rs.map((rs) => `${rs.addr}:${rs.httpPort}`);
+      for (const row of rows.slice(0, 8)) {
+        const f = row.trim().split(/\s+/);
+        expect(f[3]).toMatch(new RegExp(`^${l.clientAddr.replace(/\./g, '\\.')}:\\d+$`));
+        expect(f[4]).toBe(`${l.vip}:80`);
+        expect(rips).toContain(f[5]);
+      }
+    });
+
+    if (mode === 'dr' || mode === 'tun') {
+      it('replies go straight from the real servers to the client (the director sees no outbound packets)', async () => {
+        const l = lab!;
+        const r = await l.uvsadm(['-Ln', '--stats', '--exact']);
+        expect(r.code, r.stderr).toBe(0);
+        const svc = r.stdout.split('\n').find((line) => line.startsWith('TCP') && line.includes(`${l.vip}:80`));
+        expect(svc, r.stdout).toBeDefined();
+        // Prot LocalAddress:Port Conns InPkts OutPkts InBytes OutBytes
+        const f = svc!.trim().split(/\s+/);
+        expect(Number(f[2])).toBeGreaterThanOrEqual(8);
+        expect(Number(f[3])).toBeGreaterThan(0);
+        expect(f[4]).toBe('0');
+      });
+    }
+
+    it('uvsd stops cleanly on SIGTERM', async () => {
+      const p = uvsd!.proc;
+      await uvsd!.stop();
+      expect(p.hasExited()).toBe(true);
+      expect(await p.exited).toBe(0);
+      // uvsd removed the nftables table it installed in the director namespace
+      const nft = await lab!.exec('director', ['nft', 'list', 'tables']);
+      expect(nft.stdout.trim()).toBe('');
+    });
+  });
+}
