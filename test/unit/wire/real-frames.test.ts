@@ -109,7 +109,7 @@ describe('parse: real frames', () => {
     expect(p.icmpType).toBe(8);
     // A broken option length is a counted drop reason, not an exception.
     const bad = fixture('icmp-echo-record-route');
-    bad[14 + 21] = 200; // option length past the header
+    bad[14 + 22] = 200; // the record-route option (after a NOP) claims a length past the header
     const q = load(bad);
     expect(DROP_REASONS[parsePacket(q)]).toBe('ip-checksum'); // the header checksum catches it first
     bad[14 + 10] = 0; bad[14 + 11] = 0;
