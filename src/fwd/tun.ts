@@ -8,7 +8,8 @@
  * 20 extra bytes is refused with ICMP fragmentation-needed (MTU − 20) to the client, as the
  * kernel does. Partial checksums stay partial: csum_start moves with the inner header.
  * GSO super-frames cannot be handed to the kernel with an IPIP header (virtio-net has no
- * IPXIP4 GSO type), so they are segmented in software first (segment.ts) — until then dropped.
+ * IPXIP4 GSO type): the director segments TCP ones in software first (segment.ts) and hands
+ * each segment here; anything else still marked GSO is refused.
  */
 import type { Packet } from '../packet/packet.js';
 

@@ -37,7 +37,7 @@ import { parsePacket } from './parse.js';
 import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
-  D_NO_ROUTE, D_NON_SYN, D_NOT_FOR_US, D_TOO_BIG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
+  D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
 } from './drops.js';
 import type { Clock } from './clock.js';
 import { rd16, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
@@ -58,6 +58,8 @@ import { drForwarder } from '../fwd/dr.js';
 import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
+import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
+import { IPIP_OVERHEAD } from '../fwd/tun.js';
 import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
 
@@ -128,7 +130,7 @@ export class Director implements FwdContext {
     this.clock = opts.clock;
     this.batch = opts.batch ?? 64;
     this.maxPorts = opts.maxPorts ?? 8;
-    const scratch = Math.max(64, this.batch);
+    const scratch = Math.max(128, this.batch * 2);
     const pending = opts.pendingMax ?? 128;
     const slots = this.maxPorts * this.batch + scratch + pending;
     this.arena = new Arena(slots);
@@ -356,10 +358,14 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_TTL);
       return;
     }
+    if (tr) this.tracer.before(p);
     decTtl(b, p.l3);
     p.ttl--;
     const fwd = FORWARDERS[dest.fwd]!;
-    if (tr) this.tracer.before(p);
+    if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
+      this.forwardSegmented(p, c, fwd, now, tr);
+      return;
+    }
     const r = dir === DIR_IN ? fwd.inbound(p, c, this) : fwd.outbound(p, c, this);
     if (r !== 0) {
       if (tr) this.tracer.step(p, 'forward', `${fwd.name}: ${DROP_REASONS[r]}`);
@@ -371,9 +377,58 @@ export class Director implements FwdContext {
     this.egress(p, now, tr);
   }
 
-  /** Service for a packet without a conn: proto + VIP + port, else the VIP's port-0 service. */
+  /**
+   * A GSO super-frame for a TUN dest: the kernel cannot segment TCP inside IPIP from a
+   * virtio-net header, so it is cut into segments here (each fitting the tunnel MTU), and each
+   * segment is encapsulated and sent on its own.
+   */
+  private forwardSegmented(p: Packet, c: number, fwd: Forwarder, now: number, tr: boolean): void {
+    if (p.proto !== IPPROTO_TCP) { this.dropPkt(p, D_GSO); return; }
+    const b = p.b;
+    const doff = (b[p.l4 + 12]! >>> 4) << 2;
+    const room = this.routeMtu(this.conns.daddr[c]!) - IPIP_OVERHEAD - p.ihl - doff;
+    if (room < 8) { this.dropPkt(p, D_GSO); return; }
+    const mss = p.gsoSize > 0 ? Math.min(p.gsoSize, room) : room;
+    const n = segmentCount(b, p.off, p.len, mss);
+    if (tr) this.tracer.step(p, 'forward', `GSO super-frame of ${p.len} bytes: segmented in software into ${n} segments of ≤ ${mss} bytes for the IPIP tunnel`);
+    const a = this.arena;
+    for (let k = 0; k < n; k++) {
+      const s = this.scratchFree.pop();
+      if (s === undefined) { this.drops.counts[D_GSO]! += n - k; break; }
+      this.scratchUsed.push(s);
+      a.reset(s);
+      const len = writeTcpSegment(b, p.off, p.len, mss, k, a.off[s]!);
+      a.len[s] = len;
+      const q = this.packets[s]!;
+      parsePacket(q);
+      q.port = p.port;
+      q.conn = c;
+      q.dir = DIR_IN;
+      q.traceId = p.traceId;
+      const r = fwd.inbound(q, c, this);
+      if (r !== 0) { this.drops.counts[r]!++; continue; }
+      this.egress(q, now, false);
+    }
+    if (tr) this.tracer.end(p, '', '');
+  }
+
+  /**
+   * Service for a packet without a conn (K ip_vs_service_find): the fwmark service of the mark
+   * the mark rules give it (uvs has no kernel marks: src/model/mark-rules.ts, first match wins),
+   * else proto + VIP + port, else the VIP's port-0 service. The kernel checks the fwmark table
+   * first, so a marked packet goes to its fwmark service even when a proto/VIP/port service
+   * exists; a mark without a fwmark service falls through. Runs only on a conn miss.
+   */
   private classify(p: Packet): Service | undefined {
-    return this.config.lookup(p.proto, p.daddr, p.dport);
+    const config = this.config;
+    if (config.markRules.count !== 0) {
+      const mark = config.markRules.match(p.proto, p.saddr, p.daddr, p.dport);
+      if (mark !== 0) {
+        const s = config.findMark(mark);
+        if (s !== undefined) return s;
+      }
+    }
+    return config.lookup(p.proto, p.daddr, p.dport);
   }
 
   /**
@@ -416,7 +471,9 @@ export class Director implements FwdContext {
       } else {
         dest = svc.sched.pick(key, now, note);
         if (dest !== null) {
-          const tdport = svc.fwmark || svc.port === 0 ? 0 : dest.port;
+          // K ip_vs_sched_persist: dport = dest port only for a packet to the service port of a
+          // non-FTP service; FTP, port-0 and fwmark templates carry dport 0.
+          const tdport = p.dport === svc.port && svc.port !== 21 ? dest.port : 0;
           t = conns.createTemplate(tproto, cm, tvaddr, tvport, dest.addr, tdport, dest, svc.id, svc.timeout * 1000, now);
           if (t < 0) { this.dropPkt(p, D_CONN_FULL); return -1; }
           if (tr) this.tracer.step(p, 'schedule', `${note!.text || svc.schedName} ; new persistence template #${t} for ${ipToString(cm)} (${svc.timeout}s)`);
@@ -555,10 +612,10 @@ export class Director implements FwdContext {
     if (dest === undefined || !dest.available) { this.dropPkt(p, D_DEST_UNAVAIL); return; }
     conns.touch(c, now);
     if (p.ttl <= 1) { this.dropPkt(p, D_TTL); return; }
+    if (tr) this.tracer.before(p);
     decTtl(p.b, p.l3);
     p.ttl--;
     const fwd = dest.fwd;
-    if (tr) this.tracer.before(p);
     if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
       const full = fwd === FWD_FULLNAT;
       if (dir === DIR_IN) {

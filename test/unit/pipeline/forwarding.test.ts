@@ -137,6 +137,39 @@ describe('TUN', () => {
   });
 });
 
+describe('TUN with GSO super-frames', () => {
+  it('segments a TCP super-frame in software so every IPIP packet fits the MTU, checksums complete', () => {
+    const { p1, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
+    const VIPD = '10.0.0.100';
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIPD, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.17', port: 80 }, opts: destOpts(FWD_TUNNEL) });
+    p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: SYN }));
+    run();
+    p1.takeSent();
+    const payload = new Uint8Array(4000).map((_, i) => i & 255);
+    p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: 0x18, seq: 5000, payload, partial: true }),
+      { flags: 1, csumStart: 34, csumOffset: 16, gsoType: 1, gsoSize: 1448, hdrLen: 54 });
+    run();
+    const out = p1.takeSent();
+    expect(d.drops.snapshot()['gso-unsupported']).toBeUndefined();
+    expect(out.length).toBe(3);
+    let got = 0;
+    let seq = 5000;
+    for (const o of out) {
+      expect(o.frame.length - 14).toBeLessThanOrEqual(1500);
+      expect(o.meta[0]).toBe(0);
+      const inner = parse(new Uint8Array([...o.frame.subarray(0, 14), ...o.frame.subarray(34)]));
+      expect(inner).toMatchObject({ daddr: VIPD, l4Ok: true, ipOk: true });
+      const ib = o.frame.subarray(34);
+      expect(((ib[24]! << 24) | (ib[25]! << 16) | (ib[26]! << 8) | ib[27]!) >>> 0).toBe(seq);
+      seq += inner.payload.length;
+      expect(inner.payload).toEqual(payload.subarray(got, got + inner.payload.length));
+      got += inner.payload.length;
+    }
+    expect(got).toBe(4000);
+  });
+});
+
 describe('FULLNAT', () => {
   it('rewrites source to LIP:lport and destination to RIP, and maps replies back', () => {
     const { p0, p1, cmd, run } = memLab({ gateway: '10.0.0.200' });
