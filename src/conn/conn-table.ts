@@ -1,0 +1,847 @@
+/**
+ * conn-table — the IPVS connection table: fixed-capacity struct-of-arrays storage, both
+ * directions of every conn in ONE chained hash (DPVS style), the TCP/UDP state machine with
+ * active/inactive accounting on the dests, persistence templates, and expiry on a lazy timing
+ * wheel driven by an injected clock (ms).
+ *
+ * Layout. A conn is a slot index `idx` in [0, capacity). Every field is one typed array
+ * indexed by idx (public, read them directly: `t.state[idx]`, `t.daddr[idx]`):
+ *
+ *     proto u8  state u8  flags u16          |  4 B
+ *     caddr u32 vaddr u32 daddr u32 laddr u32 | 16 B   (host-order addresses)
+ *     cport vport dport lport u16            |  8 B
+ *     destId svcId ctrl nControl i32         | 16 B
+ *     expires f64 (absolute ms)              |  8 B
+ *     timeout u32 (ms)  scratch u32          |  8 B
+ *     hash records: 2 × 16 B                 | 32 B   key copy + chain link, see below
+ *     wheel next/prev i32                    |  8 B
+ *     buckets i32, 2 per conn by default     |  8 B
+ *                                            = 108 B per conn, allocated once, never grown.
+ *
+ * Hash. A hash entry is a ref = (idx << 1) | dir. dir 0 = IN tuple
+ * <proto, caddr, cport, vaddr, vport> (client → VIP); dir 1 = OUT tuple
+ * <proto, daddr, dport, laddr||caddr, lport||cport> (RIP → client, or RIP → LIP for FULLNAT).
+ * Each ref owns a 16-byte record in `rec` (Uint32Array, offset ref << 2; both records of a
+ * conn share one 32-byte block, so half a cache line):
+ *
+ *     +0 saddr   +1 daddr   +2 sport << 16 | dport   +3 (next ref + 1) << 8 | proto
+ *
+ * so a lookup costs one bucket read plus one record read per chain hop, whatever the table
+ * size: the key is a copy of the conn's fields, kept next to the chain link (the struct-of-
+ * arrays fields alone would cost ~6 scattered cache misses per probe at 1M conns). Templates
+ * carry proto byte 0xff (IPPROTO_RAW) in their record so `lookup()` never returns one; their
+ * real protocol is checked by `lookupTemplate()`. 24 bits of link limit maxConns to 2^23 - 1.
+ * `buckets[h]` holds the first ref of the chain (-1 empty). Only NAT and FULLNAT conns hash an
+ * OUT tuple: replies of DR/TUN/LOCAL/BYPASS conns never pass through the director, so hashing
+ * them would only lengthen chains. ONE_PACKET conns are not hashed at all (K ip_vs_conn_hash).
+ *
+ * Free slots form a stack threaded through word +0 of their IN record.
+ *
+ * Accounting (K ip_vs_bind_dest / ip_vs_unbind_dest, set_tcp_state): a new normal conn is
+ * INACTIVE (dest.inactConns++); entering an active TCP state moves it to activeConns, leaving
+ * moves it back; freeing decrements the right counter. Templates count in persistConns only.
+ * OVERLOAD is set on bind when u_threshold != 0 and active+inactive >= u_threshold, and
+ * cleared on unbind by the l_threshold / 3/4·u_threshold / always rule.
+ *
+ * Expiry. `tick(now)` advances the wheel with a visit budget (maxExpirePerTick) and reports
+ * `pending` when due work remains. A due conn is freed: both tuples unhashed, dest counters
+ * updated, its template's n_control decremented, `onExpire(idx)` called while its fields are
+ * still readable (FULLNAT releases the lport there), the slot pushed on the free stack. A due
+ * template that still controls conns is kept and re-armed with a 60 s timeout instead (K
+ * ip_vs_conn_expire). `onExpire` must not free other conns.
+ *
+ * Example:
+ *     const t = new ConnTable({ maxConns: 1 << 20 });
+ *     const c = t.create(IPPROTO_TCP, cip, 40000, vip, 80, rip, 80, 0, 0, dest, svc.id, -1, now, 0);
+ *     t.tcpTransition(c, DIR_IN, TCP_SYN, now);            // NONE → SYN_RECV
+ *     const ref = t.lookup(IPPROTO_TCP, rip, 80, cip, 40000); // (c << 1) | DIR_OUT for NAT
+ */
+import type { Dest } from '../model/dest.js';
+import {
+  DEST_F_OVERLOAD, FWD_FULLNAT, FWD_MASQ, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, type FwdMethod,
+} from '../model/constants.js';
+import { ipToString } from '../model/addr.js';
+import type { ConnSnap } from '../control/types.js';
+import { randomSeed, tupleHash } from './hash.js';
+import {
+  CTPL_S_ASSURED, CTPL_S_NONE, CTPL_STATE_NAMES, TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
+  TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST,
+  TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, tcpEventIndex,
+} from './tcp-state.js';
+import { NEW_CONN_TIMEOUT_MS, TEMPLATE_REARM_MS, Timeouts } from './timeouts.js';
+import { TimerWheel, type DueHandler } from './timer-wheel.js';
+
+/** Conn flags (u16). Kernel IP_VS_CONN_F_* values where one exists. */
+export const CF_FWD_MASK = 0x0007;
+/** uvs: slot allocated. */
+export const CF_IN_USE = 0x0008;
+/** uvs: template invalidated (re-keyed to port 0xffff, never matches lookupTemplate). */
+export const CF_INVALID = 0x0010;
+/** uvs: the OUT tuple is hashed (NAT, FULLNAT). */
+export const CF_OUT_HASHED = 0x0020;
+export const CF_HASHED = 0x0040;
+export const CF_NOOUTPUT = 0x0080;
+export const CF_INACTIVE = 0x0100;
+export const CF_TEMPLATE = 0x1000;
+export const CF_ONE_PACKET = 0x2000;
+/** uvs: template ASSURED (mirrors state CTPL_S_ASSURED). */
+export const CF_ASSURED = 0x4000;
+
+/** Largest maxConns: refs (idx << 1 | dir) + 1 must fit the 24-bit link of a hash record. */
+export const MAX_CONNS = (1 << 23) - 1;
+/** Proto byte of template hash records (IPPROTO_RAW, never a balanced protocol). */
+const REC_PROTO_TEMPLATE = 0xff;
+
+/** lookupBatch() works in chunks of this many keys. */
+const BATCH_CHUNK = 64;
+
+/** Direction bit of a lookup result. */
+export const DIR_IN = 0;
+export const DIR_OUT = 1;
+
+export interface ConnTableOptions {
+  /** Fixed capacity (conns + templates). */
+  maxConns: number;
+  /** Hash buckets (rounded up to a power of two); default 2 × maxConns. */
+  buckets?: number;
+  /** Hash seed; default random. Fix it for reproducible tests. */
+  seed?: number;
+  /** Shared timeouts (`--set`); default a fresh Timeouts. */
+  timeouts?: Timeouts;
+  /** Clock value at construction (ms), where the wheel starts. Default 0. */
+  now?: number;
+  /** Wheel slot width in ms (default 64) and slot count (power of two, default 16384 ≈ 17.5 min). */
+  wheelSlotMs?: number;
+  wheelSlots?: number;
+  /** Max conns visited per tick() call (default 4096, ≈ 1 ms at 1M conns): bounds the event-loop stall. */
+  maxExpirePerTick?: number;
+  /** Dest registry indexed by Dest.id; default a new array owned by the table. */
+  dests?: (Dest | undefined)[];
+  /** Called with the slot index just before a conn's slot is freed (any reason). */
+  onExpire?: ((idx: number) => void) | null;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class ConnTable implements DueHandler {
+  readonly capacity: number;
+  readonly proto: Uint8Array;
+  /** TCP_S_* for TCP, UDP_S_NORMAL (0) for UDP, CTPL_S_* for templates. */
+  readonly state: Uint8Array;
+  readonly flags: Uint16Array;
+  readonly caddr: Uint32Array;
+  readonly cport: Uint16Array;
+  /** VIP, or the fwmark for fwmark templates. */
+  readonly vaddr: Uint32Array;
+  readonly vport: Uint16Array;
+  /** RIP and its port. */
+  readonly daddr: Uint32Array;
+  readonly dport: Uint16Array;
+  /** FULLNAT local address/port; 0 otherwise. */
+  readonly laddr: Uint32Array;
+  readonly lport: Uint16Array;
+  /** Dest.id (index into `dests`), -1 none. */
+  readonly destId: Int32Array;
+  readonly svcId: Int32Array;
+  /** Controlling template slot, -1 none. */
+  readonly ctrl: Int32Array;
+  /** Number of conns this template controls. */
+  readonly nControl: Int32Array;
+  /** Absolute expiry (ms, injected clock). */
+  readonly expires: Float64Array;
+  /** Current timeout (ms) re-applied on each refresh. */
+  readonly timeout: Uint32Array;
+  /** Free for the data path (e.g. a cached next-hop index). Zeroed on create. */
+  readonly scratch: Uint32Array;
+  readonly buckets: Int32Array;
+  /** Hash records, 4 words per ref (see the header). */
+  readonly rec: Uint32Array;
+  readonly wheel: TimerWheel;
+  readonly timeouts: Timeouts;
+  readonly dests: (Dest | undefined)[];
+  onExpire: ((idx: number) => void) | null;
+  maxExpirePerTick: number;
+
+  /** Conns + templates in use. */
+  count = 0;
+  templates = 0;
+  /** create() refused for lack of a free slot. */
+  fullDrops = 0;
+  /** State before the last tcpTransition() (for the tracer). */
+  lastOldState = 0;
+
+  private readonly bmask: number;
+  private readonly batchCur = new Int32Array(BATCH_CHUNK);
+  private readonly batchPorts = new Uint32Array(BATCH_CHUNK);
+  private readonly seed: number;
+  private freeHead = -1;
+
+  constructor(opts: ConnTableOptions) {
+    const cap = opts.maxConns;
+    if (!Number.isInteger(cap) || cap < 1 || cap > MAX_CONNS) throw new RangeError('maxConns out of range');
+    this.capacity = cap;
+    this.proto = new Uint8Array(cap);
+    this.state = new Uint8Array(cap);
+    this.flags = new Uint16Array(cap);
+    this.caddr = new Uint32Array(cap);
+    this.cport = new Uint16Array(cap);
+    this.vaddr = new Uint32Array(cap);
+    this.vport = new Uint16Array(cap);
+    this.daddr = new Uint32Array(cap);
+    this.dport = new Uint16Array(cap);
+    this.laddr = new Uint32Array(cap);
+    this.lport = new Uint16Array(cap);
+    this.destId = new Int32Array(cap).fill(-1);
+    this.svcId = new Int32Array(cap).fill(-1);
+    this.ctrl = new Int32Array(cap).fill(-1);
+    this.nControl = new Int32Array(cap);
+    this.expires = new Float64Array(cap);
+    this.timeout = new Uint32Array(cap);
+    this.scratch = new Uint32Array(cap);
+    const nb = nextPow2(Math.max(2, opts.buckets ?? cap * 2));
+    this.buckets = new Int32Array(nb).fill(-1);
+    this.bmask = nb - 1;
+    this.rec = new Uint32Array(cap * 8);
+    this.seed = (opts.seed ?? randomSeed()) >>> 0;
+    this.timeouts = opts.timeouts ?? new Timeouts();
+    this.dests = opts.dests ?? [];
+    this.onExpire = opts.onExpire ?? null;
+    this.maxExpirePerTick = opts.maxExpirePerTick ?? 4096;
+    this.wheel = new TimerWheel(cap, this.expires, opts.now ?? 0, opts.wheelSlotMs ?? 64, opts.wheelSlots ?? 16384);
+    // Free stack: 0 on top, so slots are handed out in ascending order.
+    for (let i = cap - 1; i >= 0; i--) {
+      this.rec[i << 3] = this.freeHead + 1;
+      this.freeHead = i;
+    }
+  }
+
+  /** Bytes held by this table's typed arrays (for benches and `--info`). */
+  memoryBytes(): number {
+    let n = 0;
+    for (const a of [this.proto, this.state, this.flags, this.caddr, this.cport, this.vaddr, this.vport,
+      this.daddr, this.dport, this.laddr, this.lport, this.destId, this.svcId, this.ctrl, this.nControl,
+      this.expires, this.timeout, this.scratch, this.buckets, this.rec,
+      this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
+    return n;
+  }
+
+  /** Makes `dest` reachable by its id (bind() does this too). */
+  registerDest(dest: Dest): void {
+    this.dests[dest.id] = dest;
+  }
+
+  dest(idx: number): Dest | undefined {
+    const id = this.destId[idx]!;
+    return id >= 0 ? this.dests[id] : undefined;
+  }
+
+  fwd(idx: number): FwdMethod {
+    return (this.flags[idx]! & CF_FWD_MASK) as FwdMethod;
+  }
+
+  isTemplate(idx: number): boolean {
+    return (this.flags[idx]! & CF_TEMPLATE) !== 0;
+  }
+
+  inUse(idx: number): boolean {
+    return idx >= 0 && idx < this.capacity && (this.flags[idx]! & CF_IN_USE) !== 0;
+  }
+
+  // ---------------------------------------------------------------- hash
+
+  /** Writes ref's record key and returns its bucket. */
+  private writeRec(ref: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    const o = ref << 2;
+    const rec = this.rec;
+    rec[o] = saddr;
+    rec[o + 1] = daddr;
+    rec[o + 2] = ((sport << 16) | dport) >>> 0;
+    rec[o + 3] = (rec[o + 3]! & 0xffffff00) | proto;
+    return tupleHash(proto, saddr, sport, daddr, dport, this.seed) & this.bmask;
+  }
+
+  /** Bucket of ref from its record (the hash is over the record's own key). */
+  private recBucket(ref: number): number {
+    const o = ref << 2;
+    const rec = this.rec;
+    const p = rec[o + 2]!;
+    return tupleHash(rec[o + 3]! & 0xff, rec[o]!, p >>> 16, rec[o + 1]!, p & 0xffff, this.seed) & this.bmask;
+  }
+
+  private link(ref: number, b: number): void {
+    const o = (ref << 2) + 3;
+    this.rec[o] = (((this.buckets[b]! + 1) << 8) | (this.rec[o]! & 0xff)) >>> 0;
+    this.buckets[b] = ref;
+  }
+
+  private unlink(ref: number, b: number): void {
+    const rec = this.rec;
+    const w = rec[(ref << 2) + 3]!;
+    const after = (w >>> 8) - 1;
+    let r = this.buckets[b]!;
+    if (r === ref) {
+      this.buckets[b] = after;
+    } else {
+      while (r >= 0) {
+        const o = (r << 2) + 3;
+        const n = (rec[o]! >>> 8) - 1;
+        if (n === ref) {
+          rec[o] = (((after + 1) << 8) | (rec[o]! & 0xff)) >>> 0;
+          break;
+        }
+        r = n;
+      }
+    }
+    rec[(ref << 2) + 3] = w & 0xff;
+  }
+
+  private hash(idx: number): void {
+    const f = this.flags[idx]!;
+    if (f & CF_ONE_PACKET) return;
+    const inRef = idx << 1;
+    const tmpl = (f & CF_TEMPLATE) !== 0;
+    this.link(inRef, this.writeRec(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!,
+      this.cport[idx]!, this.vaddr[idx]!, this.vport[idx]!));
+    let nf = f | CF_HASHED;
+    if (!tmpl) {
+      const fwd = f & CF_FWD_MASK;
+      if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
+        const la = this.laddr[idx]!;
+        const lp = this.lport[idx]!;
+        this.link(inRef | 1, this.writeRec(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
+          la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!));
+        nf |= CF_OUT_HASHED;
+      }
+    }
+    this.flags[idx] = nf;
+  }
+
+  private unhash(idx: number): void {
+    const f = this.flags[idx]!;
+    const inRef = idx << 1;
+    if (f & CF_HASHED) this.unlink(inRef, this.recBucket(inRef));
+    if (f & CF_OUT_HASHED) this.unlink(inRef | 1, this.recBucket(inRef | 1));
+    this.flags[idx] = f & ~(CF_HASHED | CF_OUT_HASHED);
+  }
+
+  /**
+   * Finds the non-template conn whose IN or OUT tuple equals the packet's tuple.
+   * Returns (idx << 1) | dir (dir 0 = client→server, 1 = server→client) or -1.
+   * proto must be a real packet protocol (never 255).
+   */
+  lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    saddr >>>= 0;
+    daddr >>>= 0;
+    const ports = ((sport << 16) | dport) >>> 0;
+    const rec = this.rec;
+    let r = this.buckets[tupleHash(proto, saddr, sport, daddr, dport, this.seed) & this.bmask]!;
+    while (r >= 0) {
+      const o = r << 2;
+      const w = rec[o + 3]!;
+      if (rec[o] === saddr && rec[o + 1] === daddr && rec[o + 2] === ports && (w & 0xff) === proto) return r;
+      r = (w >>> 8) - 1;
+    }
+    return -1;
+  }
+
+  /**
+   * Batched lookup: out[k] = lookup(proto[k], saddr[k], sport[k], daddr[k], dport[k]) for
+   * from <= k < from + n. Same results as n lookup() calls, but the probes are interleaved phase by phase
+   * (all bucket heads, then one chain step of every unresolved key, ...) so the cache misses
+   * of different packets overlap instead of queueing: at 1M conns the table is far larger than
+   * the caches and a single lookup is bound by two dependent DRAM misses. No allocation.
+   */
+  lookupBatch(from: number, n: number, proto: ArrayLike<number>, saddr: ArrayLike<number>, sport: ArrayLike<number>,
+    daddr: ArrayLike<number>, dport: ArrayLike<number>, out: Int32Array): void {
+    const cur = this.batchCur;
+    const ports = this.batchPorts;
+    const rec = this.rec;
+    const buckets = this.buckets;
+    const seed = this.seed;
+    const bmask = this.bmask;
+    const end = from + n;
+    for (let base = from; base < end; base += BATCH_CHUNK) {
+      const m = Math.min(BATCH_CHUNK, end - base);
+      for (let k = 0; k < m; k++) {
+        const j = base + k;
+        const sp = sport[j]!, dp = dport[j]!;
+        ports[k] = ((sp << 16) | dp) >>> 0;
+        const h = buckets[tupleHash(proto[j]!, saddr[j]!, sp, daddr[j]!, dp, seed) & bmask]!;
+        cur[k] = h;
+        if (h < 0) out[j] = -1;
+      }
+      let left = m;
+      while (left > 0) {
+        left = 0;
+        for (let k = 0; k < m; k++) {
+          const r = cur[k]!;
+          if (r < 0) continue;
+          const j = base + k;
+          const o = r << 2;
+          const w = rec[o + 3]!;
+          if (rec[o] === saddr[j]! >>> 0 && rec[o + 1] === daddr[j]! >>> 0 && rec[o + 2] === ports[k] &&
+            (w & 0xff) === proto[j]) {
+            out[j] = r;
+            cur[k] = -1;
+          } else {
+            const nx = (w >>> 8) - 1;
+            cur[k] = nx;
+            if (nx >= 0) left++;
+            else out[j] = -1;
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Finds a valid (not invalidated) template <proto, caddr&mask, 0, vaddr, vport>; the caller
+   * masks caddr and passes vport 0 for port-0/FTP/fwmark services (proto 0 and vaddr = mark
+   * for fwmark). Returns the template idx or -1.
+   */
+  lookupTemplate(proto: number, caddr: number, vaddr: number, vport: number): number {
+    caddr >>>= 0;
+    vaddr >>>= 0;
+    const ports = vport & 0xffff;
+    const rec = this.rec;
+    let r = this.buckets[tupleHash(REC_PROTO_TEMPLATE, caddr, 0, vaddr, vport, this.seed) & this.bmask]!;
+    while (r >= 0) {
+      const o = r << 2;
+      const w = rec[o + 3]!;
+      if (rec[o] === caddr && rec[o + 1] === vaddr && rec[o + 2] === ports && (w & 0xff) === REC_PROTO_TEMPLATE) {
+        const i = r >> 1;
+        if (this.proto[i] === proto && (this.flags[i]! & CF_INVALID) === 0) return i;
+      }
+      r = (w >>> 8) - 1;
+    }
+    return -1;
+  }
+
+  // ---------------------------------------------------------------- create / bind
+
+  private alloc(): number {
+    const idx = this.freeHead;
+    if (idx < 0) {
+      this.fullDrops++;
+      return -1;
+    }
+    this.freeHead = this.rec[idx << 3]! - 1;
+    return idx;
+  }
+
+  /**
+   * Creates a normal conn bound to `dest` (its forwarding method copied into the flags, as the
+   * kernel's bind does; with dest null the fwd comes from `extraFlags & CF_FWD_MASK`).
+   * `ctrl` is the controlling template (-1 none): its n_control++ and its timer is re-armed to
+   * now + its timeout. The conn starts in state NONE with a 3 s timeout. `extraFlags` may carry
+   * CF_ONE_PACKET (UDP only: the conn is not hashed; free it after the packet).
+   * Returns idx, or -1 when the table is full (fullDrops++).
+   */
+  create(proto: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
+    laddr: number, lport: number, dest: Dest | null, svcId: number, ctrl: number, now: number, extraFlags: number): number {
+    const idx = this.alloc();
+    if (idx < 0) return -1;
+    this.proto[idx] = proto;
+    this.state[idx] = TCP_S_NONE;
+    this.caddr[idx] = caddr;
+    this.cport[idx] = cport;
+    this.vaddr[idx] = vaddr;
+    this.vport[idx] = vport;
+    this.daddr[idx] = daddr;
+    this.dport[idx] = dport;
+    this.laddr[idx] = laddr;
+    this.lport[idx] = lport;
+    this.svcId[idx] = svcId;
+    this.ctrl[idx] = -1;
+    this.nControl[idx] = 0;
+    this.scratch[idx] = 0;
+    this.timeout[idx] = NEW_CONN_TIMEOUT_MS;
+    this.expires[idx] = now + NEW_CONN_TIMEOUT_MS;
+    let f = CF_IN_USE | (extraFlags & (CF_FWD_MASK | CF_ONE_PACKET | CF_NOOUTPUT | CF_INACTIVE));
+    if (proto !== IPPROTO_UDP) f &= ~CF_ONE_PACKET;
+    this.flags[idx] = f;
+    this.destId[idx] = -1;
+    if (dest !== null) this.bind(idx, dest);
+    this.hash(idx);
+    if (ctrl >= 0) {
+      this.ctrl[idx] = ctrl;
+      this.nControl[ctrl]!++;
+      this.touch(ctrl, now);
+    }
+    this.wheel.insert(idx, this.expires[idx]!);
+    this.count++;
+    return idx;
+  }
+
+  /**
+   * Creates a persistence template <proto, caddr(masked), 0, vaddr, vport> → <daddr, dport>
+   * bound to `dest` (persistConns++), IN tuple only, timeout `timeoutMs` (the service's
+   * persistence timeout). Returns idx or -1 when full.
+   */
+  createTemplate(proto: number, caddr: number, vaddr: number, vport: number, daddr: number, dport: number,
+    dest: Dest | null, svcId: number, timeoutMs: number, now: number): number {
+    const idx = this.alloc();
+    if (idx < 0) return -1;
+    this.proto[idx] = proto;
+    this.state[idx] = CTPL_S_NONE;
+    this.caddr[idx] = caddr;
+    this.cport[idx] = 0;
+    this.vaddr[idx] = vaddr;
+    this.vport[idx] = vport;
+    this.daddr[idx] = daddr;
+    this.dport[idx] = dport;
+    this.laddr[idx] = 0;
+    this.lport[idx] = 0;
+    this.svcId[idx] = svcId;
+    this.ctrl[idx] = -1;
+    this.nControl[idx] = 0;
+    this.scratch[idx] = 0;
+    this.timeout[idx] = timeoutMs;
+    this.expires[idx] = now + timeoutMs;
+    this.flags[idx] = CF_IN_USE | CF_TEMPLATE;
+    this.destId[idx] = -1;
+    if (dest !== null) this.bind(idx, dest);
+    this.hash(idx);
+    this.wheel.insert(idx, this.expires[idx]!);
+    this.count++;
+    this.templates++;
+    return idx;
+  }
+
+  /**
+   * Binds conn idx to dest (K ip_vs_bind_dest): copies the fwd method, sets INACTIVE and, for
+   * non-NAT methods, NOOUTPUT; counts it (inact/active or persist) and sets OVERLOAD when
+   * u_threshold != 0 and active+inactive >= u_threshold. Call before the conn is hashed.
+   */
+  bind(idx: number, dest: Dest): void {
+    if (this.dests[dest.id] !== dest) this.dests[dest.id] = dest;
+    this.destId[idx] = dest.id;
+    let f = (this.flags[idx]! & ~CF_FWD_MASK) | dest.fwd;
+    if (f & CF_TEMPLATE) {
+      dest.persistConns++;
+    } else {
+      // dest->conn_flags always carries INACTIVE, and NOOUTPUT for every method but MASQ
+      // (FULLNAT replies come back through the director too).
+      f |= CF_INACTIVE;
+      if (dest.fwd !== FWD_MASQ && dest.fwd !== FWD_FULLNAT) f |= CF_NOOUTPUT;
+      dest.inactConns++;
+    }
+    this.flags[idx] = f;
+    if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) dest.flags |= DEST_F_OVERLOAD;
+  }
+
+  /** K ip_vs_unbind_dest: uncounts conn idx and applies the OVERLOAD clearing rule. */
+  private unbind(idx: number): void {
+    const id = this.destId[idx]!;
+    if (id < 0) return;
+    this.destId[idx] = -1;
+    const dest = this.dests[id];
+    if (dest === undefined) return;
+    const f = this.flags[idx]!;
+    if (f & CF_TEMPLATE) dest.persistConns--;
+    else if (f & CF_INACTIVE) dest.inactConns--;
+    else dest.activeConns--;
+    const total = dest.activeConns + dest.inactConns;
+    if (dest.lThreshold !== 0) {
+      if (total < dest.lThreshold) dest.flags &= ~DEST_F_OVERLOAD;
+    } else if (dest.uThreshold !== 0) {
+      if (total * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F_OVERLOAD;
+    } else {
+      dest.flags &= ~DEST_F_OVERLOAD;
+    }
+  }
+
+  // ---------------------------------------------------------------- per packet
+
+  /**
+   * Re-arms conn idx: expires = now + timeout[idx]. O(1); when the expiry moves earlier (a
+   * shorter timeout) the wheel entry is relinked, otherwise only the field is written.
+   */
+  touch(idx: number, now: number): void {
+    const e = now + this.timeout[idx]!;
+    if (e < this.expires[idx]!) this.wheel.relink(idx, e);
+    this.expires[idx] = e;
+  }
+
+  /**
+   * TCP packet on conn idx in direction dir (DIR_IN / DIR_OUT) with header flags `tcpFlags`
+   * (K set_tcp_state + ip_vs_conn_put): picks the INPUT, OUTPUT or INPUT-ONLY row (an OUTPUT
+   * packet clears NOOUTPUT), moves the state, updates active/inactive on a state change,
+   * marks the controlling template ASSURED on entering ESTABLISHED, applies
+   * timeout = timeouts.tcp[newState] and re-arms. Returns true when the state changed;
+   * the previous state is left in `lastOldState`.
+   */
+  tcpTransition(idx: number, dir: number, tcpFlags: number, now: number): boolean {
+    let f = this.flags[idx]!;
+    let off = dir === DIR_IN ? TCP_DIR_INPUT : TCP_DIR_OUTPUT;
+    if (f & CF_NOOUTPUT) {
+      if (dir !== DIR_IN) this.flags[idx] = f &= ~CF_NOOUTPUT;
+      else off = TCP_DIR_INPUT_ONLY;
+    }
+    const old = this.state[idx]!;
+    this.lastOldState = old;
+    const ev = tcpEventIndex(tcpFlags);
+    const ns = ev < 0 ? TCP_S_CLOSE : TCP_TABLE[(off + ev) * TCP_S_LAST + old]!;
+    const changed = ns !== old;
+    if (changed) {
+      const id = this.destId[idx]!;
+      const dest = id >= 0 ? this.dests[id] : undefined;
+      if (dest !== undefined) {
+        if (!(f & CF_INACTIVE) && !TCP_STATE_ACTIVE[ns]) {
+          dest.activeConns--;
+          dest.inactConns++;
+          f |= CF_INACTIVE;
+        } else if ((f & CF_INACTIVE) && TCP_STATE_ACTIVE[ns]) {
+          dest.activeConns++;
+          dest.inactConns--;
+          f &= ~CF_INACTIVE;
+        }
+        this.flags[idx] = f;
+      }
+      if (ns === TCP_S_ESTABLISHED) this.assureControl(idx);
+      this.state[idx] = ns;
+    }
+    this.timeout[idx] = this.timeouts.tcp[ns]!;
+    this.touch(idx, now);
+    return changed;
+  }
+
+  /**
+   * UDP packet on conn idx (K udp_state_transition + ip_vs_conn_put): timeout = UDP timeout,
+   * re-armed; a reply (DIR_OUT) marks the controlling template ASSURED. UDP conns stay
+   * INACTIVE forever.
+   */
+  udpPacket(idx: number, dir: number, now: number): void {
+    if (dir !== DIR_IN) this.assureControl(idx);
+    this.timeout[idx] = this.timeouts.udp;
+    this.touch(idx, now);
+  }
+
+  /** K ip_vs_control_assure_ct. */
+  private assureControl(idx: number): void {
+    const t = this.ctrl[idx]!;
+    if (t >= 0 && this.state[t] !== CTPL_S_ASSURED) {
+      this.state[t] = CTPL_S_ASSURED;
+      this.flags[t]! |= CF_ASSURED;
+    }
+  }
+
+  /**
+   * Conn reuse (sysctl conn_reuse_mode, default 1; call on a SYN that hit conn idx in the IN
+   * direction): an uncontrolled TCP conn in TIME_WAIT or CLOSE (mode bit 2: also FIN_WAIT with
+   * NOOUTPUT) is expired now and true is returned: the caller schedules afresh. Otherwise
+   * false (the conn is reused and its state follows the table).
+   */
+  reuseOnSyn(idx: number, reuseMode = 1): boolean {
+    if (reuseMode === 0 || this.ctrl[idx] !== -1 || this.proto[idx] !== IPPROTO_TCP) return false;
+    const s = this.state[idx]!;
+    if (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE ||
+      ((reuseMode & 2) !== 0 && s === TCP_S_FIN_WAIT && (this.flags[idx]! & CF_NOOUTPUT) !== 0)) {
+      this.free(idx);
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- templates
+
+  /**
+   * K ip_vs_check_template: a template is invalid when its dest is gone or not AVAILABLE, or
+   * (expire_quiescent_template=1) its weight is 0. An invalid template is re-keyed with
+   * vport = dport = 0xffff, cport = 0 so it never matches again, and lingers until its
+   * controlled conns end. Returns validity.
+   */
+  checkTemplate(t: number, expireQuiescent = false): boolean {
+    if (this.flags[t]! & CF_INVALID) return false;
+    const d = this.dest(t);
+    if (d !== undefined && d.available && !(expireQuiescent && d.weight === 0)) return true;
+    this.invalidateTemplate(t);
+    return false;
+  }
+
+  invalidateTemplate(t: number): void {
+    if (this.flags[t]! & CF_INVALID) return;
+    this.unhash(t);
+    this.vport[t] = 0xffff;
+    this.dport[t] = 0xffff;
+    this.cport[t] = 0;
+    this.flags[t]! |= CF_INVALID;
+    this.hash(t);
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  /**
+   * Expires conn idx now (data path: ONE_PACKET conns, conn reuse, expire_nodest_conn). A
+   * template that still controls conns is not freed: it is re-armed for 60 s (K ip_vs_conn_expire)
+   * (returns false). Returns true when the slot was freed.
+   */
+  expire(idx: number, now: number): boolean {
+    if (!this.inUse(idx)) return false;
+    if (this.nControl[idx]! > 0) {
+      this.timeout[idx] = TEMPLATE_REARM_MS;
+      this.wheel.remove(idx);
+      this.expires[idx] = now + TEMPLATE_REARM_MS;
+      this.wheel.insert(idx, this.expires[idx]!);
+      return false;
+    }
+    this.free(idx);
+    return true;
+  }
+
+  /** Wheel callback: idx is due and unlinked. */
+  onDue(idx: number, now: number): void {
+    if (this.nControl[idx]! > 0) {
+      // K ip_vs_conn_expire: still controlling conns ⇒ keep, timeout becomes 60 s.
+      this.timeout[idx] = TEMPLATE_REARM_MS;
+      this.expires[idx] = now + TEMPLATE_REARM_MS;
+      this.wheel.insert(idx, this.expires[idx]!);
+      return;
+    }
+    this.free(idx);
+  }
+
+  /**
+   * Processes due conns up to `now`, at most maxExpirePerTick visits; `pending` is then true
+   * when more are due (call again soon, e.g. from setImmediate). Returns the number of due
+   * entries handled (freed or re-armed templates).
+   */
+  tick(now: number): number {
+    return this.wheel.advance(now, this.maxExpirePerTick, this);
+  }
+
+  get pending(): boolean {
+    return this.wheel.pending;
+  }
+
+  private free(idx: number): void {
+    this.unhash(idx);
+    this.wheel.remove(idx);
+    const t = this.ctrl[idx]!;
+    if (t >= 0) {
+      this.nControl[t]!--;
+      this.ctrl[idx] = -1;
+    }
+    if (this.onExpire !== null) this.onExpire(idx);
+    this.unbind(idx);
+    if (this.flags[idx]! & CF_TEMPLATE) this.templates--;
+    this.flags[idx] = 0;
+    this.count--;
+    this.rec[idx << 3] = this.freeHead + 1;
+    this.freeHead = idx;
+  }
+
+  // ---------------------------------------------------------------- control path
+
+  /** Calls fn for every conn and template in use (slot order). */
+  forEach(fn: (idx: number) => void): void {
+    const flags = this.flags;
+    const total = this.count; // fn may free the conn it is given
+    let seen = 0;
+    for (let i = 0; i < this.capacity && seen < total; i++) {
+      if (flags[i]! & CF_IN_USE) {
+        seen++;
+        fn(i);
+      }
+    }
+  }
+
+  /** The state as the kernel prints it: TCP names, `UDP`, NONE/ASSURED for templates. */
+  stateName(idx: number): string {
+    const s = this.state[idx]!;
+    if (this.flags[idx]! & CF_TEMPLATE) return CTPL_STATE_NAMES[s] ?? 'ERR!';
+    const p = this.proto[idx]!;
+    if (p === IPPROTO_TCP) return TCP_STATE_NAMES[s] ?? 'ERR!';
+    if (p === IPPROTO_UDP) return 'UDP';
+    return 'NONE';
+  }
+
+  /** Listing row for conn idx at clock `now`. */
+  snap(idx: number, now: number): ConnSnap {
+    const la = this.laddr[idx]!;
+    const proto = this.proto[idx]!;
+    return {
+      protocol: proto,
+      caddr: ipToString(this.caddr[idx]!),
+      cport: this.cport[idx]!,
+      vaddr: ipToString(this.vaddr[idx]!),
+      vport: this.vport[idx]!,
+      daddr: ipToString(this.daddr[idx]!),
+      dport: this.dport[idx]!,
+      laddr: la !== 0 ? ipToString(la) : '',
+      lport: this.lport[idx]!,
+      state: this.stateName(idx),
+      expires: Math.max(0, Math.floor((this.expires[idx]! - now) / 1000)),
+      template: (this.flags[idx]! & CF_TEMPLATE) !== 0,
+      fwd: this.fwd(idx),
+    };
+  }
+
+  snapshot(now: number): ConnSnap[] {
+    const out: ConnSnap[] = [];
+    this.forEach((i) => out.push(this.snap(i, now)));
+    return out;
+  }
+
+  /**
+   * Frees every conn matching `pred`: normal conns first, then templates (whose controlled
+   * conns are then gone too, or have been orphaned: their ctrl link is cleared). Returns count.
+   */
+  private flushWhere(pred: (idx: number) => boolean): number {
+    let n = 0;
+    const ctrl = this.ctrl;
+    const tmpl: number[] = [];
+    this.forEach((i) => {
+      if (!pred(i)) return;
+      if (this.flags[i]! & CF_TEMPLATE) tmpl.push(i);
+      else {
+        this.free(i);
+        n++;
+      }
+    });
+    for (const t of tmpl) {
+      if (this.nControl[t]! > 0) {
+        // Controlled conns outside the flushed set (rare): detach them so no stale link survives.
+        for (let i = 0; i < this.capacity; i++) if (ctrl[i] === t) ctrl[i] = -1;
+        this.nControl[t] = 0;
+      }
+      this.free(t);
+      n++;
+    }
+    return n;
+  }
+
+  /** Removes every conn and template bound to dest id (ipvsadm -d with expire, trash purge). */
+  flushDest(destId: number): number {
+    return this.flushWhere((i) => this.destId[i] === destId);
+  }
+
+  /** Removes every conn and template of service id (ipvsadm -D). */
+  flushService(svcId: number): number {
+    return this.flushWhere((i) => this.svcId[i] === svcId);
+  }
+
+  /** Removes everything (ipvsadm -C). */
+  flushAll(): number {
+    return this.flushWhere(() => true);
+  }
+
+  /** Invalidates every template pointing at dest id (dest removed / quiesced with expire). */
+  invalidateTemplatesOf(destId: number): number {
+    let n = 0;
+    this.forEach((i) => {
+      if ((this.flags[i]! & CF_TEMPLATE) && this.destId[i] === destId && !(this.flags[i]! & CF_INVALID)) {
+        this.invalidateTemplate(i);
+        n++;
+      }
+    });
+    return n;
+  }
+
+  /** Whether fwmark templates use IPPROTO_IP: re-exported for callers building template keys. */
+  static readonly FWMARK_PROTO = IPPROTO_IP;
+}

@@ -1,0 +1,516 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  CF_ASSURED, CF_INACTIVE, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, DIR_IN, DIR_OUT,
+} from '../../../src/conn/conn-table.js';
+import {
+  CTPL_S_ASSURED, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT,
+  TCP_S_NONE, TCP_S_SYN_RECV, TCP_S_TIME_WAIT,
+} from '../../../src/conn/tcp-state.js';
+import { Timeouts } from '../../../src/conn/timeouts.js';
+import {
+  DEST_F_AVAILABLE, DEST_F_OVERLOAD, FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP,
+  IPPROTO_UDP,
+} from '../../../src/model/constants.js';
+import { ip, mkDest, mkService } from './helpers.js';
+
+const CIP = ip('198.51.100.7');
+const VIP = ip('192.0.2.10');
+const RIP = ip('10.0.0.11');
+const LIP = ip('10.0.0.254');
+const T0 = 1_000_000;
+
+function mk(opts: Partial<ConstructorParameters<typeof ConnTable>[0]> = {}): ConnTable {
+  return new ConnTable({ maxConns: 1024, seed: 12345, now: T0, ...opts });
+}
+
+describe('ConnTable: NAT flow', () => {
+  let t: ConnTable;
+  beforeEach(() => { t = mk(); });
+
+  it('finds both directions with one lookup and accounts active/inactive', () => {
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 8080, FWD_MASQ);
+    const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 8080, 0, 0, d, svc.id, -1, T0, 0);
+    expect(c).toBeGreaterThanOrEqual(0);
+    expect(t.lookup(IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe((c << 1) | DIR_IN);
+    expect(t.lookup(IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe((c << 1) | DIR_OUT);
+    expect(t.lookup(IPPROTO_UDP, CIP, 40000, VIP, 80)).toBe(-1);
+    expect(t.lookup(IPPROTO_TCP, CIP, 40001, VIP, 80)).toBe(-1);
+    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
+    expect(t.state[c]).toBe(TCP_S_NONE);
+    expect(t.timeout[c]).toBe(3000);
+    expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
+
+    expect(t.tcpTransition(c, DIR_IN, TCP_SYN, T0)).toBe(true);
+    expect(t.lastOldState).toBe(TCP_S_NONE);
+    expect(t.stateName(c)).toBe('SYN_RECV');
+    expect([d.activeConns, d.inactConns]).toEqual([1, 0]);
+    expect(t.tcpTransition(c, DIR_OUT, TCP_SYN | TCP_ACK, T0 + 1)).toBe(false);
+    expect(t.stateName(c)).toBe('SYN_RECV');
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 2);
+    expect(t.stateName(c)).toBe('ESTABLISHED');
+    expect(t.expires[c]).toBe(T0 + 2 + 900_000);
+    t.tcpTransition(c, DIR_IN, TCP_FIN | TCP_ACK, T0 + 3);
+    expect(t.stateName(c)).toBe('CLOSE_WAIT');
+    expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
+    t.tcpTransition(c, DIR_OUT, TCP_FIN | TCP_ACK, T0 + 4);
+    expect(t.stateName(c)).toBe('TIME_WAIT');
+    expect(t.expires[c]).toBe(T0 + 4 + 120_000);
+
+    t.tick(T0 + 4 + 119_999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(T0 + 4 + 120_000);
+    expect(t.inUse(c)).toBe(false);
+    expect(t.count).toBe(0);
+    expect([d.activeConns, d.inactConns]).toEqual([0, 0]);
+    expect(t.lookup(IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe(-1);
+    expect(t.lookup(IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe(-1);
+  });
+
+  it('expiry while active decrements activeConns', () => {
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_MASQ);
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    expect(d.activeConns).toBe(1);
+    t.tick(T0 + 60_000);
+    expect(t.count).toBe(0);
+    expect([d.activeConns, d.inactConns]).toEqual([0, 0]);
+  });
+});
+
+describe('ConnTable: DR flow (INPUT-ONLY)', () => {
+  it('follows the INPUT-ONLY rows and hashes no OUT tuple', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
+    const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    expect(t.flags[c]! & CF_NOOUTPUT).toBe(CF_NOOUTPUT);
+    expect(t.fwd(c)).toBe(FWD_DROUTE);
+    expect(t.lookup(IPPROTO_TCP, RIP, 80, CIP, 40000)).toBe(-1);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    expect(t.state[c]).toBe(TCP_S_SYN_RECV);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
+    expect(t.state[c]).toBe(TCP_S_ESTABLISHED);
+    expect(d.activeConns).toBe(1);
+    t.tcpTransition(c, DIR_IN, TCP_FIN | TCP_ACK, T0 + 10);
+    expect(t.state[c]).toBe(TCP_S_FIN_WAIT); // INPUT-ONLY: ES --fin--> FIN_WAIT (INPUT row says CLOSE_WAIT)
+    expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 20);
+    expect(t.state[c]).toBe(TCP_S_FIN_WAIT);
+    t.tick(T0 + 20 + 119_999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(T0 + 20 + 120_000);
+    expect(t.inUse(c)).toBe(false);
+    expect(d.inactConns).toBe(0);
+  });
+
+  it('an OUTPUT packet clears NOOUTPUT and uses the OUTPUT row from then on', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_TUNNEL);
+    const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
+    t.tcpTransition(c, DIR_OUT, TCP_ACK, T0);
+    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
+    t.tcpTransition(c, DIR_IN, TCP_FIN, T0);
+    expect(t.stateName(c)).toBe('CLOSE_WAIT');
+  });
+});
+
+describe('ConnTable: timeouts with a fake clock', () => {
+  it('a new conn lives 3 s without a transition', () => {
+    const t = mk();
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, null, 1, -1, T0, FWD_MASQ);
+    t.tick(T0 + 2999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(T0 + 3000);
+    expect(t.inUse(c)).toBe(false);
+  });
+
+  it('per-packet refresh keeps a conn alive beyond the wheel span (lazy re-slot)', () => {
+    const t = mk({ wheelSlotMs: 100, wheelSlots: 64 }); // span 6.4 s
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, null, 1, -1, T0, FWD_MASQ);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0); // 900 s
+    let now = T0;
+    for (let i = 0; i < 100; i++) {
+      now += 7_000;
+      t.tick(now);
+      t.tcpTransition(c, DIR_IN, TCP_ACK | TCP_PSH, now);
+    }
+    expect(t.inUse(c)).toBe(true);
+    t.tick(now + 899_999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(now + 900_000);
+    expect(t.inUse(c)).toBe(false);
+  });
+
+  it('a shorter timeout after a state change is honoured (ESTABLISHED → CLOSE by RST)', () => {
+    const t = mk();
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, null, 1, -1, T0, FWD_MASQ);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
+    t.tcpTransition(c, DIR_IN, TCP_RST, T0 + 1000);
+    expect(t.state[c]).toBe(TCP_S_CLOSE);
+    t.tick(T0 + 1000 + 9_999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(T0 + 1000 + 10_000);
+    expect(t.inUse(c)).toBe(false);
+  });
+
+  it('--set tcp tcpfin udp: existing conns take the new value at their next packet', () => {
+    const tos = new Timeouts();
+    const t = mk({ timeouts: tos });
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, null, 1, -1, T0, FWD_MASQ);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
+    tos.set(60, 0, 0);
+    expect(tos.get()).toEqual({ tcp: 60, tcpfin: 120, udp: 300 });
+    expect(t.expires[c]).toBe(T0 + 900_000); // not moved by the change itself
+    t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 5);
+    expect(t.expires[c]).toBe(T0 + 5 + 60_000);
+    t.tick(T0 + 5 + 60_000);
+    expect(t.inUse(c)).toBe(false);
+    expect(() => tos.set(-1, 0, 0)).toThrow(RangeError);
+    tos.set(0, 30, 10);
+    expect(tos.get()).toEqual({ tcp: 60, tcpfin: 30, udp: 10 });
+  });
+
+  it('UDP: state UDP, 300 s re-armed per packet, always inactive', () => {
+    const t = mk();
+    const svc = mkService(2, IPPROTO_UDP, '192.0.2.10', 53);
+    const d = mkDest(svc, '10.0.0.11', 53, FWD_MASQ);
+    const c = t.create(IPPROTO_UDP, CIP, 5353, VIP, 53, RIP, 53, 0, 0, d, svc.id, -1, T0, 0);
+    t.udpPacket(c, DIR_IN, T0);
+    expect(t.stateName(c)).toBe('UDP');
+    expect(t.expires[c]).toBe(T0 + 300_000);
+    t.udpPacket(c, DIR_OUT, T0 + 100_000);
+    expect(t.expires[c]).toBe(T0 + 400_000);
+    expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
+    expect(t.flags[c]! & CF_INACTIVE).toBe(CF_INACTIVE);
+    t.tick(T0 + 399_999);
+    expect(t.inUse(c)).toBe(true);
+    t.tick(T0 + 400_000);
+    expect(t.inUse(c)).toBe(false);
+    expect(d.inactConns).toBe(0);
+  });
+});
+
+describe('ConnTable: persistence templates', () => {
+  it('keys, persistConns, n_control, re-arm by each new conn, the 60 s rule', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
+    const tp = t.createTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 80, RIP, 80, d, svc.id, 360_000, T0);
+    expect(t.flags[tp]! & CF_TEMPLATE).toBe(CF_TEMPLATE);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 80)).toBe(tp);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 443)).toBe(-1);
+    expect(t.lookup(IPPROTO_TCP, CIP & 0xffffff00, 0, VIP, 80)).toBe(-1); // never a normal hit
+    expect([d.persistConns, d.activeConns, d.inactConns]).toEqual([1, 0, 0]);
+    expect(t.stateName(tp)).toBe('NONE');
+
+    const c1 = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0 + 1000, 0);
+    expect(t.nControl[tp]).toBe(1);
+    expect(t.ctrl[c1]).toBe(tp);
+    expect(t.expires[tp]).toBe(T0 + 1000 + 360_000);
+    t.tcpTransition(c1, DIR_IN, TCP_SYN, T0 + 1000);
+    t.tcpTransition(c1, DIR_IN, TCP_ACK, T0 + 1000);
+    expect(t.state[tp]).toBe(CTPL_S_ASSURED);
+    expect(t.flags[tp]! & CF_ASSURED).toBe(CF_ASSURED);
+    expect(t.stateName(tp)).toBe('ASSURED');
+
+    // Template expires while it still controls c1 (900 s ESTABLISHED) ⇒ kept, 60 s from now on.
+    t.tick(T0 + 1000 + 360_000);
+    expect(t.inUse(tp)).toBe(true);
+    expect(t.timeout[tp]).toBe(60_000);
+    expect(t.expires[tp]).toBe(T0 + 1000 + 360_000 + 60_000);
+    // A new conn re-arms it with its (now 60 s) timeout.
+    const c2 = t.create(IPPROTO_TCP, CIP, 40001, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0 + 400_000, 0);
+    expect(t.nControl[tp]).toBe(2);
+    expect(t.expires[tp]).toBe(T0 + 460_000);
+    t.tick(T0 + 403_000); // c2 (NONE, 3 s) expires
+    expect(t.inUse(c2)).toBe(false);
+    expect(t.nControl[tp]).toBe(1);
+    // c1 ends with a RST; the template dies at the first expiry without controlled conns.
+    t.tcpTransition(c1, DIR_IN, TCP_RST, T0 + 450_000);
+    t.tick(T0 + 460_000);
+    expect(t.inUse(tp)).toBe(true); // c1 still there (CLOSE until +10 s) ⇒ re-armed again
+    t.tick(T0 + 460_001);
+    expect(t.inUse(c1)).toBe(false);
+    expect(t.nControl[tp]).toBe(0);
+    t.tick(T0 + 520_000);
+    expect(t.inUse(tp)).toBe(false);
+    expect([d.persistConns, d.activeConns, d.inactConns]).toEqual([0, 0, 0]);
+    expect(t.templates).toBe(0);
+  });
+
+  it('fwmark templates use proto IP and vaddr = mark; port-0 templates vport 0', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 0, FWD_DROUTE);
+    const tp = t.createTemplate(IPPROTO_IP, CIP, 7, 0, RIP, 0, d, svc.id, 300_000, T0);
+    expect(t.lookupTemplate(IPPROTO_IP, CIP, 7, 0)).toBe(tp);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP, 7, 0)).toBe(-1);
+    const snap = t.snap(tp, T0 + 1500);
+    expect(snap).toMatchObject({ protocol: 0, vaddr: '0.0.0.7', vport: 0, template: true, expires: 298, state: 'NONE' });
+  });
+
+  it('invalidation re-keys to port 0xffff: never matches again, lingers for its children', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
+    const tp = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 80, d, svc.id, 360_000, T0);
+    const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0, 0);
+    expect(t.checkTemplate(tp)).toBe(true);
+    d.weight = 0;
+    expect(t.checkTemplate(tp)).toBe(true); // quiescent: still valid by default
+    expect(t.checkTemplate(tp, true)).toBe(false); // expire_quiescent_template=1
+    expect(t.vport[tp]).toBe(0xffff);
+    expect(t.dport[tp]).toBe(0xffff);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 80)).toBe(-1);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 0xffff)).toBe(-1);
+    expect(t.inUse(tp)).toBe(true);
+    expect(t.nControl[tp]).toBe(1);
+    // A new template can be created next to it.
+    const tp2 = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 80, d, svc.id, 360_000, T0);
+    expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 80)).toBe(tp2);
+    // Dest removed ⇒ invalid.
+    d.weight = 1;
+    d.flags &= ~DEST_F_AVAILABLE;
+    expect(t.checkTemplate(tp2)).toBe(false);
+    expect(t.invalidateTemplatesOf(d.id)).toBe(0); // both already invalid
+    expect(t.inUse(c)).toBe(true);
+  });
+});
+
+describe('ConnTable: capacity, FULLNAT, OVERLOAD, reuse, flush', () => {
+  it('full ⇒ -1 and counted; memory never grows', () => {
+    const t = mk({ maxConns: 4 });
+    const bytes = t.memoryBytes();
+    for (let i = 0; i < 4; i++) expect(t.create(IPPROTO_UDP, CIP, i, VIP, 53, RIP, 53, 0, 0, null, 1, -1, T0, FWD_MASQ)).toBe(i);
+    expect(t.create(IPPROTO_UDP, CIP, 9, VIP, 53, RIP, 53, 0, 0, null, 1, -1, T0, FWD_MASQ)).toBe(-1);
+    expect(t.createTemplate(IPPROTO_UDP, CIP, VIP, 53, RIP, 53, null, 1, 1000, T0)).toBe(-1);
+    expect(t.fullDrops).toBe(2);
+    expect(t.memoryBytes()).toBe(bytes);
+  });
+
+  it('create/free 1M times reuses slots', () => {
+    const t = mk({ maxConns: 1000 });
+    const bytes = t.memoryBytes();
+    const live: number[] = [];
+    let maxIdx = 0;
+    let minIdx = 0;
+    for (let n = 0; n < 1_000_000; n++) {
+      if (live.length === 1000) {
+        const k = (n * 7919) % 1000;
+        t.expire(live[k]!, T0);
+        live[k] = live[999]!;
+        live.pop();
+      }
+      const c = t.create(IPPROTO_TCP, CIP + (n & 0xffff), n & 0xffff, VIP, 80, RIP, 80, 0, 0, null, 1, -1, T0, FWD_MASQ);
+      if (c > maxIdx) maxIdx = c;
+      if (c < minIdx) minIdx = c;
+      live.push(c);
+    }
+    expect(minIdx).toBe(0);
+    expect(maxIdx).toBe(999);
+    expect(t.count).toBe(1000);
+    expect(t.fullDrops).toBe(0);
+    expect(t.memoryBytes()).toBe(bytes);
+    for (const c of live) {
+      const ref = t.lookup(IPPROTO_TCP, t.caddr[c]!, t.cport[c]!, VIP, 80);
+      expect(ref >> 1).toBe(c);
+    }
+  });
+
+  it('FULLNAT: the OUT tuple is <RIP:dport → LIP:lport>', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 8080, FWD_FULLNAT);
+    const released: number[] = [];
+    t.onExpire = (i) => released.push(t.lport[i]!);
+    const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 8080, LIP, 5001, d, svc.id, -1, T0, 0);
+    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
+    expect(t.lookup(IPPROTO_TCP, RIP, 8080, LIP, 5001)).toBe((c << 1) | DIR_OUT);
+    expect(t.lookup(IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe(-1);
+    expect(t.lookup(IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe(c << 1);
+    expect(t.snap(c, T0)).toMatchObject({ laddr: '10.0.0.254', lport: 5001, fwd: FWD_FULLNAT, state: 'NONE', expires: 3 });
+    t.tick(T0 + 3000);
+    expect(released).toEqual([5001]);
+    expect(t.lookup(IPPROTO_TCP, RIP, 8080, LIP, 5001)).toBe(-1);
+  });
+
+  it('OVERLOAD is set at bind (u_threshold) and cleared at unbind (3/4 rule, l_threshold)', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_MASQ);
+    d.uThreshold = 4;
+    const cs: number[] = [];
+    for (let i = 0; i < 4; i++) cs.push(t.create(IPPROTO_TCP, CIP, i, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0));
+    expect(d.flags & DEST_F_OVERLOAD).toBe(DEST_F_OVERLOAD);
+    t.expire(cs.pop()!, T0); // total 3: 3*4 < 4*3 false ⇒ still overloaded
+    expect(d.flags & DEST_F_OVERLOAD).toBe(DEST_F_OVERLOAD);
+    t.expire(cs.pop()!, T0); // total 2: 8 < 12 ⇒ cleared
+    expect(d.flags & DEST_F_OVERLOAD).toBe(0);
+    d.lThreshold = 1;
+    cs.push(t.create(IPPROTO_TCP, CIP, 10, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0));
+    cs.push(t.create(IPPROTO_TCP, CIP, 11, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0));
+    expect(d.flags & DEST_F_OVERLOAD).toBe(DEST_F_OVERLOAD);
+    t.expire(cs.pop()!, T0);
+    t.expire(cs.pop()!, T0);
+    t.expire(cs.pop()!, T0); // total 1, not < l_threshold 1 ⇒ still set
+    expect(d.flags & DEST_F_OVERLOAD).toBe(DEST_F_OVERLOAD);
+    t.expire(cs.pop()!, T0); // total 0 < l_threshold 1
+    expect(d.flags & DEST_F_OVERLOAD).toBe(0);
+    // Templates never count.
+    d.lThreshold = 0;
+    d.uThreshold = 1;
+    t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 80, d, svc.id, 1000, T0);
+    expect(d.flags & DEST_F_OVERLOAD).toBe(0);
+  });
+
+  it('conn reuse: SYN on an uncontrolled TIME_WAIT/CLOSE conn expires it; controlled ones are reused', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
+    expect(t.reuseOnSyn(c)).toBe(false); // SYN_RECV
+    t.tcpTransition(c, DIR_IN, TCP_FIN, T0); // SYN_RECV --fin--> TIME_WAIT
+    expect(t.state[c]).toBe(TCP_S_TIME_WAIT);
+    expect(t.reuseOnSyn(c)).toBe(true);
+    expect(t.inUse(c)).toBe(false);
+    expect(d.inactConns).toBe(0);
+
+    const f = t.create(IPPROTO_TCP, CIP, 2, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    t.tcpTransition(f, DIR_IN, TCP_SYN, T0);
+    t.tcpTransition(f, DIR_IN, TCP_ACK, T0);
+    t.tcpTransition(f, DIR_IN, TCP_FIN, T0); // FIN_WAIT + NOOUTPUT
+    expect(t.reuseOnSyn(f, 1)).toBe(false);
+    expect(t.reuseOnSyn(f, 3)).toBe(true);
+
+    const tp = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 80, d, svc.id, 60_000, T0);
+    const g = t.create(IPPROTO_TCP, CIP, 3, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0, 0);
+    t.tcpTransition(g, DIR_IN, TCP_RST, T0);
+    expect(t.reuseOnSyn(g)).toBe(false);
+    t.tcpTransition(g, DIR_IN, TCP_SYN, T0);
+    expect(t.stateName(g)).toBe('SYN_RECV');
+  });
+
+  it('flushDest / flushService / flushAll', () => {
+    const t = mk();
+    const s1 = mkService(1);
+    const s2 = mkService(2, IPPROTO_TCP, '192.0.2.20', 80);
+    const d1 = mkDest(s1, '10.0.0.11', 80, FWD_MASQ);
+    const d2 = mkDest(s1, '10.0.0.12', 80, FWD_MASQ);
+    const d3 = mkDest(s2, '10.0.0.13', 80, FWD_MASQ);
+    const tp = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, d1.addr, 80, d1, s1.id, 60_000, T0);
+    t.create(IPPROTO_TCP, CIP, 1, VIP, 80, d1.addr, 80, 0, 0, d1, s1.id, tp, T0, 0);
+    t.create(IPPROTO_TCP, CIP, 2, VIP, 80, d2.addr, 80, 0, 0, d2, s1.id, -1, T0, 0);
+    t.create(IPPROTO_TCP, CIP, 3, ip('192.0.2.20'), 80, d3.addr, 80, 0, 0, d3, s2.id, -1, T0, 0);
+    expect(t.flushDest(d1.id)).toBe(2);
+    expect([d1.inactConns, d1.persistConns]).toEqual([0, 0]);
+    expect(t.count).toBe(2);
+    expect(t.flushService(s1.id)).toBe(1);
+    expect(t.count).toBe(1);
+    expect(t.snapshot(T0).map((s) => s.cport)).toEqual([3]);
+    expect(t.flushAll()).toBe(1);
+    expect(t.count).toBe(0);
+    expect(d3.inactConns).toBe(0);
+  });
+});
+
+describe('ConnTable: expiry is bounded per tick', () => {
+  it('100k simultaneous expiries are spread over several ticks', () => {
+    const t = mk({ maxConns: 100_000, maxExpirePerTick: 10_000 });
+    for (let i = 0; i < 100_000; i++) {
+      t.create(IPPROTO_UDP, CIP + (i >>> 16), i & 0xffff, VIP, 53, RIP, 53, 0, 0, null, 1, -1, T0, FWD_MASQ);
+    }
+    const now = T0 + 3000;
+    expect(t.tick(now)).toBe(10_000);
+    expect(t.pending).toBe(true);
+    let calls = 1;
+    while (t.pending) {
+      t.tick(now);
+      calls++;
+    }
+    expect(calls).toBe(10);
+    expect(t.count).toBe(0);
+  });
+
+  it('randomised create/refresh/expire agrees with a reference model', () => {
+    const t = mk({ maxConns: 2000, wheelSlotMs: 50, wheelSlots: 256, maxExpirePerTick: 300 });
+    const model = new Map<number, number>(); // key cport → expiry
+    let now = T0;
+    let seed = 42;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const idxOf = new Map<number, number>();
+    t.onExpire = (i) => {
+      idxOf.delete(t.cport[i]!);
+    };
+    for (let step = 0; step < 20_000; step++) {
+      const op = rnd(10);
+      const port = rnd(3000);
+      if (op < 4) {
+        if (!idxOf.has(port)) {
+          const c = t.create(IPPROTO_UDP, CIP, port, VIP, 53, RIP, 53, 0, 0, null, 1, -1, now, FWD_MASQ);
+          if (c >= 0) {
+            t.udpPacket(c, DIR_IN, now);
+            idxOf.set(port, c);
+            model.set(port, now + 300_000);
+          }
+        }
+      } else if (op < 8) {
+        const c = idxOf.get(port);
+        if (c !== undefined) {
+          t.timeout[c] = 1000 + rnd(400_000); // any timeout, longer or shorter than before
+          t.touch(c, now);
+          model.set(port, t.expires[c]!);
+        }
+      } else {
+        now += rnd(20_000);
+        do t.tick(now); while (t.pending);
+        for (const [p, e] of model) if (e <= now) model.delete(p);
+      }
+      expect(t.count).toBe(model.size);
+    }
+    for (const [p] of model) expect(t.lookup(IPPROTO_UDP, CIP, p, VIP, 53) >> 1).toBe(idxOf.get(p));
+  });
+});
+
+describe('ConnTable: lookupBatch', () => {
+  it('returns what lookup() returns, hits and misses, with offsets', () => {
+    const t = mk({ maxConns: 5000 });
+    const svc = mkService();
+    const dn = mkDest(svc, '10.0.0.11', 80, FWD_MASQ);
+    const dr = mkDest(svc, '10.0.0.12', 80, FWD_DROUTE);
+    for (let i = 0; i < 5000; i++) {
+      t.create(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80, i & 1 ? dn.addr : dr.addr, 80, 0, 0, i & 1 ? dn : dr, svc.id, -1, T0, 0);
+    }
+    const q = 3000;
+    const pr = new Uint8Array(q), sa = new Uint32Array(q), sp = new Uint16Array(q), da = new Uint32Array(q), dp = new Uint16Array(q);
+    for (let k = 0; k < q; k++) {
+      const i = (k * 7919) % 6000; // some beyond 5000 ⇒ misses
+      pr[k] = IPPROTO_TCP;
+      if (k % 3 === 0) { sa[k] = i & 1 ? dn.addr : dr.addr; sp[k] = 80; da[k] = CIP + i; dp[k] = 1000 + i; }
+      else { sa[k] = CIP + i; sp[k] = 1000 + i; da[k] = VIP; dp[k] = 80; }
+    }
+    const out = new Int32Array(q).fill(-7);
+    t.lookupBatch(0, 100, pr, sa, sp, da, dp, out);
+    t.lookupBatch(100, q - 100, pr, sa, sp, da, dp, out);
+    let hits = 0, outHits = 0;
+    for (let k = 0; k < q; k++) {
+      const want = t.lookup(pr[k]!, sa[k]!, sp[k]!, da[k]!, dp[k]!);
+      expect(out[k]).toBe(want);
+      if (want >= 0) hits++;
+      if (want >= 0 && (want & 1) === DIR_OUT) outHits++;
+    }
+    expect(hits).toBeGreaterThan(1000);
+    expect(outHits).toBeGreaterThan(100);
+  });
+});
