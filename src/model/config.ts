@@ -7,6 +7,7 @@
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './constants.js';
 import type { Dest } from './dest.js';
 import type { Service } from './service.js';
+import { MarkRules } from './mark-rules.js';
 
 function protoSlot(proto: number): number {
   return proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3;
@@ -105,4 +106,10 @@ export class Config {
 
   /** Addresses owned for other reasons (fwmark rule VIPs). */
   extraOwned: number[] = [];
+
+  /**
+   * Firewall-mark rules (uvsadm --mark-rule): classify conn-less packets into fwmark services.
+   * After changing them, set `extraOwned = markRules.ownedAddrs()` and call changed().
+   */
+  readonly markRules = new MarkRules();
 }
