@@ -15,6 +15,10 @@ const COMMANDS: Record<string, Subcommand> = {
     summary: 'tunnel-endpoint --iface IF --vip VIP [--vip …] [--dev NAME]   userspace IPIP endpoint for real servers',
     run: async (argv) => (await import('./tunnel-endpoint.js')).tunnelEndpoint(argv),
   },
+  explain: {
+    summary: 'explain --mode nat|dr|tun|fullnat [--sched NAME] [--packets N] [--pcap FILE] [--json]   packet walk, no root',
+    run: async (argv) => (await import('./explain.js')).explainMain(argv),
+  },
   bench: {
     summary: 'bench [micro|packet|conn|sched|trace]   micro-benchmarks (no root), markdown tables',
     run: async (argv) => (await import('./bench.js')).benchCommand(argv),

@@ -17,6 +17,8 @@ import {
   formatTimeouts, ServicesDb, type ListFormat, type NameResolver, type ReverseLookup,
 } from './ipvsadm/format.js';
 import { formatSave, parseRestore } from './ipvsadm/save.js';
+import { HEALTH_UVSADM_HANDLERS } from '../health/uvsadm-ext.js';
+import { formatMarkRulesList, formatMarkRulesSave, type MarkRuleSpec } from '../model/mark-rules.js';
 
 export interface UvsadmIo {
   stdout?: Writable;
@@ -57,6 +59,9 @@ const BY_OPERATION: Record<string, Record<string, string>> = {
   // FULLNAT local addresses (uvs wording in the fork's style).
   'add-laddr': { ESRCH: 'Service not defined', EEXIST: 'Local address already exists' },
   'del-laddr': { ESRCH: 'Service not defined', ENOENT: 'No such local address' },
+  // Firewall-mark rules (uvs).
+  'add-mark-rule': { EEXIST: 'Mark rule already exists' },
+  'del-mark-rule': { ENOENT: 'No such mark rule' },
 };
 
 const ANY_OPERATION: Record<string, string> = {
@@ -141,6 +146,21 @@ export function registerExtHandler(name: string, handler: ExtHandler): void {
   EXT_HANDLERS.set(name, handler);
 }
 
+// `uvsadm --load-keepalived FILE` / `--load-ldirectord FILE` / `--checks` (src/health).
+for (const [name, h] of Object.entries(HEALTH_UVSADM_HANDLERS)) registerExtHandler(name, h);
+
+/** The mark rules in evaluation order (an older uvsd without them: none). */
+async function getMarkRules(client: ControlClient): Promise<MarkRuleSpec[]> {
+  const r = await client.request({ cmd: 'get-mark-rules' });
+  return r.ok && Array.isArray(r.data) ? (r.data as MarkRuleSpec[]) : [];
+}
+
+// `uvsadm --list-mark-rules` / `uvsadm -L --mark-rules`.
+registerExtHandler('list-mark-rules', async ({ client, stdout }) => {
+  stdout.write(formatMarkRulesList(await getMarkRules(client)));
+  return 0;
+});
+
 class Exit {
   constructor(readonly code: number) {}
 }
@@ -153,6 +173,7 @@ export async function main(argv: string[], io: UvsadmIo = {}): Promise<number> {
 
   const ex = extractSock(argv);
   if (ex.error) { errln(ex.error); return 255; }
+  if (ex.argv[0] === 'trace') return traceCommand(ex.argv.slice(1).join(' '), defaultSockPath(ex.sock, env), stdout, stderr);
   const services = io.services ?? ServicesDb.system();
   const deps: ParseDeps = { program: 'uvsadm', services, ...(io.lookupHost ? { lookupHost: io.lookupHost } : {}) };
 
@@ -221,7 +242,9 @@ export async function main(argv: string[], io: UvsadmIo = {}): Promise<number> {
       }
       case 'save': {
         const svcs = await get<ServiceSnap[]>({ cmd: 'get-services' });
-        stdout.write(formatSave(svcs, parsed.numeric, await names(addressesOf(svcs), parsed.numeric)));
+        // Mark rules first: a restore then re-creates them before the fwmark services.
+        const marks = formatMarkRulesSave(await getMarkRules(client));
+        stdout.write(marks + formatSave(svcs, parsed.numeric, await names(addressesOf(svcs), parsed.numeric)));
         return 0;
       }
       case 'get-laddr': {
@@ -286,4 +309,45 @@ async function list(o: ListOptions, get: <T>(cmd: Command, ctx?: string) => Prom
   const ri = await client.request({ cmd: 'get-info' });
   const info = ri.ok ? (ri.data as InfoSnap | undefined) : undefined;
   return formatListAll(info, svcs, f);
+}
+
+/**
+ * `uvsadm trace [FILTER]`: attaches to a running uvsd and prints the step-by-step walk of every
+ * matching packet until interrupted (Ctrl-C) or the daemon goes away.
+ */
+async function traceCommand(filter: string, sockPath: string, stdout: Writable, stderr: Writable): Promise<number> {
+  const { renderEventLine, wantColor } = await import('../trace/attach.js');
+  const net = await import('node:net');
+  const color = wantColor(stdout as { isTTY?: boolean });
+  return await new Promise<number>((resolve) => {
+    const sock = net.connect(sockPath);
+    let buf = '';
+    let first = true;
+    let code = 0;
+    const onSig = (): void => { sock.destroy(); };
+    process.once('SIGINT', onSig);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify({ cmd: 'trace', filter }) + '\n'));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (first) {
+          first = false;
+          const r = JSON.parse(line) as { ok: boolean; message?: string };
+          if (!r.ok) { stderr.write(`uvsadm: trace: ${r.message ?? 'refused'}\n`); code = 2; sock.destroy(); return; }
+          stderr.write(`tracing${filter ? ` "${filter}"` : ' every packet'} on ${sockPath} (Ctrl-C to stop)\n`);
+          continue;
+        }
+        stdout.write(renderEventLine(line, { color }));
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      stderr.write(`uvsadm: cannot reach uvsd at ${sockPath}: ${e.code ?? e.message} (is uvsd running?)\n`);
+      code = 2;
+    });
+    sock.on('close', () => { process.off('SIGINT', onSig); resolve(code); });
+  });
 }

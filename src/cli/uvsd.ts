@@ -15,28 +15,43 @@ import { PacketSocketPort } from '../port/packet-socket-port.js';
 import { TapPort } from '../port/tap-port.js';
 import type { Port } from '../port/port.js';
 import { ControlServer } from '../control/server.js';
+import { attachTracer, TraceStream, type TraceAttachment } from '../trace/attach.js';
 import { Control } from '../control/ops.js';
 import { HostGuard, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
 import { parseIp, ipToString, macToString } from '../model/addr.js';
 import { estimate, ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
 import { FWD_MASQ } from '../model/constants.js';
-import type { Command } from '../control/types.js';
+import type { Command, ServiceSnap } from '../control/types.js';
+import { resolve as resolvePath } from 'node:path';
+import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
+import { HealthDaemon, type ConfigFormat } from '../health/daemon.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
 const USAGE = `usage: uvsd --iface IF [--iface IF …] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
-            [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]`;
+            [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
+            [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
+            [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
+            [--keepalived FILE | --ldirectord FILE]   rules + health checks from keepalived.conf / ldirectord.cf (SIGHUP reloads)`;
 
 export interface UvsdHandle {
   director: Director;
+  /** Health checks / keepalived.conf (SIGHUP → reload). */
+  health?: HealthDaemon;
   stop(): Promise<void>;
 }
 
 export async function main(argv: string[]): Promise<number> {
   let opts;
   try {
+    // `--trace` may stand alone (trace everything): give parseArgs an empty filter then.
+    const args: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      args.push(argv[i]!);
+      if (argv[i] === '--trace' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('--'))) args.push('');
+    }
     opts = parseArgs({
-      args: argv,
+      args,
       options: {
         iface: { type: 'string', multiple: true },
         tap: { type: 'string', multiple: true },
@@ -44,6 +59,13 @@ export async function main(argv: string[]): Promise<number> {
         sock: { type: 'string' },
         'max-conns': { type: 'string' },
         'log-level': { type: 'string' },
+        metrics: { type: 'string' },
+        'metrics-allow-remote': { type: 'boolean' },
+        keepalived: { type: 'string' },
+        ldirectord: { type: 'string' },
+        trace: { type: 'string' },
+        'trace-format': { type: 'string' },
+        pcap: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -68,11 +90,27 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']}\n`);
     return 2;
   }
+  let metrics: MetricsAddr | undefined;
+  try {
+    if (opts.metrics !== undefined) metrics = parseMetricsAddr(opts.metrics, opts['metrics-allow-remote'] ?? false);
+    else if (opts['metrics-allow-remote']) throw new Error('--metrics-allow-remote needs --metrics ADDR:PORT');
+  } catch (e) {
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
   const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
   const sock = opts.sock ?? process.env.UVS_SOCK ?? DEFAULT_SOCK;
   let handle: UvsdHandle;
   try {
-    handle = await startDaemon({ ifaces, taps, gateway: opts.gateway, sock, maxConns, log });
+    if (opts.keepalived !== undefined && opts.ldirectord !== undefined) throw new Error('give --keepalived or --ldirectord, not both');
+    const hf = opts.keepalived ?? opts.ldirectord;
+    const health = hf === undefined ? undefined : { file: resolvePath(hf), format: (opts.keepalived !== undefined ? 'keepalived' : 'ldirectord') as ConfigFormat };
+    const fmt = opts['trace-format'] ?? 'text';
+    if (fmt !== 'text' && fmt !== 'json') throw new Error(`--trace-format ${fmt}: text or json`);
+    const trace = opts.trace !== undefined || opts.pcap !== undefined
+      ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
+      : undefined;
+    handle = await startDaemon({ ifaces, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -85,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGHUP', () => { void handle.health?.reload(); });
   });
 }
 
@@ -95,6 +134,12 @@ interface StartOptions {
   sock: string;
   maxConns: number;
   log: Logger;
+  /** Prometheus endpoint (off when undefined). */
+  metrics?: MetricsAddr | undefined;
+  /** keepalived.conf / ldirectord.cf to load at start (a mistake: uvsd does not start). */
+  health?: { file: string; format: ConfigFormat } | undefined;
+  /** `--trace [FILTER]` / `--pcap DIR`: step-by-step trace of matching packets. */
+  trace?: { filter: string; out: 'text' | 'json' | 'none'; pcapDir: string | undefined } | undefined;
 }
 
 export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
@@ -158,8 +203,20 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     for (const s of director.config.services) for (const d of s.dests) if (d.fwd === FWD_MASQ) natRips.add(d.addr);
     await guard.update([...director.config.owned], [...natRips]);
   };
+  // Health checks apply their rule changes like any control client (guard kept in sync).
+  const health = new HealthDaemon({
+    exec: async (cmd) => {
+      const r = control.execute(cmd);
+      if (r.ok) { try { await syncGuard(); } catch (e) { log.error({ err: String(e) }, 'nftables guard update failed'); } }
+      return r;
+    },
+    snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
+    log,
+  });
   try {
     await server.listen(async (cmd: Command) => {
+      const hr = await health.handle(cmd);
+      if (hr) return hr;
       const r = control.execute(cmd);
       if (r.ok && !cmd.cmd.startsWith('get-')) {
         log.info({ cmd: cmd.cmd }, 'rules changed');
@@ -171,6 +228,52 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     await cleanup();
     process.off('exit', exitHook);
     throw e;
+  }
+
+  let metricsServer: MetricsServer | null = null;
+  if (o.metrics) {
+    metricsServer = new MetricsServer(director);
+    try {
+      const a = await metricsServer.listen(o.metrics);
+      log.info({ metrics: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` }, 'metrics endpoint listening (/metrics)');
+    } catch (e) {
+      await server.close();
+      await cleanup();
+      process.off('exit', exitHook);
+      throw new Error(`--metrics ${o.metrics.host}:${o.metrics.port}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  if (o.health) {
+    const r = await health.load(o.health.file, o.health.format);
+    if (!r.ok) {
+      await health.stop();
+      await metricsServer?.close();
+      await server.close();
+      await cleanup();
+      process.off('exit', exitHook);
+      throw new Error(r.message);
+    }
+  }
+
+  // `uvsadm trace [FILTER]`: one JSON event per line to each attached client.
+  server.onStream((cmd, send) => {
+    if (cmd.cmd !== 'trace') throw new Error(`${cmd.cmd} does not stream`);
+    const ts = new TraceStream(director, cmd.filter, send);
+    return () => ts.stop();
+  });
+  let trace: TraceAttachment | null = null;
+  if (o.trace) {
+    try {
+      trace = attachTracer(director, { filter: o.trace.filter, out: o.trace.out, ...(o.trace.pcapDir !== undefined ? { pcapDir: o.trace.pcapDir } : {}) });
+    } catch (e) {
+      await health.stop();
+      await metricsServer?.close();
+      await server.close();
+      await cleanup();
+      process.off('exit', exitHook);
+      throw new Error(`--trace: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   director.start();
@@ -186,9 +289,13 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
 
   return {
     director,
+    health,
     async stop(): Promise<void> {
+      trace?.stop();
       clearInterval(tick);
       clearInterval(est);
+      await health.stop();
+      await metricsServer?.close();
       await server.close();
       await cleanup();
       process.off('exit', exitHook);

@@ -12,6 +12,11 @@ import type { Command, Response } from './types.js';
 const MAX_LINE = 16 * 1024 * 1024;
 
 export type Handler = (cmd: Command) => Response | Promise<Response>;
+/**
+ * Long-lived commands (`trace`): called instead of the Handler; `send` writes one line to the
+ * client; the returned function is called when the client goes away. Throwing refuses it.
+ */
+export type StreamHandler = (cmd: Command, send: (line: string) => void) => () => void;
 
 export class ControlServer {
   private server: net.Server | null = null;
@@ -19,6 +24,13 @@ export class ControlServer {
 
   constructor(sockPath: string) {
     this.path = sockPath;
+  }
+
+  private streamHandler: StreamHandler | null = null;
+
+  /** Registers the handler for streaming commands (currently `trace`). */
+  onStream(h: StreamHandler): void {
+    this.streamHandler = h;
   }
 
   async listen(handler: Handler): Promise<void> {
@@ -73,6 +85,17 @@ export class ControlServer {
           if (typeof cmd !== 'object' || cmd === null || typeof (cmd as { cmd?: unknown }).cmd !== 'string') throw new Error('not a command object');
         } catch (e) {
           reply({ ok: false, errno: 'EINVAL', message: `malformed control message: ${e instanceof Error ? e.message : String(e)}` });
+          continue;
+        }
+        if (cmd.cmd === 'trace') {
+          if (!this.streamHandler) { reply({ ok: false, errno: 'EOPNOTSUPP', message: 'tracing is not available' }); continue; }
+          try {
+            const stop = this.streamHandler(cmd, (l) => { if (!sock.destroyed) sock.write(l + '\n'); });
+            reply({ ok: true });
+            sock.once('close', stop);
+          } catch (e) {
+            reply({ ok: false, errno: 'EINVAL', message: e instanceof Error ? e.message : String(e) });
+          }
           continue;
         }
         chain = chain.then(async () => {

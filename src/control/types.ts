@@ -5,6 +5,9 @@
  * IPVS setsockopt/netlink call would return, so uvsadm can print ipvsadm's ipvs_strerror text.
  */
 import type { FwdMethod } from '../model/constants.js';
+import type { MarkRuleSpec } from '../model/mark-rules.js';
+
+export type { MarkRuleSpec };
 
 export interface ServiceSpec {
   /** 6 TCP, 17 UDP, 132 SCTP; 0 for a fwmark service. */
@@ -55,12 +58,27 @@ export type Command =
   | { cmd: 'set-timeouts'; tcp: number; tcpfin: number; udp: number }
   | { cmd: 'add-laddr'; svc: ServiceSpec; laddr: string }
   | { cmd: 'del-laddr'; svc: ServiceSpec; laddr: string }
+  /** Firewall-mark rules (uvsadm --mark-rule / --del-mark-rule); -C clears them too. */
+  | { cmd: 'add-mark-rule'; rule: MarkRuleSpec }
+  | { cmd: 'del-mark-rule'; rule: MarkRuleSpec }
   /** All-or-nothing: either every command applies or none does (state unchanged). */
   | { cmd: 'batch'; commands: Command[] }
   | { cmd: 'get-services' }
   | { cmd: 'get-conns' }
   | { cmd: 'get-timeouts' }
-  | { cmd: 'get-info' };
+  /** The mark rules in evaluation order (MarkRuleSpec[]). */
+  | { cmd: 'get-mark-rules' }
+  | { cmd: 'get-info' }
+  /** Streams one JSON trace event per line until the client disconnects (`uvsadm trace`). */
+  | { cmd: 'trace'; filter: string }
+  /**
+   * Health checks (src/health, handled by uvsd, not Control): (re)load a keepalived.conf or
+   * ldirectord.cf (absolute path, read by the daemon) and apply the difference as one batch;
+   * omitted file = reload the one loaded. Data: { message, changes, warnings }.
+   */
+  | { cmd: 'load-keepalived'; file?: string; format?: 'keepalived' | 'ldirectord' }
+  /** Each check with its state and last result (ChecksSnapshot from src/health/manager.ts). */
+  | { cmd: 'get-checks' };
 
 export interface StatsSnap {
   conns: number;
