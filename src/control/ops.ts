@@ -18,6 +18,7 @@ import type {
   Command, ConnSnap, DestSnap, InfoSnap, RateSnap, Response, ServiceSnap, ServiceSpec, StatsSnap,
 } from './types.js';
 import type { Stats } from '../model/stats.js';
+import type { MarkRuleSpec } from '../model/mark-rules.js';
 
 export class ControlError extends Error {
   readonly errno: string;
@@ -77,6 +78,7 @@ export class Control {
       case 'get-services': return this.director.config.services.map((s) => snapService(s));
       case 'get-conns': return this.connSnapshot();
       case 'get-timeouts': return this.director.timeouts.get();
+      case 'get-mark-rules': return this.director.config.markRules.specs();
       case 'get-info': return this.info();
       case 'batch': {
         // Validate on a scratch copy: rebuild the current rule set there, then apply the batch.
@@ -147,6 +149,21 @@ function apply(m: Model, cmd: Command): void {
     }
     case 'clear': {
       for (const s of [...config.services]) removeService(m, s);
+      // The mark rules belong to the rule set uvsadm saves and restores: -C clears them too.
+      if (config.markRules.count > 0) {
+        config.markRules.clear();
+        markRulesChanged(config);
+      }
+      return;
+    }
+    case 'add-mark-rule': {
+      if (!config.markRules.add(checkMarkRule(cmd.rule))) fail('EEXIST', 'Mark rule already exists');
+      markRulesChanged(config);
+      return;
+    }
+    case 'del-mark-rule': {
+      if (!config.markRules.remove(checkMarkRule(cmd.rule))) fail('ENOENT', 'No such mark rule');
+      markRulesChanged(config);
       return;
     }
     case 'add-server': {
@@ -221,6 +238,22 @@ function apply(m: Model, cmd: Command): void {
     default:
       fail('EINVAL', `unknown command ${(cmd as { cmd: string }).cmd}`);
   }
+}
+
+/** A mark rule spec from the wire: shape checked here, values by compileMarkRule (EINVAL). */
+function checkMarkRule(r: MarkRuleSpec): MarkRuleSpec {
+  if (typeof r !== 'object' || r === null || typeof r.daddr !== 'string' || typeof r.saddr !== 'string'
+    || !Array.isArray(r.dports) || !r.dports.every((x) => Array.isArray(x) && x.length === 2)) {
+    fail('EINVAL', 'malformed mark rule');
+  }
+  if (r.protocol !== IPPROTO_TCP && r.protocol !== IPPROTO_UDP) fail('EPROTONOSUPPORT', 'Protocol not supported');
+  return r;
+}
+
+/** The VIPs of the mark rules are owned (ARP, echo, hidden from the host kernel). */
+function markRulesChanged(config: Config): void {
+  config.extraOwned = config.markRules.ownedAddrs();
+  config.changed();
 }
 
 function checkSpec(spec: ServiceSpec): void {
@@ -329,6 +362,7 @@ function scratchModel(src: Config): Model {
     }
     config.add(svc);
   }
+  config.markRules.copyFrom(src.markRules);
   return m;
 }
 

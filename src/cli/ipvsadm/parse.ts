@@ -31,6 +31,9 @@ import {
 import { ipToString } from '../../model/addr.js';
 import type { Command, ServiceSpec } from '../../control/types.js';
 import { ServicesDb } from './format.js';
+import {
+  parseAddrPrefix, parseMarkValue, parsePortList, parseRuleProto, type MarkRuleSpec,
+} from '../../model/mark-rules.js';
 
 // ---------------------------------------------------------------------------------------------
 // results
@@ -114,6 +117,8 @@ export const OPT_COLUMNS = [
   'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
   // uvs / FULLNAT (Alibaba fork -z)
   'laddr',
+  // uvs firewall-mark rules (--mark-rule, --del-mark-rule; -L --mark-rules)
+  'destination', 'protocol', 'source', 'dports', 'set-mark', 'mark-rules',
 ] as const;
 export type OptionColumn = (typeof OPT_COLUMNS)[number];
 
@@ -317,6 +322,9 @@ function fwdOpt(fwd: FwdMethod) {
 }
 
 export const OPTIONS: OptionDef[] = [
+  // uvs mark rules, iptables syntax; first in the table so that -d/-p/-s/-m mean the iptables
+  // options under these commands only.
+  ...MARK_RULE_OPTIONS(),
   { long: 'tcp-service', short: 't', arg: 'required', apply: (st, a) => serviceOpt(st, a!, IPPROTO_TCP) },
   { long: 'udp-service', short: 'u', arg: 'required', apply: (st, a) => serviceOpt(st, a!, IPPROTO_UDP) },
   { long: 'sctp-service', arg: 'required', apply: (st, a) => serviceOpt(st, a!, IPPROTO_SCTP) },
@@ -594,7 +602,7 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'list', short: 'L', long: 'list',
     legal: {
-      numeric: ' ', connection: '1', 'service-address': '1', timeout: '1', daemon: '1', stats: ' ', rate: ' ',
+      numeric: ' ', connection: '1', 'service-address': '1', timeout: '1', daemon: '1', stats: ' ', rate: ' ', 'mark-rules': '1',
       thresholds: ' ', 'persistent-conn': ' ', nosort: ' ', syncid: ' ', exact: ' ', 'tun-info': ' ',
     },
     build: (st) => {
@@ -603,6 +611,7 @@ export const COMMANDS: CommandDef[] = [
         || ((o.has('timeout') || o.has('daemon')) && o.has('persistent-conn'))) {
         fail('options conflicts in the list command');
       }
+      if (o.has('mark-rules')) return { kind: 'ext', name: 'list-mark-rules', data: {} };
       const r: ListOptions = { ...st.list };
       if (o.has('service-address')) {
         rejectUnsupportedService(st);
@@ -666,7 +675,98 @@ export const COMMANDS: CommandDef[] = [
       return { kind: 'get-laddr', service: svcSpec(st) };
     },
   },
+  // --- uvs firewall-mark rules (the mangle-table MARK line of the LVS documents) ---
+  {
+    name: 'mark-rule', long: 'mark-rule', build: markRuleCommand('add-mark-rule'),
+    legal: { destination: '+', protocol: '+', 'set-mark': '+', source: ' ', dports: ' ' },
+  },
+  {
+    name: 'del-mark-rule', long: 'del-mark-rule', build: markRuleCommand('del-mark-rule'),
+    legal: { destination: '+', protocol: '+', 'set-mark': '+', source: ' ', dports: ' ' },
+  },
+  {
+    name: 'list-mark-rules', long: 'list-mark-rules', legal: { numeric: ' ' },
+    build: () => ({ kind: 'ext', name: 'list-mark-rules', data: {} }),
+  },
+  // --- uvs health checks (src/health): keepalived.conf / ldirectord.cf, check states ---
+  {
+    name: 'load-keepalived', long: 'load-keepalived', arg: 'required', legal: {},
+    onSelect: (st, arg) => { st.ext.healthFile = arg; },
+    build: (st) => ({ kind: 'ext', name: 'load-keepalived', data: { file: st.ext.healthFile, format: 'keepalived' } }),
+  },
+  {
+    name: 'load-ldirectord', long: 'load-ldirectord', arg: 'required', legal: {},
+    onSelect: (st, arg) => { st.ext.healthFile = arg; },
+    build: (st) => ({ kind: 'ext', name: 'load-keepalived', data: { file: st.ext.healthFile, format: 'ldirectord' } }),
+  },
+  { name: 'checks', long: 'checks', legal: { numeric: ' ' }, build: () => ({ kind: 'ext', name: 'checks', data: {} }) },
 ];
+
+function markRuleState(st: ParseState): MarkRuleSpec {
+  const cur = st.ext.markRule as MarkRuleSpec | undefined;
+  if (cur) return cur;
+  const r: MarkRuleSpec = { protocol: 0, daddr: '', dprefix: 32, saddr: '', sprefix: 0, dports: [], mark: 0 };
+  st.ext.markRule = r;
+  return r;
+}
+
+function MARK_RULE_OPTIONS(): OptionDef[] {
+  const onlyFor = ['mark-rule', 'del-mark-rule'];
+  const ports = (col: OptionColumn) => (st: ParseState, a: string | undefined): void => {
+    setOption(st, col);
+    const p = parsePortList(a!);
+    if (p === null) fail(`invalid port list \`${a}' specified`);
+    markRuleState(st).dports = p;
+  };
+  const addr = (col: 'destination' | 'source') => (st: ParseState, a: string | undefined): void => {
+    setOption(st, col);
+    const v = parseAddrPrefix(a!);
+    if (v === null) fail(`invalid ${col} address \`${a}' specified`);
+    const r = markRuleState(st);
+    if (col === 'destination') { r.daddr = v.addr; r.dprefix = v.prefix; } else { r.saddr = v.addr; r.sprefix = v.prefix; }
+  };
+  return [
+    { long: 'destination', short: 'd', arg: 'required', onlyFor, apply: addr('destination') },
+    { long: 'source', short: 's', arg: 'required', onlyFor, apply: addr('source') },
+    {
+      long: 'protocol', short: 'p', arg: 'required', onlyFor, apply: (st, a) => {
+        setOption(st, 'protocol');
+        const p = parseRuleProto(a!);
+        if (p < 0) fail(`invalid protocol \`${a}' specified (tcp or udp)`);
+        markRuleState(st).protocol = p;
+      },
+    },
+    { long: 'dports', arg: 'required', onlyFor, apply: ports('dports') },
+    {
+      long: 'dport', arg: 'required', onlyFor, apply: (st, a) => {
+        if (a!.includes(',')) fail(`invalid port \`${a}' specified (use --dports for a list)`);
+        ports('dports')(st, a);
+      },
+    },
+    {
+      long: 'set-mark', arg: 'required', onlyFor, apply: (st, a) => {
+        setOption(st, 'set-mark');
+        const m = parseMarkValue(a!);
+        if (m < 0) fail(`invalid mark value \`${a}' specified`);
+        markRuleState(st).mark = m;
+      },
+    },
+    // `-m multiport` / `-m tcp` of the iptables line: accepted and ignored.
+    {
+      long: 'match', short: 'm', arg: 'required', onlyFor, apply: (_st, a) => {
+        if (a !== 'multiport' && a !== 'tcp' && a !== 'udp') fail(`unsupported match \`${a}' (uvs mark rules know tcp, udp, multiport)`);
+      },
+    },
+    { long: 'mark-rules', arg: 'none', onlyFor: ['list'], apply: flagOpt('mark-rules') },
+  ];
+}
+
+function markRuleCommand(cmd: 'add-mark-rule' | 'del-mark-rule') {
+  return (st: ParseState): ParseResult => {
+    const r = markRuleState(st);
+    return { kind: 'command', command: { cmd, rule: { ...r, dports: r.dports.map(([lo, hi]) => [lo, hi]) } } };
+  };
+}
 
 /** `-l` is a second short name of list. */
 const EXTRA_SHORT_COMMANDS: Record<string, string> = { l: 'list' };

@@ -1,0 +1,269 @@
+/**
+ * One attempt of each checker kind, as keepalived's check_tcp.c / check_http.c / check_misc.c /
+ * check_udp.c / check_dns.c do it. Each resolves (never rejects) with ok/detail and, for
+ * MISC_CHECK with misc_dynamic, the weight the exit code asks for. Bounded by connect_timeout
+ * (misc_timeout for MISC_CHECK). Sockets are the kernel's own (node:net/tls/dgram), so a check
+ * leaves from the director host's address on the real servers' network (or `bindto`), never
+ * through the packet path.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { createSocket } from 'node:dgram';
+import { createHash, randomInt } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import type { CheckConf, UrlConf } from './config.js';
+import { DNS_TYPES } from './keepalived.js';
+
+export interface CheckResult {
+  ok: boolean;
+  detail: string;
+  /** MISC_CHECK misc_dynamic: new weight (exit code − 2). */
+  weight?: number;
+}
+
+export type CheckRunner = (c: CheckConf) => Promise<CheckResult>;
+
+const ms = (s: number): number => Math.max(1, Math.round(s * 1000));
+
+export function runCheck(c: CheckConf): Promise<CheckResult> {
+  switch (c.type) {
+    case 'TCP_CHECK': return tcpCheck(c);
+    case 'HTTP_GET': return httpCheck(c, false);
+    case 'SSL_GET': return httpCheck(c, true);
+    case 'MISC_CHECK': return miscCheck(c);
+    case 'UDP_CHECK': return udpCheck(c);
+    case 'DNS_CHECK': return dnsCheck(c);
+  }
+}
+
+function connectOpts(c: CheckConf): { host: string; port: number; localAddress?: string; localPort?: number } {
+  return {
+    host: c.connectIp, port: c.connectPort,
+    ...(c.bindto ? { localAddress: c.bindto } : {}),
+    ...(c.bindPort ? { localPort: c.bindPort } : {}),
+  };
+}
+
+export function tcpCheck(c: CheckConf): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const sock = netConnect(connectOpts(c));
+    const finish = (r: CheckResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ ok: false, detail: `connect timeout (${c.connectTimeout}s)` }), ms(c.connectTimeout));
+    sock.once('connect', () => finish({ ok: true, detail: 'connected' }));
+    sock.once('error', (e) => finish({ ok: false, detail: errText(e) }));
+  });
+}
+
+function errText(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code ? `${code}` : e.message;
+}
+
+interface HttpReply {
+  status: number;
+  body: Buffer;
+}
+
+/** Parses an HTTP/1.x response (close-delimited, content-length or chunked). */
+export function parseHttpResponse(raw: Buffer): HttpReply | null {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const head = raw.subarray(0, end).toString('latin1');
+  const m = /^HTTP\/\d\.\d\s+(\d{3})/.exec(head);
+  if (!m) return null;
+  let body = raw.subarray(end + 4);
+  const headers = head.split('\r\n').slice(1);
+  const hv = (name: string): string | undefined => {
+    for (const h of headers) {
+      const i = h.indexOf(':');
+      if (i > 0 && h.slice(0, i).trim().toLowerCase() === name) return h.slice(i + 1).trim();
+    }
+    return undefined;
+  };
+  if ((hv('transfer-encoding') ?? '').toLowerCase().includes('chunked')) {
+    const parts: Buffer[] = [];
+    let off = 0;
+    for (;;) {
+      const le = body.indexOf('\r\n', off);
+      if (le < 0) break;
+      const size = parseInt(body.subarray(off, le).toString('latin1'), 16);
+      if (!Number.isFinite(size) || size === 0) break;
+      parts.push(body.subarray(le + 2, le + 2 + size));
+      off = le + 2 + size + 2;
+    }
+    body = Buffer.concat(parts);
+  } else {
+    const cl = hv('content-length');
+    if (cl !== undefined && /^\d+$/.test(cl)) body = body.subarray(0, Number(cl));
+  }
+  return { status: Number(m[1]), body };
+}
+
+function fetchOnce(c: CheckConf, tls: boolean, url: UrlConf): Promise<HttpReply | { error: string }> {
+  return new Promise((resolve) => {
+    let done = false;
+    const chunks: Buffer[] = [];
+    const host = c.virtualhost || c.connectIp;
+    const base = connectOpts(c);
+    const sock: Socket = tls
+      ? tlsConnect({ ...base, rejectUnauthorized: false, ...(c.enableSni && c.virtualhost ? { servername: c.virtualhost } : {}) })
+      : netConnect(base);
+    const finish = (r: HttpReply | { error: string }): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ error: `timeout (${c.connectTimeout}s)` }), ms(c.connectTimeout));
+    const hostHdr = (c.connectPort === (tls ? 443 : 80) || c.virtualhost) ? host : `${host}:${c.connectPort}`;
+    const req = `GET ${url.path} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: ${hostHdr}\r\nConnection: close\r\n\r\n`;
+    sock.once(tls ? 'secureConnect' : 'connect', () => sock.write(req));
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+    });
+    sock.once('end', () => {
+      const r = parseHttpResponse(Buffer.concat(chunks));
+      finish(r ?? { error: 'malformed HTTP response' });
+    });
+    sock.once('error', (e) => finish({ error: errText(e) }));
+  });
+}
+
+export async function httpCheck(c: CheckConf, tls: boolean): Promise<CheckResult> {
+  for (const url of c.urls) {
+    const r = await fetchOnce(c, tls, url);
+    if ('error' in r) return { ok: false, detail: `${url.path}: ${r.error}` };
+    const codes = url.statusCodes.length ? url.statusCodes : (url.digest ? [] : [[200, 299] as [number, number]]);
+    if (codes.length && !codes.some(([lo, hi]) => r.status >= lo && r.status <= hi)) {
+      return { ok: false, detail: `${url.path}: status ${r.status}` };
+    }
+    if (url.digest) {
+      const d = createHash('md5').update(r.body).digest('hex');
+      if (d !== url.digest) return { ok: false, detail: `${url.path}: digest ${d} != ${url.digest}` };
+    }
+    if (url.regex && !new RegExp(url.regex).test(r.body.toString('utf8'))) {
+      return { ok: false, detail: `${url.path}: body does not match /${url.regex}/` };
+    }
+  }
+  return { ok: true, detail: `${c.urls.length === 1 ? c.urls[0]!.path + ' ' : ''}ok` };
+}
+
+export function miscCheck(c: CheckConf): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const child = spawn('/bin/sh', ['-c', c.miscPath], { stdio: 'ignore', detached: true });
+    const finish = (r: CheckResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+      finish({ ok: false, detail: `timeout (${c.miscTimeout}s)` });
+    }, ms(c.miscTimeout || c.delayLoop));
+    child.once('error', (e) => finish({ ok: false, detail: errText(e) }));
+    child.once('exit', (code, sig) => {
+      if (code === null) return finish({ ok: false, detail: `killed by ${sig}` });
+      if (code === 0) return finish({ ok: true, detail: 'exit 0' });
+      if (c.miscDynamic && code >= 2) return finish({ ok: true, detail: `exit ${code}`, weight: code - 2 });
+      return finish({ ok: false, detail: `exit ${code}` });
+    });
+  });
+}
+
+export function udpCheck(c: CheckConf): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const sock = createSocket('udp4');
+    const finish = (r: CheckResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try { sock.close(); } catch { /* closed */ }
+      resolve(r);
+    };
+    const want = c.requireReply;
+    const timer = setTimeout(() => {
+      // No reply and no ICMP error: fine unless a reply is required.
+      if (want) finish({ ok: false, detail: `no reply (${c.connectTimeout}s)` });
+      else finish({ ok: true, detail: 'no ICMP error' });
+    }, ms(c.connectTimeout));
+    sock.on('error', (e) => finish({ ok: false, detail: errText(e) }));
+    sock.on('message', (msg) => {
+      if (want instanceof Buffer && !msg.subarray(0, want.length).equals(want)) {
+        finish({ ok: false, detail: 'reply does not match require_reply' });
+      } else {
+        finish({ ok: true, detail: 'reply' });
+      }
+    });
+    const go = (): void => {
+      sock.connect(c.connectPort, c.connectIp, () => {
+        sock.send(c.payload ?? Buffer.alloc(0), (e) => { if (e) finish({ ok: false, detail: errText(e) }); });
+      });
+    };
+    if (c.bindto || c.bindPort) sock.bind({ port: c.bindPort, ...(c.bindto ? { address: c.bindto } : {}) }, go);
+    else go();
+  });
+}
+
+export function dnsQuery(id: number, name: string, type: number): Buffer {
+  const labels = name === '.' ? [] : name.replace(/\.$/, '').split('.');
+  const parts: Buffer[] = [];
+  const hdr = Buffer.alloc(12);
+  hdr.writeUInt16BE(id, 0);
+  hdr.writeUInt16BE(0x0100, 2); // RD
+  hdr.writeUInt16BE(1, 4);
+  parts.push(hdr);
+  for (const l of labels) {
+    const b = Buffer.from(l, 'ascii');
+    parts.push(Buffer.from([b.length]), b);
+  }
+  const tail = Buffer.alloc(5);
+  tail.writeUInt8(0, 0);
+  tail.writeUInt16BE(type, 1);
+  tail.writeUInt16BE(1, 3);
+  parts.push(tail);
+  return Buffer.concat(parts);
+}
+
+export function dnsCheck(c: CheckConf): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const sock = createSocket('udp4');
+    const id = randomInt(0, 65536);
+    const finish = (r: CheckResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try { sock.close(); } catch { /* closed */ }
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ ok: false, detail: `no answer (${c.connectTimeout}s)` }), ms(c.connectTimeout));
+    sock.on('error', (e) => finish({ ok: false, detail: errText(e) }));
+    sock.on('message', (msg) => {
+      if (msg.length < 12 || msg.readUInt16BE(0) !== id) return;
+      const flags = msg.readUInt16BE(2);
+      const rcode = flags & 0xf;
+      if (!(flags & 0x8000)) return;
+      if (rcode !== 0) return finish({ ok: false, detail: `rcode ${rcode}` });
+      if (msg.readUInt16BE(6) === 0) return finish({ ok: false, detail: 'no answer records' });
+      finish({ ok: true, detail: `${msg.readUInt16BE(6)} answer(s)` });
+    });
+    const go = (): void => {
+      sock.connect(c.connectPort, c.connectIp, () => {
+        sock.send(dnsQuery(id, c.dnsName, DNS_TYPES[c.dnsType] ?? 1), (e) => { if (e) finish({ ok: false, detail: errText(e) }); });
+      });
+    };
+    if (c.bindto || c.bindPort) sock.bind({ port: c.bindPort, ...(c.bindto ? { address: c.bindto } : {}) }, go);
+    else go();
+  });
+}
