@@ -1070,6 +1070,10 @@ Usage:
   ${p} --stop-daemon {master|backup}
   ${p} -P|Q virtual-service -z local-address
   ${p} -G [virtual-service]
+  ${p} --mark-rule|--del-mark-rule -d vip[/mask] -p tcp|udp [--dports p1,p2:p3 | --dport p] [-s src[/mask]] --set-mark mark
+  ${p} --list-mark-rules | -L --mark-rules
+  ${p} --load-keepalived keepalived.conf | --load-ldirectord ldirectord.cf
+  ${p} --checks
   ${p} -h
 
 Commands:
@@ -1091,6 +1095,12 @@ Either long or short options are allowed.
   --add-laddr       -P        add a FULLNAT local address to a service
   --del-laddr       -Q        delete a FULLNAT local address from a service
   --get-laddr       -G        list FULLNAT local addresses
+  --mark-rule                 append a firewall-mark rule (first match wins; for -f services)
+  --del-mark-rule             delete a firewall-mark rule
+  --list-mark-rules           list the firewall-mark rules
+  --load-keepalived FILE      (re)load keepalived.conf virtual servers and health checks (difference applied)
+  --load-ldirectord FILE      (re)load an ldirectord.cf the same way
+  --checks                    list the health checks with their state, last result and time
   --help            -h        display this help message
 
 virtual-service:
