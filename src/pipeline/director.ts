@@ -243,6 +243,8 @@ export class Director implements FwdContext {
   private dropPkt(p: Packet, reason: number): void {
     this.drops.counts[reason]!++;
     p.drop = reason;
+    // A one-packet (-o) conn lives for its one packet only, forwarded or not.
+    if (p.conn >= 0 && (this.conns.flags[p.conn]! & CF_ONE_PACKET) !== 0) this.conns.expire(p.conn, this.clock.now());
     if (this.tracer.on) this.tracer.end(p, '', DROP_REASONS[reason]!);
   }
 
