@@ -3,7 +3,8 @@
  *
  * Layout (all typed arrays, no object per item):
  *
- *     head[slot]   first item of the slot's doubly linked list, -1 empty     (nSlots)
+ *     head[slot]   first item of the slot's doubly linked list, -1 empty     (nSlots + 1:
+ *                  head[nSlots] is the resume list of a walk cut by its budget)
  *     slotMin[s]   lower bound of the expiries linked in slot s (skip test)  (nSlots)
  *     next[i]      next item, -1 end of list, -2 not linked                  (capacity)
  *     prev[i]      previous item, or -1 - slot when i is the slot's head     (capacity)
@@ -46,7 +47,7 @@ export class TimerWheel {
     if ((nSlots & (nSlots - 1)) !== 0 || nSlots < 2) throw new RangeError('nSlots must be a power of two');
     this.next = new Int32Array(capacity).fill(NOT_LINKED);
     this.prev = new Int32Array(capacity);
-    this.head = new Int32Array(nSlots).fill(-1);
+    this.head = new Int32Array(nSlots + 1).fill(-1); // + the resume list
     this.slotMin = new Float64Array(nSlots).fill(Infinity);
     this.slotMs = slotMs;
     this.nSlots = nSlots;
@@ -94,57 +95,65 @@ export class TimerWheel {
   /**
    * Processes slots up to `now`: items with expires <= now are unlinked and handed to
    * `handler.onDue`; the others are re-slotted. Stops after `budget` visited items (then
-   * `pending` is true). Returns the number of due items handed out.
+   * `pending` is true and the unvisited rest of the slot waits on the resume list, which the
+   * next call drains first). Returns the number of due items handed out.
    */
   advance(now: number, budget: number, handler: DueHandler): number {
     const target = Math.floor(now / this.slotMs);
     const mask = this.mask;
     if (target - this.cur > mask) this.cur = target - mask; // every physical slot is visited once
-    const head = this.head, next = this.next, prev = this.prev, expires = this.expires, slotMin = this.slotMin;
-    let visits = 0;
-    let due = 0;
+    const head = this.head, slotMin = this.slotMin;
+    const res = this.nSlots; // the resume list lives in head[nSlots]
     this.pending = false;
+    this.visits = 0;
+    this.dueCount = 0;
+    if (head[res]! >= 0) {
+      const i = head[res]!;
+      head[res] = -1;
+      if (!this.walk(i, now, budget, handler)) return this.dueCount;
+    }
     while (this.cur <= target) {
       const key = this.cur;
       const s = key & mask;
-      let i = head[s]!;
+      const i = head[s]!;
       if (i >= 0 && (key < target || slotMin[s]! <= now)) {
         head[s] = -1;
         slotMin[s] = Infinity;
-        let newTail = -1; // first item re-linked into this same slot during this pass
-        while (i >= 0) {
-          if (visits >= budget) {
-            // Re-attach the unvisited remainder behind whatever was re-linked into slot s.
-            if (newTail >= 0) {
-              next[newTail] = i;
-              prev[i] = newTail;
-            } else {
-              head[s] = i;
-              prev[i] = -1 - s;
-            }
-            slotMin[s] = -Infinity; // unknown lower bound: process at the next call
-            this.pending = true;
-            return due;
-          }
-          visits++;
-          const n = next[i]!;
-          const e = expires[i]!;
-          if (e <= now) {
-            next[i] = NOT_LINKED;
-            due++;
-            handler.onDue(i, now);
-          } else {
-            next[i] = NOT_LINKED;
-            this.insert(i, e);
-          }
-          // Head-insertion: the first item (re)linked into s during this pass is its tail.
-          if (newTail < 0 && head[s]! >= 0) newTail = head[s]!;
-          i = n;
-        }
+        if (!this.walk(i, now, budget, handler)) return this.dueCount;
       }
       if (key === target) break;
       this.cur = key + 1;
     }
-    return due;
+    return this.dueCount;
+  }
+
+  private visits = 0;
+  private dueCount = 0;
+
+  /** Walks a detached chain; false when the budget ran out (rest parked on the resume list). */
+  private walk(i: number, now: number, budget: number, handler: DueHandler): boolean {
+    const next = this.next, prev = this.prev, expires = this.expires;
+    while (i >= 0) {
+      if (this.visits >= budget) {
+        const res = this.nSlots;
+        this.head[res] = i;
+        prev[i] = -1 - res;
+        this.pending = true;
+        return false;
+      }
+      this.visits++;
+      const n = next[i]!;
+      const e = expires[i]!;
+      next[i] = NOT_LINKED;
+      if (n >= 0) prev[n] = -1 - this.nSlots; // n is now the head of the detached rest
+      if (e <= now) {
+        this.dueCount++;
+        handler.onDue(i, now);
+      } else {
+        this.insert(i, e);
+      }
+      i = n;
+    }
+    return true;
   }
 }

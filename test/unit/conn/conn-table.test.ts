@@ -1,7 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  CF_ASSURED, CF_INACTIVE, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, DIR_IN, DIR_OUT,
+  CF_ASSURED, CF_INACTIVE, CF_NOOUTPUT, CF_TEMPLATE, ConnTable, DIR_IN, DIR_OUT, persistConnDport, templateDport,
+  templateProto, templateVaddr, templateVport,
 } from '../../../src/conn/conn-table.js';
+import { Service } from '../../../src/model/service.js';
+import type { Scheduler } from '../../../src/sched/scheduler.js';
 import {
   CTPL_S_ASSURED, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT,
   TCP_S_NONE, TCP_S_SYN_RECV, TCP_S_TIME_WAIT,
@@ -512,5 +515,34 @@ describe('ConnTable: lookupBatch', () => {
     }
     expect(hits).toBeGreaterThan(1000);
     expect(outHits).toBeGreaterThan(100);
+  });
+});
+
+describe('persistence key helpers and the dest registry', () => {
+  it('fwmark ⇒ <IP, mark, 0>; port 0 and FTP ⇒ vport 0; normal ⇒ service port', () => {
+    const sched = {} as Scheduler;
+    const fwm = new Service(10, 0, 0, 0, 7, sched);
+    const p0 = new Service(11, IPPROTO_TCP, VIP, 0, 0, sched);
+    const ftp = new Service(12, IPPROTO_TCP, VIP, 21, 0, sched);
+    const web = new Service(13, IPPROTO_TCP, VIP, 80, 0, sched);
+    const d = mkDest(web, '10.0.0.11', 8080, FWD_MASQ);
+    expect([templateProto(fwm, IPPROTO_UDP), templateVaddr(fwm, VIP), templateVport(fwm), templateDport(fwm, d)]).toEqual([0, 7, 0, 0]);
+    expect([templateProto(p0, IPPROTO_TCP), templateVport(p0), templateDport(p0, d)]).toEqual([IPPROTO_TCP, 0, 0]);
+    expect([templateVport(ftp), templateDport(ftp, d)]).toEqual([0, 0]);
+    expect([templateVaddr(web, VIP), templateVport(web), templateDport(web, d)]).toEqual([VIP, 80, 8080]);
+    expect(persistConnDport(web, d, 80)).toBe(8080);
+    expect(persistConnDport(p0, d, 443)).toBe(443);
+  });
+
+  it('forgetDest only drops an unreferenced dest', () => {
+    const t = mk();
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_MASQ);
+    const c = t.create(IPPROTO_TCP, CIP, 1, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
+    expect(t.dest(c)).toBe(d);
+    expect(t.forgetDest(d.id)).toBe(false);
+    t.expire(c, T0);
+    expect(t.forgetDest(d.id)).toBe(true);
+    expect(t.dests[d.id]).toBeUndefined();
   });
 });
