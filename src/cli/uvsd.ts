@@ -24,7 +24,7 @@ import { FWD_MASQ } from '../model/constants.js';
 import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
-import { HealthDaemon, type ConfigFormat } from '../health/daemon.js';
+import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemon.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
@@ -212,6 +212,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     },
     snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
     log,
+    note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
   });
   try {
     await server.listen(async (cmd: Command) => {

@@ -21,9 +21,12 @@ export class HealthDaemon {
   private file = '';
   private format: ConfigFormat = 'keepalived';
   private readonly log: HealthLogger;
+  private readonly note: string;
 
-  constructor(o: { exec(cmd: Command): Response | Promise<Response>; snapshot(): ServiceSnap[]; log: HealthLogger }) {
+  /** `note`: logged as a warning with every load (uvsd --tap: where the checks' packets go). */
+  constructor(o: { exec(cmd: Command): Response | Promise<Response>; snapshot(): ServiceSnap[]; log: HealthLogger; note?: string }) {
     this.log = o.log;
+    this.note = o.note ?? '';
     this.manager = new HealthManager(o);
   }
 
@@ -45,6 +48,7 @@ export class HealthDaemon {
     if (!r.ok) return { ok: false, errno: 'EINVAL', message: r.message };
     this.file = f;
     this.format = fmt;
+    if (this.note) this.log.warn({ file: f }, this.note);
     return {
       ok: true,
       data: {
@@ -75,3 +79,13 @@ export class HealthDaemon {
     return this.manager.stop();
   }
 }
+
+/**
+ * `uvsd --tap`: uvsd is its own L2 host on the TAPs and the director host's kernel has no address
+ * on those segments, so the checks (the kernel's own TCP/UDP sockets) leave by the host's routing
+ * table, not from uvsd's address: the host needs a route to the real servers (or `bindto` one of its
+ * own addresses that reaches them). In `--iface` mode they leave from the director's address on the
+ * real servers' network, as keepalived's do.
+ */
+export const TAP_CHECK_NOTE = 'uvsd --tap: health checks use the host kernel\'s sockets and routes, not uvsd\'s TAP address; '
+  + 'the real servers must be reachable from the host itself (route or bindto), or every check fails';

@@ -138,6 +138,10 @@ export interface Lab {
   rules(sched?: string, opts?: { udp?: boolean }): string[][];
   uvsadm(args: readonly string[]): Promise<ExecResult>;
   startServers(): Promise<void>;
+  /** The running HTTP server process of a real server (set by startServers / startHttp). */
+  httpProc(name: 'rs1' | 'rs2'): SpawnedProcess | undefined;
+  /** (Re)starts one real server's HTTP server (health-check tests kill and restart it); resolves once it listens. */
+  startHttp(name: 'rs1' | 'rs2'): Promise<SpawnedProcess>;
   startTunnelEndpoints(): Promise<void>;
   /** `ip netns exec …` lines to enter each host. */
   enterCommands(): string[];
@@ -382,6 +386,7 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
     const started: Promise<void>[] = [];
     for (const r of rs) {
       const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort)], 'http');
+      httpProcs.set(r.name, http);
       const udpAddrs = ['--addr', r.addr];
       if (mode === 'dr' || mode === 'tun') udpAddrs.push('--addr', vip);
       const udp = spawn(r.name, [node, script('udp-echo'), '--name', r.name, '--port', String(r.udpPort), ...udpAddrs], 'udp');
@@ -389,6 +394,16 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
       started.push(waitLog(udp, `listening ${r.addr}:`, 10_000, `${r.name} udp echo`));
     }
     await Promise.all(started);
+  };
+
+  const httpProcs = new Map<string, SpawnedProcess>();
+  let httpRestarts = 0;
+  const startHttp = async (name: 'rs1' | 'rs2'): Promise<SpawnedProcess> => {
+    const r = rs.find((x) => x.name === name)!;
+    const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort)], `http-${++httpRestarts}`);
+    httpProcs.set(r.name, http);
+    await waitLog(http, 'listening', 10_000, `${r.name} http server`);
+    return http;
   };
 
   const startTunnelEndpoints = async (): Promise<void> => {
@@ -427,6 +442,8 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
     rules,
     uvsadm,
     startServers,
+    httpProc: (name) => httpProcs.get(name),
+    startHttp,
     startTunnelEndpoints,
     enterCommands: () => hosts.map((h) => `${h.padEnd(9)} ip netns exec ${nsOf(h)} bash`),
     teardown: () => registry.cleanup(),
