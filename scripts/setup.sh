@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(nftables iproute2 tshark ethtool socat curl iputils-ping)
+# `uvs bench modes`: gcc builds its traffic tool; wrk, nginx-light, haproxy, conntrack for the baselines.
+pkgs+=(gcc wrk nginx-light haproxy conntrack)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

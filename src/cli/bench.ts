@@ -5,6 +5,7 @@
  */
 export async function benchCommand(argv: string[]): Promise<number> {
   const what = argv[0] ?? 'micro';
+  if (what === 'modes') return (await import('./bench-modes.js')).benchModes(argv.slice(1));
   const out: string[] = [];
   const all = what === 'micro';
   if (!all && !['packet', 'conn', 'sched', 'trace'].includes(what)) {

@@ -18,10 +18,15 @@ import {
 } from './drops.js';
 
 export function parsePacket(p: Packet): number {
-  p.resetAnnotations();
+  // Reset what a later stage may read without this parse setting it (the rest is always
+  // written below before anyone reads it); cheaper than resetAnnotations() per packet.
+  p.l3 = -1; p.l4 = -1; p.sport = 0; p.dport = 0; p.tcpFlags = 0; p.icmpType = -1; p.icmpCode = -1;
+  p.inL3 = -1; p.inL4 = -1; p.svc = -1; p.conn = -1; p.dir = 0; p.outPort = -1; p.nextHop = 0; p.drop = 0; p.traceId = 0;
   const b = p.b;
-  const f = p.off;
-  const flen = p.len;
+  const a = p.arena;
+  const slot = p.slot;
+  const f = a.off[slot]!;
+  const flen = a.len[slot]!;
   if (flen < ETH_HLEN) return D_MALFORMED_ETH;
   const et = rd16(b, f + ETH_TYPE);
   p.ethType = et;
@@ -47,7 +52,7 @@ export function parsePacket(p: Packet): number {
   if (!ipv4ChecksumOk(b, l3)) return D_IP_CSUM;
   if (ihl > 20 && !optionsOk(b, l3 + 20, l3 + ihl)) return D_IP_OPTIONS;
   // Ethernet padding after the IP packet is not part of it.
-  if (totLen < avail) p.len = ETH_HLEN + totLen;
+  if (totLen < avail) a.len[slot] = ETH_HLEN + totLen;
   p.l3 = l3;
   p.ihl = ihl;
   p.ipLen = totLen;

@@ -18,6 +18,7 @@
  */
 import type { Port } from './port.js';
 import { IO_PACKET, NativeFdIo, uvsIo, type NetnsOptions } from './native.js';
+import { parseMac } from '../model/addr.js';
 
 export interface PacketSocketPortOptions extends NetnsOptions {
   /** Transmit straight to the driver, skipping the qdisc (PACKET_QDISC_BYPASS). Default off. */
@@ -48,6 +49,7 @@ export class PacketSocketPort extends NativeFdIo implements Port {
 
   /** Opens a packet socket bound to `ifname` (inside opts.netns if given). Throws NativeError. */
   static open(ifname: string, opts: PacketSocketPortOptions = {}): PacketSocketPort {
+    opts = { ...envPacketOptions(ifname), ...opts };
     const io = uvsIo();
     const nativeOpts: { netns?: string; qdiscBypass?: boolean } = {};
     if (opts.netns !== undefined) nativeOpts.netns = opts.netns;
@@ -59,4 +61,27 @@ export class PacketSocketPort extends NativeFdIo implements Port {
     }
     return new PacketSocketPort(info.fd, info.name, info.ifindex, new Uint8Array(info.mac), info.mtu, opts);
   }
+}
+
+/**
+ * Opt-in speed knobs from the environment, for benchmarks (all off when unset; explicit open()
+ * options win): UVS_PACKET_OPTS="qdisc-bypass,mac:eth0=02:75:76:73:00:01" — qdisc-bypass sets
+ * PACKET_QDISC_BYPASS on every port; mac:IF=MAC makes uvs use MAC (one the host kernel does not
+ * own) on IF, so frames sent to it reach AF_PACKET as PACKET_OTHERHOST and the kernel's IP layer
+ * drops them at once. Peers must be pointed at that MAC (uvs answers ARP for its own addresses
+ * with it; veth delivers any MAC, a real NIC needs promiscuous mode).
+ */
+export function envPacketOptions(ifname: string, env: string | undefined = process.env.UVS_PACKET_OPTS): PacketSocketPortOptions {
+  const o: PacketSocketPortOptions = {};
+  if (!env) return o;
+  for (const raw of env.split(',')) {
+    const t = raw.trim();
+    if (t === 'qdisc-bypass') o.qdiscBypass = true;
+    else if (t.startsWith('mac:')) {
+      const eq = t.indexOf('=');
+      const mac = eq > 4 ? parseMac(t.slice(eq + 1)) : null;
+      if (mac && t.slice(4, eq) === ifname) o.mac = mac;
+    }
+  }
+  return o;
 }

@@ -1,0 +1,265 @@
+/**
+ * Results of `uvs bench modes`: the JSON shape, the ratios and claims derived from it, the
+ * markdown table, the SVG chart and the base-vs-branch comparison. Pure functions (unit-tested).
+ */
+
+export type CaseKind = 'kernel' | 'uvs' | 'proxy';
+
+export interface PpsFigure {
+  /** Median forwarded packets/s counted at the server's link. */
+  pps: number;
+  runs: number[];
+  /** Offered packets/s by the generator (median). */
+  offered: number;
+  /** Busy share of the director core (CPU1), user + system + irq + softirq. */
+  cpuBusy: number;
+  softirq: number;
+  /** The director's share of CPU1: softirq + irq there + the director process's user + system. */
+  dirCpu: number;
+  /** uvsd process user / system shares of a CPU (0 for kernel cases). */
+  procUser: number;
+  procSys: number;
+  /** pps ÷ dirCpu: packets per CPU-second of the director. */
+  perCpuSec: number;
+}
+
+export interface CpsFigure {
+  cps: number;
+  errors: number;
+  cpuBusy: number;
+  dirCpu: number;
+  /** New connections per CPU-second of the director. */
+  perCpuSec: number;
+}
+
+export interface LatencyFigure {
+  n: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  min: number;
+  max: number;
+}
+
+export interface CaseResult {
+  /** kfwd, knat, kfnat, haproxy, dr, tun, nat, fullnat. */
+  id: string;
+  label: string;
+  kind: CaseKind;
+  /** uvs speed variant (default, mac, …); '' for baselines. */
+  variant: string;
+  pps?: PpsFigure;
+  cps?: CpsFigure;
+  latency?: LatencyFigure;
+  error?: string;
+}
+
+export interface RunResult {
+  version: 1;
+  date: string;
+  machine: { cpu: string; cores: number; kernel: string; node: string; host: string };
+  options: { quick: boolean; flows: number; seconds: number; reps: number; latencyRate: number; variants: string[] };
+  cases: CaseResult[];
+}
+
+export interface Ratio {
+  name: string;
+  variant: string;
+  value: number;
+  target: number;
+  /** true: value ≥ target is good; false: value ≤ target is good (latency). */
+  higherIsBetter: boolean;
+  met: boolean;
+  unit: string;
+}
+
+function find(r: RunResult, id: string, variant = ''): CaseResult | undefined {
+  return r.cases.find((c) => c.id === id && c.variant === variant);
+}
+
+function uvsVariants(r: RunResult): string[] {
+  return [...new Set(r.cases.filter((c) => c.kind === 'uvs').map((c) => c.variant))];
+}
+
+/** The issue's targets, per uvs variant, from the figures present. */
+export function ratios(r: RunResult): Ratio[] {
+  const out: Ratio[] = [];
+  const per = (c: CaseResult | undefined): number | undefined => c?.pps?.perCpuSec;
+  const add = (name: string, variant: string, value: number | undefined, target: number, higher = true, unit = '×') => {
+    if (value === undefined || !Number.isFinite(value)) return;
+    out.push({ name, variant, value, target, higherIsBetter: higher, met: higher ? value >= target : value <= target, unit });
+  };
+  const div = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const kfwd = find(r, 'kfwd');
+  for (const v of uvsVariants(r)) {
+    const dr = find(r, 'dr', v);
+    const tun = find(r, 'tun', v);
+    const nat = find(r, 'nat', v);
+    const fnat = find(r, 'fullnat', v);
+    add('DR ÷ kernel forwarding (pkt per CPU-s)', v, div(per(dr), per(kfwd)), 0.7);
+    add('NAT ÷ nftables DNAT+conntrack (pkt per CPU-s)', v, div(per(nat), per(find(r, 'knat'))), 0.9);
+    add('FULLNAT ÷ uvs NAT (pkt per CPU-s)', v, div(per(fnat), per(nat)), 0.9);
+    add('TUN ÷ uvs DR (pkt per CPU-s)', v, div(per(tun), per(dr)), 0.9);
+    add('FULLNAT ÷ nftables DNAT+SNAT (pkt per CPU-s)', v, div(per(fnat), per(find(r, 'kfnat'))), 0.65);
+    const hap = find(r, 'haproxy')?.cps?.cps;
+    const bestCps = Math.max(...[dr, nat, fnat].map((c) => c?.cps?.cps ?? 0));
+    add('new conn/s: best uvs mode ÷ haproxy mode tcp', v, div(bestCps || undefined, hap), 1.5);
+    add('new conn/s: uvs NAT ÷ nftables DNAT', v, div(nat?.cps?.cps, find(r, 'knat')?.cps?.cps), 0.8);
+    const kl = kfwd?.latency;
+    for (const c of [dr, tun, nat, fnat]) {
+      if (!c?.latency || !kl) continue;
+      add(`added p99 latency, ${c.label} (µs over kernel forwarding)`, v, c.latency.p99 - kl.p99, 150, false, 'µs');
+    }
+  }
+  return out;
+}
+
+export interface Claim {
+  text: string;
+  variant: string;
+  holds: boolean;
+  detail: string;
+}
+
+/** The seeds' claim: DR ≥ TUN ≥ NAT ≥ FULLNAT per CPU-second, FULLNAT about 10 % below NAT. */
+export function claims(r: RunResult): Claim[] {
+  const out: Claim[] = [];
+  for (const v of uvsVariants(r)) {
+    const ids = ['dr', 'tun', 'nat', 'fullnat'];
+    const xs = ids.map((id) => find(r, id, v)?.pps?.perCpuSec);
+    if (xs.every((x) => x !== undefined)) {
+      const ys = xs as number[];
+      // Within 3 % counts as equal (run-to-run noise on this VM is larger than that).
+      const holds = ys.every((y, i) => i === 0 || ys[i - 1]! >= y * 0.97);
+      out.push({ text: 'DR ≥ TUN ≥ NAT ≥ FULLNAT (pkt per CPU-s, 3 % tolerance)', variant: v, holds, detail: ids.map((id, i) => `${id.toUpperCase()} ${kp(ys[i]!)}`).join(', ') });
+    }
+    const nat = find(r, 'nat', v)?.pps?.perCpuSec;
+    const fn = find(r, 'fullnat', v)?.pps?.perCpuSec;
+    if (nat && fn) {
+      const below = (1 - fn / nat) * 100;
+      out.push({ text: 'FULLNAT ≈ 10 % below NAT (0–20 %)', variant: v, holds: below >= 0 && below <= 20, detail: `FULLNAT is ${below.toFixed(1)} % below NAT` });
+    }
+  }
+  return out;
+}
+
+const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
+const f1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1));
+const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(0)} %`);
+
+function caseName(c: CaseResult): string {
+  return c.variant && c.variant !== 'default' ? `${c.label} [${c.variant}]` : c.label;
+}
+
+export function markdown(r: RunResult): string {
+  const m = r.machine;
+  const lines: string[] = [];
+  lines.push(`# uvs bench modes — ${r.date}`, '');
+  lines.push(`Machine: ${m.cpu} × ${m.cores}, kernel ${m.kernel}, node ${m.node} (host ${m.host}). ` +
+    `Director on CPU1 (uvsd/haproxy pinned, its veths' receive work steered there with RPS); generator, sink, wrk and nginx on CPU0. ` +
+    `${r.options.flows} UDP flows of 64-byte frames, ${r.options.seconds} s × ${r.options.reps} per point (median)${r.options.quick ? ', --quick' : ''}.`, '');
+  lines.push('| path through the director | forwarded pps | offered pps | CPU1 busy (all) | director CPU: softirq + process user / sys | **pkt per CPU-s** | new conn/s (wrk, close) | conn per CPU-s | one-way latency p50 / p99 / p99.9 (µs) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of r.cases) {
+    if (c.error && !c.pps) {
+      lines.push(`| ${caseName(c)} | error: ${c.error.replace(/\|/g, '/').slice(0, 120)} | | | | | | | |`);
+      continue;
+    }
+    const p = c.pps;
+    const k = c.cps;
+    const l = c.latency;
+    lines.push(`| ${caseName(c)} | ${p ? kp(p.pps) : '—'} | ${p ? kp(p.offered) : '—'} | ${p ? pct(p.cpuBusy) : '—'} | ` +
+      `${p ? `${pct(p.dirCpu)} = ${pct(p.softirq)} + ${pct(p.procUser)} / ${pct(p.procSys)}` : '—'} | ${p ? `**${kp(p.perCpuSec)}**` : '—'} | ` +
+      `${k ? `${k.cps.toFixed(0)}${k.errors ? ` (${k.errors} err)` : ''}` : '—'} | ${k ? kp(k.perCpuSec) : '—'} | ` +
+      `${l && l.n > 0 ? `${f1(l.p50)} / ${f1(l.p99)} / ${f1(l.p999)}` : '—'} |`);
+  }
+  const errs = r.cases.filter((c) => c.error && (c.pps || c.cps || c.latency));
+  for (const c of errs) lines.push('', `Note: ${caseName(c)}: ${c.error}`);
+  const rs = ratios(r);
+  if (rs.length) {
+    lines.push('', '| target (issue 6) | variant | measured | target | met |', '|---|---|---:|---:|:-:|');
+    for (const x of rs) {
+      const val = x.unit === 'µs' ? `${x.value.toFixed(1)} µs` : `${x.value.toFixed(2)}×`;
+      const tgt = x.unit === 'µs' ? `≤ ${x.target} µs` : `≥ ${x.target}×`;
+      lines.push(`| ${x.name} | ${x.variant} | ${val} | ${tgt} | ${x.met ? 'yes' : '**no**'} |`);
+    }
+  }
+  const cs = claims(r);
+  if (cs.length) {
+    lines.push('', '| claim | variant | holds | measured |', '|---|---|:-:|---|');
+    for (const c of cs) lines.push(`| ${c.text} | ${c.variant} | ${c.holds ? 'yes' : 'no'} | ${c.detail} |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A hand-written SVG: packets per CPU-second and new connections/s, one bar per case. */
+export function svg(r: RunResult): string {
+  const colors: Record<CaseKind, string> = { kernel: '#6b7280', uvs: '#2563eb', proxy: '#d97706' };
+  const panels: { title: string; rows: { name: string; kind: CaseKind; v: number; text: string }[] }[] = [
+    {
+      title: 'Small UDP packets forwarded per CPU-second of the director core (higher is better)',
+      rows: r.cases.filter((c) => c.pps).map((c) => ({ name: caseName(c), kind: c.kind, v: c.pps!.perCpuSec, text: `${kp(c.pps!.perCpuSec)} (${kp(c.pps!.pps)} pps)` })),
+    },
+    {
+      title: 'New TCP connections per second, wrk Connection: close (higher is better)',
+      rows: r.cases.filter((c) => c.cps).map((c) => ({ name: caseName(c), kind: c.kind, v: c.cps!.cps, text: c.cps!.cps.toFixed(0) })),
+    },
+    {
+      title: 'One-way latency p99 at fixed rate, µs (lower is better)',
+      rows: r.cases.filter((c) => c.latency && c.latency.n > 0).map((c) => ({ name: caseName(c), kind: c.kind, v: c.latency!.p99, text: `${f1(c.latency!.p99)} µs` })),
+    },
+  ];
+  const W = 860;
+  const labelW = 260;
+  const barMax = W - labelW - 170;
+  const rowH = 22;
+  let y = 40;
+  const parts: string[] = [];
+  parts.push(`<text x="16" y="24" font-size="16" font-weight="bold">${esc(`uvs bench modes — ${r.date.slice(0, 10)} — ${r.machine.cpu} × ${r.machine.cores}`)}</text>`);
+  for (const p of panels) {
+    if (p.rows.length === 0) continue;
+    y += 16;
+    parts.push(`<text x="16" y="${y}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
+    y += 10;
+    const max = Math.max(...p.rows.map((x) => x.v), 1);
+    for (const row of p.rows) {
+      const w = Math.max(1, Math.round((row.v / max) * barMax));
+      parts.push(`<text x="${labelW - 8}" y="${y + 15}" font-size="12" text-anchor="end">${esc(row.name)}</text>`);
+      parts.push(`<rect x="${labelW}" y="${y + 3}" width="${w}" height="${rowH - 6}" fill="${colors[row.kind]}"/>`);
+      parts.push(`<text x="${labelW + w + 6}" y="${y + 15}" font-size="12">${esc(row.text)}</text>`);
+      y += rowH;
+    }
+    y += 8;
+  }
+  y += 10;
+  let lx = 16;
+  for (const [k, label] of [['kernel', 'Linux kernel baseline'], ['uvs', 'uvs (userspace director)'], ['proxy', 'haproxy mode tcp']] as const) {
+    parts.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${colors[k]}"/><text x="${lx + 18}" y="${y + 11}" font-size="12">${label}</text>`);
+    lx += 220;
+  }
+  y += 24;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="Helvetica, Arial, sans-serif">\n` +
+    `<rect width="100%" height="100%" fill="#ffffff"/>\n${parts.join('\n')}\n</svg>\n`;
+}
+
+/** Base-vs-branch: per case, the change of each figure from `base` to `head`. */
+export function compare(base: RunResult, head: RunResult): string {
+  const lines = [`# uvs bench modes: ${base.date} → ${head.date}`, '',
+    '| case | pkt per CPU-s | Δ | pps | Δ | conn/s | Δ | p99 µs | Δ |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const d = (a: number | undefined, b: number | undefined): string => {
+    if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || a === 0) return '—';
+    const x = ((b - a) / a) * 100;
+    return `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
+  };
+  for (const h of head.cases) {
+    const b = base.cases.find((c) => c.id === h.id && c.variant === h.variant);
+    lines.push(`| ${caseName(h)} | ${h.pps ? kp(h.pps.perCpuSec) : '—'} | ${d(b?.pps?.perCpuSec, h.pps?.perCpuSec)} | ` +
+      `${h.pps ? kp(h.pps.pps) : '—'} | ${d(b?.pps?.pps, h.pps?.pps)} | ${h.cps ? h.cps.cps.toFixed(0) : '—'} | ${d(b?.cps?.cps, h.cps?.cps)} | ` +
+      `${h.latency ? f1(h.latency.p99) : '—'} | ${d(b?.latency?.p99, h.latency?.p99)} |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
