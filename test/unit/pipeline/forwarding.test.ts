@@ -200,6 +200,60 @@ describe('FULLNAT', () => {
   });
 });
 
+describe('ICMP errors of a conn', () => {
+  function icmpAbout(outerSrc: string, outerDst: string, embedded: Uint8Array, srcMac: string, dstMac: string): Uint8Array {
+    // ICMP port unreachable quoting the IP header + 8 bytes of `embedded` (an Ethernet frame).
+    const quote = embedded.subarray(14, 14 + 28);
+    return build({ proto: 1, srcMac, dstMac, saddr: outerSrc, daddr: outerDst, icmpType: 3, icmpCode: 3, sport: 0, dport: 0, payload: quote });
+  }
+
+  it('NAT: an error from the real server is rewritten back toward the client (outer and embedded)', () => {
+    const { p0, p1, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.7', port: 5353 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 41000, dport: 53, payload: 'q' }));
+    run();
+    const fwd = p1.takeSent()[0]!.frame;
+    p1.inject(icmpAbout('10.0.0.7', '192.168.10.6', fwd, RS1_MAC, DIR1_MAC));
+    run();
+    const out = p0.takeSent();
+    expect(out).toHaveLength(1);
+    const f = parse(out[0]!.frame);
+    expect(f).toMatchObject({ proto: 1, saddr: VIP, daddr: '192.168.10.6', ipOk: true, l4Ok: true, dstMac: CLIENT_MAC });
+    const e = out[0]!.frame.subarray(42);
+    const ip = (o: number) => [...e.subarray(o, o + 4)].join('.');
+    expect(ip(12)).toBe('192.168.10.6');
+    expect(ip(16)).toBe(VIP);
+    expect((e[22]! << 8) | e[23]!).toBe(53);
+  });
+
+  it('FULLNAT: an error from the client side is rewritten toward the real server with the local address', () => {
+    const { p0, p1, cmd, run } = memLab({ gateway: '10.0.0.200' });
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.1.7', port: 53 }, opts: destOpts(FWD_FULLNAT) });
+    cmd({ cmd: 'add-laddr', svc: udpSvc(VIP, 53), laddr: '10.0.0.50' });
+    p0.inject(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 41000, dport: 53, payload: 'q' }));
+    run();
+    const req = parse(p1.takeSent()[0]!.frame);
+    p1.inject(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '10.0.1.7', daddr: '10.0.0.50', sport: 53, dport: req.sport, payload: 'a' }));
+    run();
+    const reply = p0.takeSent()[0]!.frame;
+    // The client answers our reply with port unreachable.
+    p0.inject(icmpAbout('192.168.10.6', VIP, reply, CLIENT_MAC, DIR0_MAC));
+    run();
+    const out = p1.takeSent();
+    expect(out).toHaveLength(1);
+    const f = parse(out[0]!.frame);
+    expect(f).toMatchObject({ proto: 1, saddr: '10.0.0.50', daddr: '10.0.1.7', ipOk: true, l4Ok: true });
+    const e = out[0]!.frame.subarray(42);
+    const ip = (o: number) => [...e.subarray(o, o + 4)].join('.');
+    expect(ip(12)).toBe('10.0.1.7');
+    expect(ip(16)).toBe('10.0.0.50');
+    expect((e[20]! << 8) | e[21]!).toBe(53);
+    expect((e[22]! << 8) | e[23]!).toBe(req.sport);
+  });
+});
+
 describe('host', () => {
   it('answers ARP for the VIP and its own address, and ICMP echo for the VIP', () => {
     const { p0, cmd, run } = memLab();
