@@ -2,6 +2,7 @@
  * Results of `uvs bench modes`: the JSON shape, the ratios and claims derived from it, the
  * markdown table, the SVG chart and the base-vs-branch comparison. Pure functions (unit-tested).
  */
+import type { Latency } from './measure.js';
 
 export type CaseKind = 'kernel' | 'uvs' | 'proxy';
 
@@ -32,14 +33,8 @@ export interface CpsFigure {
   perCpuSec: number;
 }
 
-export interface LatencyFigure {
-  n: number;
-  p50: number;
-  p99: number;
-  p999: number;
-  min: number;
-  max: number;
-}
+/** Latency percentiles of one case, in µs (the shape measure.ts produces). */
+export type LatencyFigure = Latency;
 
 export interface CaseResult {
   /** kfwd, knat, kfnat, haproxy, dr, tun, nat, fullnat. */
