@@ -93,8 +93,8 @@ class Family {
     this.lines.push(labels ? `${this.name}{${labels}} ${num(v)}` : `${this.name} ${num(v)}`);
   }
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
-    for (const l of this.lines) out.push(l);
+    out.push(`# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}`);
+    if (this.lines.length) out.push(this.lines.join('\n'));
   }
 }
 
@@ -172,6 +172,7 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   active.render(out);
   inact.render(out);
   weight.render(out);
+  yield;
 
   // uvs's own.
   const drops = new Family('uvs_drops_total', 'counter', 'Frames uvs dropped, by reason.');
@@ -201,10 +202,10 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
     f.add('', gr[i]!);
     f.render(out);
   }
-  for (const f of bTot) f.render(out);
-  for (const f of bRate) f.render(out);
-  for (const f of sTot) f.render(out);
-  for (const f of sRate) f.render(out);
+  for (const f of [...bTot, ...bRate, ...sTot, ...sRate]) {
+    f.render(out);
+    yield;
+  }
   out.push('');
 }
 

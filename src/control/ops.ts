@@ -22,6 +22,8 @@ import type { MarkRuleSpec } from '../model/mark-rules.js';
 
 export class ControlError extends Error {
   readonly errno: string;
+  /** In a batch: index of the command that was refused. */
+  index?: number;
   constructor(errno: string, message: string) {
     super(message);
     this.errno = errno;
@@ -38,6 +40,8 @@ interface Model {
   onDestRemoved(d: Dest): void;
   onServiceRemoved(s: Service): void;
   setTimeouts(tcp: number, tcpfin: number, udp: number): void;
+  /** `-Z` without a service also zeroes the totals (K ip_vs_zero_all: tot_stats). */
+  zeroTotals(): void;
 }
 
 export class Control {
@@ -53,7 +57,9 @@ export class Control {
       const data = this.run(cmd);
       return data === undefined ? { ok: true } : { ok: true, data };
     } catch (e) {
-      if (e instanceof ControlError) return { ok: false, errno: e.errno, message: e.message };
+      if (e instanceof ControlError) {
+        return e.index === undefined ? { ok: false, errno: e.errno, message: e.message } : { ok: false, errno: e.errno, message: e.message, index: e.index };
+      }
       return { ok: false, errno: 'EINVAL', message: e instanceof Error ? e.message : String(e) };
     }
   }
@@ -70,6 +76,7 @@ export class Control {
         d.conns.flushService(svc.id);
       },
       setTimeouts: (tcp, tcpfin, udp) => d.timeouts.set(tcp, tcpfin, udp),
+      zeroTotals: () => d.stats.zero(),
     };
   }
 
@@ -83,10 +90,15 @@ export class Control {
       case 'batch': {
         // Validate on a scratch copy: rebuild the current rule set there, then apply the batch.
         const scratch = scratchModel(this.director.config);
-        for (const c of cmd.commands) {
-          if (c.cmd === 'batch' || c.cmd.startsWith('get-')) fail('EINVAL', `command ${c.cmd} not allowed in a batch`);
-          apply(scratch, c);
-        }
+        cmd.commands.forEach((c, i) => {
+          try {
+            if (c.cmd === 'batch' || c.cmd.startsWith('get-')) fail('EINVAL', `command ${c.cmd} not allowed in a batch`);
+            apply(scratch, c);
+          } catch (e) {
+            if (e instanceof ControlError) e.index = i; // uvsadm prints the refused command's message
+            throw e;
+          }
+        });
         const m = this.model();
         for (const c of cmd.commands) apply(m, c);
         return undefined;
@@ -206,6 +218,7 @@ function apply(m: Model, cmd: Command): void {
         zeroService(svc);
       } else {
         for (const s of config.services) zeroService(s);
+        m.zeroTotals();
       }
       return;
     }
@@ -341,6 +354,7 @@ function scratchModel(src: Config): Model {
     config,
     onDestRemoved: () => {},
     onServiceRemoved: () => {},
+    zeroTotals: () => {},
     setTimeouts: (tcp, tcpfin, udp) => {
       for (const v of [tcp, tcpfin, udp]) if (!Number.isInteger(v) || v < 0) fail('EINVAL', 'Invalid operation.  Possibly wrong module version, address not unicast, ...');
     },

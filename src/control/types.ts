@@ -169,5 +169,5 @@ export interface Timeouts {
 
 export type Response =
   | { ok: true; data?: unknown }
-  /** errno: EEXIST, ENOENT, ESRCH, EINVAL, ERANGE, EPERM, EOPNOTSUPP, ENOMEM, ... */
-  | { ok: false; errno: string; message: string };
+  /** errno: EEXIST, ENOENT, ESRCH, EINVAL, ERANGE, EPERM, EOPNOTSUPP, ENOMEM, ...; index: the refused command of a batch. */
+  | { ok: false; errno: string; message: string; index?: number };
