@@ -1,7 +1,7 @@
 /**
  * keepalived.conf reader (the LVS half: `virtual_server` / `real_server` / checkers), after
  * keepalived.conf(5) and keepalived/check/check_parser.c, with keepalived's defaults (not
- * ipvsadm's): lvs_method NAT, protocol TCP, delay_loop 60, connect_timeout 5, retry 1 (DNS 3,
+ * ipvsadm's): lvs_method NAT, protocol UDP when unset (with a warning, as keepalived), delay_loop 60, connect_timeout 5, retry 1 (DNS 3,
  * MISC 0), delay_before_retry 1, weight 1, quorum 1, hysteresis 0, bare persistence_timeout 360.
  *
  * Syntax: `#` / `!` comments anywhere on a line (outside quotes), `{ }` blocks also several on one
@@ -649,7 +649,7 @@ function readLaddrGroup(s: Stmt): string[] {
   return out;
 }
 
-function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<string, string[]>): VsConf[] {
+function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<string, string[]>, warnings: string[]): VsConf[] {
   // header: IP [PORT] | fwmark N | group NAME
   const a = s.args;
   let targets: GroupEntry[];
@@ -669,7 +669,7 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
 
   let sched = '';
   let m: Method = { fwd: FWD_MASQ, tunType: TUN_TYPE_IPIP, tunPort: 0, tunFlags: TUN_F_NOCSUM };
-  let protocol = IPPROTO_TCP;
+  let protocol = 0; // unset: keepalived defaults it to UDP (check_data.c validate_check_config)
   let flags = 0;
   let timeout = 0;
   let netmask = '255.255.255.255';
@@ -747,7 +747,12 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
       default: break;
     }
   }
-  if (!sched) sched = 'wlc';
+  if (!sched) sched = 'wlc'; // keepalived's IPVS_DEF_SCHED
+  const isAddr = targets.some((t) => !t.fwmark);
+  if (protocol === 0) {
+    if (isAddr) warnings.push(`${s.file}:${s.line}: virtual_server: no protocol set - defaulting to UDP (as keepalived does)`);
+    protocol = IPPROTO_UDP;
+  }
   if (m.fwd === FWD_FULLNAT && laddrs.length === 0) err(s, 'lb_kind', "FNAT needs 'laddr_group_name' (a local_address_group)");
   const out: VsConf[] = [];
   for (const tg of targets) {
@@ -755,7 +760,10 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
       ? { protocol: 0, af: 2, addr: '', port: 0, fwmark: tg.fwmark }
       : { protocol, af: 2, addr: tg.addr!, port: tg.port ?? 0, fwmark: 0 };
     if (!tg.fwmark && spec.port === 0 && !(flags & SVC_F_PERSISTENT)) {
-      err(s, 'virtual_server', 'a port-0 (all ports) service needs persistence_timeout');
+      // keepalived: "zero port only valid for persistent services - setting" (360 s).
+      warnings.push(`${s.file}:${s.line}: virtual_server: zero port only valid for persistent services - setting persistence_timeout 360`);
+      flags |= SVC_F_PERSISTENT;
+      timeout = 360;
     }
     const vsPort = spec.port;
     const rs: RsConf[] = [];
@@ -803,7 +811,7 @@ export function readKeepalived(file: string, opts: ReadOptions = {}): HealthConf
   const keys = new Map<string, string>();
   for (const s of top) {
     if (s.kw !== 'virtual_server') continue;
-    for (const vs of readVs(s, groups, laddrGroups)) {
+    for (const vs of readVs(s, groups, laddrGroups, p.warnings)) {
       const prev = keys.get(vs.key);
       if (prev) err(s, 'virtual_server', `duplicate virtual_server ${vs.key} (first at ${prev})`);
       keys.set(vs.key, vs.where);

@@ -69,14 +69,22 @@ describe('keepalived.conf: the reference example', () => {
 describe('keepalived.conf: keepalived defaults (not ipvsadm\'s)', () => {
   const c = parseKeepalived('virtual_server 10.1.1.1 80 {\n real_server 10.0.0.7 80 {\n  TCP_CHECK {\n  }\n }\n}\n');
   const vs = c.services[0]!;
-  it('NAT, TCP, wlc, delay_loop 60, connect_timeout 5, retry 1, delay_before_retry 1, weight 1, quorum 1', () => {
+  it('NAT, wlc, delay_loop 60, connect_timeout 5, retry 1, delay_before_retry 1, weight 1, quorum 1; no protocol ⇒ UDP with a warning', () => {
     expect(vs.rs[0]!.fwd).toBe(FWD_MASQ);
-    expect(vs.spec.protocol).toBe(6);
+    // keepalived (check_data.c validate_check_config): "no protocol set - defaulting to UDP".
+    expect(vs.spec.protocol).toBe(17);
+    expect(c.warnings.some((w) => /no protocol set - defaulting to UDP/.test(w))).toBe(true);
     expect(vs.sched).toBe('wlc');
     expect(vs.flags).toBe(0);
     expect([vs.delayLoop, vs.quorum, vs.hysteresis, vs.alpha]).toEqual([60, 1, 0, false]);
     expect(vs.rs[0]!.weight).toBe(1);
     expect(vs.rs[0]!.checks[0]).toMatchObject({ connectTimeout: 5, retry: 1, delayBeforeRetry: 1, delayLoop: 60 });
+  });
+  it('port 0 without persistence: persistence 360 s is set with a warning, as keepalived does', () => {
+    const c = parseKeepalived('virtual_server 10.1.1.1 0 {\n protocol TCP\n real_server 10.0.0.7 0 { }\n}\n');
+    expect(c.services[0]!.flags & SVC_F_PERSISTENT).toBeTruthy();
+    expect(c.services[0]!.timeout).toBe(360);
+    expect(c.warnings.some((w) => /zero port/.test(w))).toBe(true);
   });
   it('bare persistence_timeout is 6 minutes; DNS_CHECK retries 3, MISC_CHECK 0 and misc_timeout = delay_loop', () => {
     const d = parseKeepalived(`virtual_server 10.1.1.1 53 { protocol UDP persistence_timeout
@@ -211,13 +219,12 @@ describe('keepalived.conf: each kind of mistake names file, line and keyword, an
     ['bad status code', 'virtual_server 10.1.1.1 80 {\n real_server 10.0.0.7 80 {\n  HTTP_GET { url { path / status_code 2xx } }\n }\n}\n', 3, 'status_code', /status code/],
     ['MISC_CHECK without misc_path', 'virtual_server 10.1.1.1 80 {\n real_server 10.0.0.7 80 {\n  MISC_CHECK { misc_dynamic }\n }\n}\n', 3, 'MISC_CHECK', /misc_path/],
     ['keyword of another checker', 'virtual_server 10.1.1.1 80 {\n real_server 10.0.0.7 80 {\n  TCP_CHECK {\n   misc_path /bin/true\n  }\n }\n}\n', 4, 'misc_path', /not valid in TCP_CHECK/],
-    ['duplicate virtual_server', 'virtual_server 10.1.1.1 80 {\n}\nvirtual_server 10.1.1.1 80 {\n}\n', 3, 'virtual_server', /duplicate virtual_server TCP 10.1.1.1:80/],
+    ['duplicate virtual_server', 'virtual_server 10.1.1.1 80 {\n protocol TCP\n}\nvirtual_server 10.1.1.1 80 {\n protocol TCP\n}\n', 4, 'virtual_server', /duplicate virtual_server TCP 10.1.1.1:80/],
     ['duplicate real_server', 'virtual_server 10.1.1.1 80 {\n real_server 10.0.0.7 80 {\n }\n real_server 10.0.0.7 80 {\n }\n}\n', 4, 'real_server', /duplicate real_server/],
     ['unknown laddr group', 'virtual_server 10.1.1.1 80 {\n  lb_kind FNAT\n  laddr_group_name nope\n}\n', 3, 'laddr_group_name', /unknown local_address_group/],
     ['FNAT without local addresses', 'virtual_server 10.1.1.1 80 {\n  lb_kind FNAT\n}\n', 1, 'lb_kind', /laddr_group_name/],
     ['unknown virtual_server_group', 'virtual_server group nope {\n}\n', 1, 'virtual_server', /unknown virtual_server_group/],
     ['unterminated quote', 'virtual_server 10.1.1.1 80 {\n  quorum_up "/bin/x\n}\n', 2, '', /unterminated/],
-    ['port 0 without persistence', 'virtual_server 10.1.1.1 0 {\n}\n', 1, 'virtual_server', /persistence/],
     ['IPv6 (not yet)', 'virtual_server 2001:db8::1 80 {\n}\n', 1, 'virtual_server', /IPv6/],
   ];
   for (const [what, text, line, kw, re] of cases) {

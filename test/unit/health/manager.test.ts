@@ -57,7 +57,7 @@ afterEach(async () => { await cur?.mgr.stop(); cur = undefined; });
 describe('HealthManager', () => {
   it('adds the service with keepalived defaults and its live real servers in one batch', async () => {
     const t = (cur = setup());
-    const r = await t.mgr.load(T(`virtual_server 192.0.2.10 80 { lb_algo wrr delay_loop 0.05
+    const r = await t.mgr.load(T(`virtual_server 192.0.2.10 80 { protocol TCP lb_algo wrr delay_loop 0.05
       real_server 10.0.0.7 80 { weight 1 TCP_CHECK { } } real_server 10.0.0.17 8080 { weight 3 } }`));
     expect(r.ok).toBe(true);
     expect(t.batches).toHaveLength(1);
@@ -189,7 +189,7 @@ describe('HealthManager', () => {
 
   it('a refused batch changes nothing and keeps the old configuration', async () => {
     const t = (cur = setup());
-    await t.mgr.load(T('virtual_server 192.0.2.10 80 { real_server 10.0.0.7 80 { } }'));
+    await t.mgr.load(T('virtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }'));
     const r = await t.mgr.load(T('virtual_server 192.0.2.10 80 { lb_kind TUN type ipip port 5 real_server 10.0.0.7 80 { } } virtual_server 192.0.2.11 80 { real_server 224.0.0.1 80 { } }'));
     expect(r.ok).toBe(false);
     expect(t.services()).toHaveLength(1);
@@ -198,7 +198,7 @@ describe('HealthManager', () => {
 
   it('--checks text lists each check with state, last result and time', async () => {
     const t = (cur = setup());
-    await t.mgr.load(T('virtual_server 192.0.2.10 80 { delay_loop 0.05 real_server 10.0.0.7 80 { TCP_CHECK { } } }'));
+    await t.mgr.load(T('virtual_server 192.0.2.10 80 { protocol TCP delay_loop 0.05 real_server 10.0.0.7 80 { TCP_CHECK { } } }'));
     await until(() => t.mgr.snapshot().checks[0]!.last === 'ok');
     const text = formatChecks(t.mgr.snapshot());
     expect(text).toMatch(/^Health checks from \/etc\/keepalived\/keepalived.conf \(keepalived, loaded /);
