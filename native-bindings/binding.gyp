@@ -11,7 +11,8 @@
         "src/netns.cc",
         "src/devices.cc",
         "src/batch.cc",
-        "src/watch.cc"
+        "src/watch.cc",
+        "src/xdp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

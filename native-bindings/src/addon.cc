@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDevices(env, exports);
   InitBatch(env, exports);
   InitWatch(env, exports);
+  InitXdp(env, exports);
   return exports;
 }
 

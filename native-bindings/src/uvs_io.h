@@ -59,5 +59,6 @@ bool OptBool(const Napi::CallbackInfo& info, size_t idx, const char* key, bool d
 void InitDevices(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
+void InitXdp(Napi::Env env, Napi::Object exports);  // xdp.cc: AF_XDP sockets (src/port/xdp-port.ts)
 
 }  // namespace uvs

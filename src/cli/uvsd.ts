@@ -1,7 +1,7 @@
 /**
  * uvsd — the director daemon.
  *
- *   uvsd --iface IF [--iface IF2 …]                 AF_PACKET on existing interfaces (director VM)
+ *   uvsd --iface IF [--iface IF2 …] [--io packet|xdp]   AF_PACKET (default) or AF_XDP on existing interfaces
  *   uvsd --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]   TAP devices; uvsd is the L2 host
  *   common: [--sock PATH] [--max-conns N] [--log-level LEVEL] [--trace [FILTER]] [--pcap DIR]
  *
@@ -12,6 +12,7 @@ import { pino, type Logger } from 'pino';
 import { Director } from '../pipeline/director.js';
 import { systemClock } from '../pipeline/clock.js';
 import { PacketSocketPort } from '../port/packet-socket-port.js';
+import { XdpPort } from '../port/xdp-port.js';
 import { TapPort } from '../port/tap-port.js';
 import type { Port } from '../port/port.js';
 import { ControlServer } from '../control/server.js';
@@ -28,7 +29,9 @@ import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemo
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
-const USAGE = `usage: uvsd --iface IF [--iface IF …] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
+const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io packet|xdp] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
+            --io xdp: AF_XDP on --iface ports (every frame on the interface goes to uvs, none to the host
+            stack); falls back to AF_PACKET, with the reason logged, where XDP setup fails
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
@@ -54,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       args,
       options: {
         iface: { type: 'string', multiple: true },
+        io: { type: 'string' },
         tap: { type: 'string', multiple: true },
         gateway: { type: 'string' },
         sock: { type: 'string' },
@@ -98,6 +102,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
+  const ioMode = opts.io ?? 'packet';
+  if (ioMode !== 'packet' && ioMode !== 'xdp') {
+    process.stderr.write(`uvsd: --io ${ioMode}: packet or xdp\n`);
+    return 2;
+  }
   const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
   const sock = opts.sock ?? process.env.UVS_SOCK ?? DEFAULT_SOCK;
   let handle: UvsdHandle;
@@ -110,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     const trace = opts.trace !== undefined || opts.pcap !== undefined
       ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
       : undefined;
-    handle = await startDaemon({ ifaces, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace });
+    handle = await startDaemon({ ifaces, io: ioMode, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -129,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
 
 interface StartOptions {
   ifaces: string[];
+  /** How --iface ports move frames: AF_PACKET (default) or AF_XDP with fallback to AF_PACKET. */
+  io?: 'packet' | 'xdp' | undefined;
   taps: string[];
   gateway: string | undefined;
   sock: string;
@@ -156,12 +167,24 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   try {
     const byName = new Map<string, number>();
     for (const ifname of o.ifaces) {
-      const port = PacketSocketPort.open(ifname);
+      let port: PacketSocketPort | XdpPort | null = null;
+      if (o.io === 'xdp') {
+        try {
+          port = XdpPort.open(ifname);
+        } catch (e) {
+          log.warn({ port: ifname, reason: e instanceof Error ? e.message : String(e) }, 'AF_XDP setup failed, falling back to AF_PACKET');
+        }
+      }
+      if (port === null) port = PacketSocketPort.open(ifname);
       ports.push(port);
       const pi = director.addPort(port);
       byName.set(ifname, pi);
       for (const a of await ifaceAddrs(ifname)) director.routes.addAddress({ port: pi, addr: a.addr, prefix: a.prefix });
-      log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu }, 'port attached (AF_PACKET)');
+      if (port instanceof XdpPort) {
+        log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'xdp', xdpAttach: port.attach, zeroCopy: port.zeroCopy }, 'port attached (AF_XDP: host stack sees no frames on this interface)');
+      } else {
+        log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'packet' }, 'port attached (AF_PACKET)');
+      }
     }
     if (o.ifaces.length > 0) await loadKernelRoutes(director.routes, byName);
     for (const spec of o.taps) {

@@ -59,6 +59,48 @@ export interface IfInfo {
   flags: number;
 }
 
+export interface XskOpenOptions {
+  /** Receive queue to bind (veth: 0). */
+  queue?: number;
+  /** XDP attach mode: driver (native) first then generic ('auto'), or only one of them. */
+  mode?: 'auto' | 'drv' | 'skb';
+  /** Ask for zero-copy (falls back to copy mode when the driver cannot). */
+  zeroCopy?: boolean;
+}
+
+export interface XskInfo {
+  fd: number;
+  name: string;
+  ifindex: number;
+  mac: Buffer;
+  mtu: number;
+  queue: number;
+  /** How the XDP program got attached. */
+  attach: 'drv' | 'skb';
+  zeroCopy: boolean;
+  frames: number;
+  frameSize: number;
+}
+
+export interface XskStats {
+  rxDropped: number;
+  rxInvalid: number;
+  txInvalid: number;
+  rxRingFull: number;
+  fillRingEmpty: number;
+  txRingEmpty: number;
+  /** Frames received with a partial (pseudo-header-only) TCP/UDP checksum, reported as NEEDS_CSUM. */
+  rxPartialCsum: number;
+  rxTooBig: number;
+  /** NEEDS_CSUM frames whose checksum send completed in software. */
+  txCsumDone: number;
+  /** Frames longer than the MTU (GSO) that AF_XDP cannot transmit. */
+  txTooBig: number;
+  /** Sends stopped because every UMEM transmit frame was in flight. */
+  txNoFrame: number;
+  kicks: number;
+}
+
 /** A libuv poll on one fd; call stop() before closing the fd. */
 export interface Watcher {
   stop(): void;
@@ -112,6 +154,15 @@ export interface UvsIo {
   ): number;
   /** Per-thread totals over all fds: frames dropped as truncated on receive, refused on send. */
   stats(): { rxTruncated: number; txInvalid: number };
+  /** AF_XDP socket on one queue of `ifname` with its XDP program attached (native/xdp.cc). */
+  xskOpen(ifname: string, opts?: NetnsOptions & XskOpenOptions): XskInfo;
+  /** Same arena contract as recvBatch (kind-less): copies frames out of the UMEM into slots. */
+  xskRecv(fd: number, buffer: ArrayBuffer, off: Uint32Array, len: Uint32Array, meta: Uint16Array, slots: Uint32Array, count: number): number;
+  /** Copies frames into UMEM transmit frames and kicks; returns how many were queued. */
+  xskSend(fd: number, buffer: ArrayBuffer, off: Uint32Array, len: Uint32Array, meta: Uint16Array, slots: Uint32Array, count: number): number;
+  xskStats(fd: number): XskStats;
+  /** Detaches the XDP program, unmaps UMEM and rings, closes the socket. */
+  xskClose(fd: number): void;
   watch(fd: number, callback: () => void): Watcher;
   unwatch(handle: Watcher): void;
   close(fd: number): void;

@@ -36,11 +36,12 @@ export interface SuiteOptions {
 }
 
 /** uvs speed variants: UVS_PACKET_OPTS for uvsd plus whether peers use the foreign MAC. */
-export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string }> = {
+export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' }> = {
   default: { env: '', foreign: false, about: 'as shipped' },
   mac: { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1}`, foreign: true, about: 'frames to a MAC the director kernel does not own' },
   bypass: { env: 'qdisc-bypass', foreign: false, about: 'PACKET_QDISC_BYPASS on transmit' },
   'mac+bypass': { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1},qdisc-bypass`, foreign: true, about: 'both' },
+  xdp: { env: '', foreign: false, about: 'AF_XDP instead of AF_PACKET (uvsd --io xdp)', io: 'xdp' },
 };
 
 const LABEL: Record<string, string> = {
@@ -225,7 +226,7 @@ async function setupCase(t: BenchTopo, id: string, variant: string, o: SuiteOpti
   const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf, '--cpu-prof-name', `uvsd-${id}-${variant}.cpuprofile`] : [];
   const env = { ...process.env, UVS_PACKET_OPTS: v.env };
   const p = t.registry.spawn(`uvsd-${id}-${variant}`, inNs(t.ns.d, ['taskset', '-c', '1', node, ...nodeArgs, join(REPO_ROOT, 'bin', 'uvsd.js'),
-    '--iface', 'eth0', '--iface', 'eth1', '--sock', sock, '--log-level', 'info']), join(t.dir, `uvsd-${id}-${variant}.log`), { env });
+    '--iface', 'eth0', '--iface', 'eth1', ...(v.io ? ['--io', v.io] : []), '--sock', sock, '--log-level', 'info']), join(t.dir, `uvsd-${id}-${variant}.log`), { env });
   const ok = await waitFor(() => p.hasExited() || p.log().includes('uvsd ready'), 20_000, 50);
   if (!ok || p.hasExited()) throw new Error(`uvsd did not start: ${p.log().slice(-400)}`);
   const adm = async (args: string[]) => {

@@ -1,0 +1,609 @@
+// xdp.cc — an AF_XDP socket on one queue of an interface, as an opt-in alternative to AF_PACKET
+// (src/port/xdp-port.ts). Everything the kernel needs is set up here without libbpf/libxdp:
+//
+//   xskOpen(ifname, {netns?, queue? = 0, mode? = 'auto'|'drv'|'skb', zeroCopy? = false})
+//       → {fd, name, ifindex, mac, mtu, queue, attach: 'drv'|'skb', zeroCopy: bool, frames, frameSize}
+//   xskRecv(fd, buffer, off, len, meta, slots, count) → n received   (same arena contract as recvBatch)
+//   xskSend(fd, buffer, off, len, meta, slots, count) → n queued for transmit
+//   xskStats(fd) → {rxDropped, rxInvalid, txInvalid, rxRingFull, fillRingEmpty, txRingEmpty,
+//                   rxPartialCsum, txCsumDone, txTooBig, txNoFrame, kicks}
+//   xskClose(fd)   detaches the program (closes the bpf link), unmaps rings and UMEM, closes fds
+//
+// Setup, in order: UMEM = one anonymous mmap of kFrames × kFrameSize (first half feeds the fill
+// ring for receive, second half is the transmit pool), the four rings (XDP_MMAP_OFFSETS), bind to
+// (ifindex, queue) with XDP_COPY (or zero-copy when asked and the driver can), an XSKMAP with the
+// socket at index `queue` (bpf BPF_MAP_CREATE/UPDATE), and a 6-instruction XDP program
+//     r2 = *(u32 *)(r1 + rx_queue_index); r1 = map; r3 = XDP_PASS; call bpf_redirect_map; exit
+// attached with BPF_LINK_CREATE (native/driver mode first, then generic skb mode). The link is
+// owned by this process: it goes away on xskClose or when the process dies — no stale program.
+//
+// What the program redirects: EVERY frame arriving on that queue (the flags argument XDP_PASS
+// only matters when no socket sits in the map slot). The host stack never sees them: ARP, ICMP,
+// traffic to the host's own addresses on that interface all go to uvs. That is the director
+// interface model ("uvs is the only host on this link"), but it is different from AF_PACKET,
+// where the kernel gets a copy as well.
+//
+// Checksums: XDP frames carry no virtio-net header. On veth, a frame a local stack sent with
+// CHECKSUM_PARTIAL reaches XDP with only the pseudo-header sum in the TCP/UDP checksum field
+// (and no GSO: attaching XDP to a veth turns off the peer's software GSO). Receive therefore
+// recognises IPv4 TCP/UDP frames whose checksum field equals the folded pseudo-header sum and
+// that do not verify as complete, and reports them as NEEDS_CSUM (meta flags 1, csum_start/offset
+// set) exactly as AF_PACKET would; all other frames get zero meta. Send completes NEEDS_CSUM
+// frames in software in the UMEM copy (there is no offload on the AF_XDP transmit path); a GSO
+// frame longer than the MTU cannot be sent and is counted (txTooBig).
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "uvs_io.h"
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+namespace uvs {
+
+namespace {
+
+constexpr uint32_t kFrameSize = 4096;
+constexpr uint32_t kFrames = 4096;          // UMEM = 16 MiB
+constexpr uint32_t kRxFrames = kFrames / 2;  // fill ring side
+constexpr uint32_t kRingSize = 2048;         // every ring
+constexpr uint32_t kRxHeadroom = XDP_PACKET_HEADROOM;
+
+struct Ring {
+  uint32_t* producer = nullptr;
+  uint32_t* consumer = nullptr;
+  uint32_t* flags = nullptr;
+  void* desc = nullptr;
+  void* map = nullptr;
+  size_t mapLen = 0;
+  uint32_t mask = kRingSize - 1;
+  uint32_t size = kRingSize;
+};
+
+inline uint32_t LoadAcquire(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+inline void StoreRelease(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+struct Xsk {
+  int fd = -1;
+  int mapFd = -1;
+  int progFd = -1;
+  int linkFd = -1;
+  uint8_t* umem = nullptr;
+  size_t umemLen = 0;
+  Ring fill, comp, rx, tx;
+  std::vector<uint64_t> txFree;  // transmit frames not in flight
+  std::string name;
+  uint32_t mtu = 1500;
+  // counters
+  double rxPartialCsum = 0, txCsumDone = 0, txTooBig = 0, txNoFrame = 0, kicks = 0, rxTooBig = 0;
+};
+
+std::unordered_map<int, Xsk*> sockets;
+
+long Bpf(int cmd, union bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
+
+void Cleanup(Xsk* x) {
+  if (x->linkFd >= 0) close(x->linkFd);
+  if (x->progFd >= 0) close(x->progFd);
+  if (x->mapFd >= 0) close(x->mapFd);
+  for (Ring* r : {&x->fill, &x->comp, &x->rx, &x->tx}) {
+    if (r->map != nullptr && r->map != MAP_FAILED) munmap(r->map, r->mapLen);
+  }
+  if (x->fd >= 0) close(x->fd);
+  if (x->umem != nullptr) munmap(x->umem, x->umemLen);
+  delete x;
+}
+
+// Owns the half-built socket while xskOpen runs; throws clean up everything.
+struct XskGuard {
+  Xsk* x;
+  ~XskGuard() {
+    if (x != nullptr) Cleanup(x);
+  }
+};
+
+void MapRing(Napi::Env env, Xsk* x, Ring* r, const struct xdp_ring_offset& o, size_t descSize, uint64_t pgoff, const char* what) {
+  r->mapLen = o.desc + static_cast<size_t>(r->size) * descSize;
+  r->map = mmap(nullptr, r->mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, x->fd, static_cast<off_t>(pgoff));
+  if (r->map == MAP_FAILED) {
+    r->map = nullptr;
+    throw ErrnoError(env, errno, what, x->name);
+  }
+  uint8_t* base = static_cast<uint8_t*>(r->map);
+  r->producer = reinterpret_cast<uint32_t*>(base + o.producer);
+  r->consumer = reinterpret_cast<uint32_t*>(base + o.consumer);
+  r->flags = reinterpret_cast<uint32_t*>(base + o.flags);
+  r->desc = base + o.desc;
+}
+
+// The XDP program: redirect to xsks_map[rx_queue_index], XDP_PASS when the slot is empty.
+int LoadProgram(Napi::Env env, int mapFd, const std::string& name, std::string* log) {
+  struct bpf_insn prog[] = {
+      // r2 = *(u32 *)(r1 + offsetof(struct xdp_md, rx_queue_index))
+      {BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, static_cast<__s16>(offsetof(struct xdp_md, rx_queue_index)), 0},
+      // r1 = map (ld_imm64, src_reg = BPF_PSEUDO_MAP_FD)
+      {BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, mapFd},
+      {0, 0, 0, 0, 0},
+      // r3 = XDP_PASS
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, XDP_PASS},
+      // r0 = bpf_redirect_map(r1, r2, r3)
+      {BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  static char license[] = "GPL";
+  static thread_local char logBuf[16384];
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_XDP;
+  attr.expected_attach_type = BPF_XDP;
+  attr.insns = reinterpret_cast<uint64_t>(prog);
+  attr.insn_cnt = sizeof(prog) / sizeof(prog[0]);
+  attr.license = reinterpret_cast<uint64_t>(license);
+  logBuf[0] = 0;
+  attr.log_buf = reinterpret_cast<uint64_t>(logBuf);
+  attr.log_size = sizeof(logBuf);
+  attr.log_level = 1;
+  memcpy(attr.prog_name, "uvs_xsk_redir", 14);
+  int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
+  if (fd < 0) {
+    int err = errno;
+    *log = logBuf;
+    errno = err;
+  }
+  return fd;
+}
+
+int LinkCreate(int progFd, int ifindex, uint32_t flags) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.link_create.prog_fd = progFd;
+  attr.link_create.target_ifindex = ifindex;
+  attr.link_create.attach_type = BPF_XDP;
+  attr.link_create.flags = flags;
+  return static_cast<int>(Bpf(BPF_LINK_CREATE, &attr));
+}
+
+uint32_t OptU32(const Napi::CallbackInfo& info, size_t idx, const char* key, uint32_t def) {
+  if (info.Length() <= idx || !info[idx].IsObject()) return def;
+  Napi::Value v = info[idx].As<Napi::Object>().Get(key);
+  if (!v.IsNumber()) return def;
+  return v.As<Napi::Number>().Uint32Value();
+}
+
+Napi::Value XskOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "interface name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "bad interface name \"" + name + "\"");
+  std::string netns = OptString(info, 1, "netns");
+  std::string mode = OptString(info, 1, "mode");
+  if (mode.empty()) mode = "auto";
+  if (mode != "auto" && mode != "drv" && mode != "skb") throw Napi::RangeError::New(env, "mode must be auto, drv or skb");
+  bool zeroCopy = OptBool(info, 1, "zeroCopy", false);
+  uint32_t queue = OptU32(info, 1, "queue", 0);
+
+  NetnsScope ns(env, netns, name);
+  XskGuard g{new Xsk()};
+  Xsk* x = g.x;
+  x->name = name;
+
+  // Interface facts.
+  int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (ctl < 0) throw ErrnoError(env, errno, "socket", name);
+  struct ifreq ifr;
+  auto req = [&](unsigned long r, const char* rn) {
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, name.data(), name.size());
+    if (ioctl(ctl, r, &ifr) < 0) {
+      int err = errno;
+      close(ctl);
+      throw ErrnoError(env, err, rn, name);
+    }
+  };
+  req(SIOCGIFINDEX, "SIOCGIFINDEX");
+  int ifindex = ifr.ifr_ifindex;
+  req(SIOCGIFHWADDR, "SIOCGIFHWADDR");
+  unsigned char mac[6];
+  memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  req(SIOCGIFMTU, "SIOCGIFMTU");
+  x->mtu = ifr.ifr_mtu;
+  close(ctl);
+  if (x->mtu + 14 + 4 > kFrameSize - kRxHeadroom) {
+    throw ErrnoErrorRaw(env, EMSGSIZE, "xsk", "AF_XDP on \"" + name + "\": MTU " + std::to_string(x->mtu) + " does not fit a " +
+                        std::to_string(kFrameSize - kRxHeadroom) + "-byte UMEM frame");
+  }
+
+  x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (x->fd < 0) throw ErrnoError(env, errno, "socket(AF_XDP)", name);
+
+  x->umemLen = static_cast<size_t>(kFrames) * kFrameSize;
+  void* um = mmap(nullptr, x->umemLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (um == MAP_FAILED) throw ErrnoError(env, errno, "mmap(UMEM)", name);
+  x->umem = static_cast<uint8_t*>(um);
+
+  struct xdp_umem_reg ur;
+  memset(&ur, 0, sizeof(ur));
+  ur.addr = reinterpret_cast<uint64_t>(x->umem);
+  ur.len = x->umemLen;
+  ur.chunk_size = kFrameSize;
+  ur.headroom = 0;
+  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &ur, sizeof(ur)) < 0) throw ErrnoError(env, errno, "XDP_UMEM_REG", name);
+  int rs = kRingSize;
+  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &rs, sizeof(rs)) < 0) throw ErrnoError(env, errno, "XDP_UMEM_FILL_RING", name);
+  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &rs, sizeof(rs)) < 0) throw ErrnoError(env, errno, "XDP_UMEM_COMPLETION_RING", name);
+  if (setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &rs, sizeof(rs)) < 0) throw ErrnoError(env, errno, "XDP_RX_RING", name);
+  if (setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &rs, sizeof(rs)) < 0) throw ErrnoError(env, errno, "XDP_TX_RING", name);
+
+  struct xdp_mmap_offsets mo;
+  socklen_t ol = sizeof(mo);
+  if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &mo, &ol) < 0) throw ErrnoError(env, errno, "XDP_MMAP_OFFSETS", name);
+  MapRing(env, x, &x->rx, mo.rx, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING, "mmap(rx ring)");
+  MapRing(env, x, &x->tx, mo.tx, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING, "mmap(tx ring)");
+  MapRing(env, x, &x->fill, mo.fr, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, "mmap(fill ring)");
+  MapRing(env, x, &x->comp, mo.cr, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, "mmap(completion ring)");
+
+  // Every receive frame goes to the fill ring; the transmit half starts free.
+  uint64_t* fd = static_cast<uint64_t*>(x->fill.desc);
+  uint32_t prod = *x->fill.producer;
+  for (uint32_t i = 0; i < kRxFrames; i++) fd[(prod + i) & x->fill.mask] = static_cast<uint64_t>(i) * kFrameSize;
+  StoreRelease(x->fill.producer, prod + kRxFrames);
+  x->txFree.reserve(kFrames - kRxFrames);
+  for (uint32_t i = kFrames; i > kRxFrames; i--) x->txFree.push_back(static_cast<uint64_t>(i - 1) * kFrameSize);
+
+  // Bigger transmit budget per sendto where the kernel has it (XDP_MAX_TX_SKB_BUDGET, 6.17+); best effort.
+  int budget = 256;
+  setsockopt(x->fd, SOL_XDP, 9, &budget, sizeof(budget));
+
+  struct sockaddr_xdp sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sxdp_family = AF_XDP;
+  sa.sxdp_ifindex = ifindex;
+  sa.sxdp_queue_id = queue;
+  sa.sxdp_flags = zeroCopy ? XDP_ZEROCOPY : XDP_COPY;
+  if (bind(x->fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
+    if (!zeroCopy) throw ErrnoError(env, errno, "bind(AF_XDP)", name);
+    sa.sxdp_flags = XDP_COPY;  // asked for zero-copy, driver cannot: copy mode
+    if (bind(x->fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) throw ErrnoError(env, errno, "bind(AF_XDP)", name);
+  }
+  struct xdp_options xo;
+  memset(&xo, 0, sizeof(xo));
+  ol = sizeof(xo);
+  bool zc = getsockopt(x->fd, SOL_XDP, XDP_OPTIONS, &xo, &ol) == 0 && (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+
+  // XSKMAP with our socket at `queue`.
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_type = BPF_MAP_TYPE_XSKMAP;
+  attr.key_size = 4;
+  attr.value_size = 4;
+  attr.max_entries = queue + 1 < 64 ? 64 : queue + 1;
+  memcpy(attr.map_name, "uvs_xsks", 9);
+  x->mapFd = static_cast<int>(Bpf(BPF_MAP_CREATE, &attr));
+  if (x->mapFd < 0) throw ErrnoError(env, errno, "bpf(BPF_MAP_CREATE XSKMAP)", name);
+  uint32_t key = queue;
+  uint32_t val = static_cast<uint32_t>(x->fd);
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = x->mapFd;
+  attr.key = reinterpret_cast<uint64_t>(&key);
+  attr.value = reinterpret_cast<uint64_t>(&val);
+  attr.flags = BPF_ANY;
+  if (Bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) throw ErrnoError(env, errno, "bpf(BPF_MAP_UPDATE_ELEM)", name);
+
+  std::string vlog;
+  x->progFd = LoadProgram(env, x->mapFd, name, &vlog);
+  if (x->progFd < 0) {
+    int err = errno;
+    throw ErrnoErrorRaw(env, err, "bpf(BPF_PROG_LOAD)", "bpf(BPF_PROG_LOAD) XDP program for \"" + name + "\": " + strerror(err) + (vlog.empty() ? "" : " — verifier: " + vlog.substr(0, 400)));
+  }
+
+  const char* attached = nullptr;
+  int err = 0;
+  if (mode != "skb") {
+    x->linkFd = LinkCreate(x->progFd, ifindex, XDP_FLAGS_DRV_MODE);
+    if (x->linkFd >= 0) attached = "drv";
+    else err = errno;
+  }
+  if (x->linkFd < 0 && mode != "drv") {
+    x->linkFd = LinkCreate(x->progFd, ifindex, XDP_FLAGS_SKB_MODE);
+    if (x->linkFd >= 0) attached = "skb";
+    else err = errno;
+  }
+  if (x->linkFd < 0) throw ErrnoError(env, err, "bpf(BPF_LINK_CREATE XDP)", name);
+
+  int flags = fcntl(x->fd, F_GETFL);
+  if (flags >= 0) fcntl(x->fd, F_SETFL, flags | O_NONBLOCK);
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", x->fd);
+  out.Set("name", name);
+  out.Set("ifindex", ifindex);
+  out.Set("mac", Napi::Buffer<uint8_t>::Copy(env, mac, 6));
+  out.Set("mtu", x->mtu);
+  out.Set("queue", queue);
+  out.Set("attach", attached);
+  out.Set("zeroCopy", zc);
+  out.Set("frames", kFrames);
+  out.Set("frameSize", kFrameSize);
+  sockets[x->fd] = x;
+  g.x = nullptr;
+  return out;
+}
+
+Xsk* Find(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto it = sockets.find(fd);
+  if (it == sockets.end()) throw ErrnoErrorRaw(info.Env(), EBADF, "xsk", "fd " + std::to_string(fd) + " is not an open AF_XDP socket");
+  return it->second;
+}
+
+struct Args {
+  uint8_t* buf;
+  size_t bufLen;
+  uint32_t* off;
+  uint32_t* len;
+  uint16_t* meta;
+  size_t slotCount;
+  uint32_t* slots;
+  uint32_t count;
+};
+
+template <typename T>
+T* Typed(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* what, size_t* n) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw Napi::TypeError::New(env, std::string(what) + " has the wrong typed-array type");
+  }
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  *n = ta.ElementLength();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+}
+
+Args Parse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 7) throw Napi::TypeError::New(env, "expected (fd, buffer, off, len, meta, slots, count)");
+  if (!info[1].IsArrayBuffer()) throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
+  Args a;
+  Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
+  a.buf = static_cast<uint8_t*>(ab.Data());
+  a.bufLen = ab.ByteLength();
+  size_t nOff, nLen, nMeta, nSlots;
+  a.off = Typed<uint32_t>(env, info[2], napi_uint32_array, "off", &nOff);
+  a.len = Typed<uint32_t>(env, info[3], napi_uint32_array, "len", &nLen);
+  a.meta = Typed<uint16_t>(env, info[4], napi_uint16_array, "meta", &nMeta);
+  a.slots = Typed<uint32_t>(env, info[5], napi_uint32_array, "slots", &nSlots);
+  a.slotCount = nOff < nLen ? nOff : nLen;
+  if (nMeta / kMetaWords < a.slotCount) a.slotCount = nMeta / kMetaWords;
+  int64_t count = info[6].As<Napi::Number>().Int64Value();
+  if (count < 0) count = 0;
+  if (static_cast<uint64_t>(count) > nSlots) throw Napi::RangeError::New(env, "count exceeds slots.length");
+  a.count = count > kMaxBatch ? kMaxBatch : static_cast<uint32_t>(count);
+  return a;
+}
+
+uint32_t Room(Napi::Env env, const Args& a, uint32_t slot) {
+  if (slot >= a.slotCount) throw Napi::RangeError::New(env, "slot " + std::to_string(slot) + " outside the arena");
+  uint32_t o = a.off[slot];
+  if (o >= a.bufLen) throw Napi::RangeError::New(env, "off[" + std::to_string(slot) + "] outside the buffer");
+  size_t room = a.bufLen - o;
+  return room < kMaxFrame ? static_cast<uint32_t>(room) : kMaxFrame;
+}
+
+// Ones'-complement sum of big-endian 16-bit words (not folded, not complemented).
+inline uint64_t Sum16(const uint8_t* p, size_t n, uint64_t s) {
+  while (n >= 2) {
+    s += (static_cast<uint32_t>(p[0]) << 8) | p[1];
+    p += 2;
+    n -= 2;
+  }
+  if (n) s += static_cast<uint32_t>(p[0]) << 8;
+  return s;
+}
+inline uint16_t Fold(uint64_t s) {
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+
+// IPv4 TCP/UDP frame whose checksum field holds only the pseudo-header sum (a CHECKSUM_PARTIAL
+// frame of a local sender): fills meta as NEEDS_CSUM. Returns true when it did.
+bool DetectPartial(const uint8_t* f, uint32_t len, uint16_t* m) {
+  if (len < 14 + 20) return false;
+  if (f[12] != 0x08 || f[13] != 0x00) return false;
+  const uint8_t* ip = f + 14;
+  if ((ip[0] >> 4) != 4) return false;
+  uint32_t ihl = (ip[0] & 15) * 4u;
+  if (ihl < 20 || 14 + ihl > len) return false;
+  if (((ip[6] & 0x3f) | ip[7]) != 0) return false;  // fragment
+  uint8_t proto = ip[9];
+  uint32_t csumOff;
+  if (proto == 6) csumOff = 16;
+  else if (proto == 17) csumOff = 6;
+  else return false;
+  uint32_t tot = (static_cast<uint32_t>(ip[2]) << 8) | ip[3];
+  if (tot < ihl + csumOff + 2 || 14 + tot > len) return false;
+  uint32_t l4len = tot - ihl;
+  const uint8_t* l4 = ip + ihl;
+  uint16_t field = static_cast<uint16_t>((l4[csumOff] << 8) | l4[csumOff + 1]);
+  if (proto == 17 && field == 0) return false;
+  uint64_t ps = Sum16(ip + 12, 8, 0) + proto + l4len;
+  if (field != Fold(ps)) return false;
+  if (Fold(Sum16(l4, l4len, ps)) == 0xffff) return false;  // it is a complete, valid checksum
+  m[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+  m[1] = 0;
+  m[2] = 0;
+  m[3] = 0;
+  m[4] = static_cast<uint16_t>(14 + ihl);
+  m[5] = static_cast<uint16_t>(csumOff);
+  return true;
+}
+
+void Kick(Xsk* x) {
+  x->kicks++;
+  sendto(x->fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+}
+
+Napi::Value XskRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Xsk* x = Find(info);
+  Args a = Parse(info);
+  Ring& rx = x->rx;
+  uint32_t cons = *rx.consumer;
+  uint32_t avail = LoadAcquire(rx.producer) - cons;
+  if (avail > a.count) avail = a.count;
+  if (avail == 0) return Napi::Number::New(env, 0);
+  const struct xdp_desc* descs = static_cast<const struct xdp_desc*>(rx.desc);
+  uint64_t* fill = static_cast<uint64_t*>(x->fill.desc);
+  uint32_t fprod = *x->fill.producer;
+  uint32_t out = 0;
+  for (uint32_t i = 0; i < avail; i++) {
+    const struct xdp_desc& d = descs[(cons + i) & rx.mask];
+    uint32_t slot = a.slots[out];
+    uint32_t room = Room(env, a, slot);
+    if (d.len <= room) {
+      const uint8_t* src = x->umem + d.addr;
+      uint8_t* dst = a.buf + a.off[slot];
+      memcpy(dst, src, d.len);
+      a.len[slot] = d.len;
+      uint16_t* m = a.meta + static_cast<size_t>(slot) * kMetaWords;
+      if (DetectPartial(dst, d.len, m)) x->rxPartialCsum++;
+      else memset(m, 0, kMetaWords * sizeof(uint16_t));
+      out++;
+    } else {
+      x->rxTooBig++;
+    }
+    // The frame is copied out: straight back to the fill ring (it always has room: it holds
+    // at most kRxFrames = its size entries, and this one just left the kernel).
+    fill[(fprod + i) & x->fill.mask] = d.addr & ~static_cast<uint64_t>(kFrameSize - 1);
+  }
+  StoreRelease(rx.consumer, cons + avail);
+  StoreRelease(x->fill.producer, fprod + avail);
+  return Napi::Number::New(env, out);
+}
+
+void Reap(Xsk* x) {
+  Ring& c = x->comp;
+  uint32_t cons = *c.consumer;
+  uint32_t n = LoadAcquire(c.producer) - cons;
+  if (n == 0) return;
+  const uint64_t* addrs = static_cast<const uint64_t*>(c.desc);
+  for (uint32_t i = 0; i < n; i++) x->txFree.push_back(addrs[(cons + i) & c.mask]);
+  StoreRelease(c.consumer, cons + n);
+}
+
+Napi::Value XskSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Xsk* x = Find(info);
+  Args a = Parse(info);
+  if (a.count == 0) return Napi::Number::New(env, 0);
+  Reap(x);
+  Ring& tx = x->tx;
+  uint32_t prod = *tx.producer;
+  uint32_t space = tx.size - (prod - LoadAcquire(tx.consumer));
+  struct xdp_desc* descs = static_cast<struct xdp_desc*>(tx.desc);
+  const uint32_t maxLen = x->mtu + 14 + 4;
+  uint32_t queued = 0, taken = 0;
+  for (uint32_t i = 0; i < a.count; i++) {
+    uint32_t slot = a.slots[i];
+    uint32_t room = Room(env, a, slot);
+    uint32_t l = a.len[slot];
+    if (l > room) throw Napi::RangeError::New(env, "len[" + std::to_string(slot) + "] runs past the slot");
+    if (l > maxLen || l > kFrameSize || l < 14) {  // a GSO super-frame, or junk: cannot go out here
+      x->txTooBig++;  // skipped like a frame AF_PACKET refuses; counted by the caller as not sent
+      continue;
+    }
+    if (queued >= space) break;
+    if (x->txFree.empty()) {
+      Reap(x);
+      if (x->txFree.empty()) {
+        x->txNoFrame++;
+        break;
+      }
+    }
+    uint64_t addr = x->txFree.back();
+    x->txFree.pop_back();
+    uint8_t* dst = x->umem + addr;
+    memcpy(dst, a.buf + a.off[slot], l);
+    const uint16_t* m = a.meta + static_cast<size_t>(slot) * kMetaWords;
+    if (m[0] & 1) {  // NEEDS_CSUM: the field holds the pseudo-header sum; finish it here
+      uint32_t start = m[4], at = start + m[5];
+      if (at + 2 <= l) {
+        uint16_t c = static_cast<uint16_t>(~Fold(Sum16(dst + start, l - start, 0)));
+        if (c == 0 && dst[23] == 17 && m[5] == 6) c = 0xffff;  // UDP: 0 means "no checksum"
+        dst[at] = static_cast<uint8_t>(c >> 8);
+        dst[at + 1] = static_cast<uint8_t>(c);
+        x->txCsumDone++;
+      }
+    }
+    descs[(prod + queued) & tx.mask] = {addr, l, 0};
+    queued++;
+    taken++;
+  }
+  if (queued > 0) {
+    StoreRelease(tx.producer, prod + queued);
+    // Copy mode transmits inside sendto, a bounded batch per call: kick until the ring drains or
+    // the kernel says it is busy (what is left goes out on the next kick).
+    for (uint32_t k = 0; k < 16; k++) {
+      Kick(x);
+      if (LoadAcquire(tx.consumer) == prod + queued) break;
+    }
+  }
+  return Napi::Number::New(env, taken);
+}
+
+Napi::Value XskStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Xsk* x = Find(info);
+  struct xdp_statistics st;
+  memset(&st, 0, sizeof(st));
+  socklen_t l = sizeof(st);
+  if (getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &st, &l) < 0) throw ErrnoError(env, errno, "XDP_STATISTICS", x->name);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rxDropped", static_cast<double>(st.rx_dropped));
+  o.Set("rxInvalid", static_cast<double>(st.rx_invalid_descs));
+  o.Set("txInvalid", static_cast<double>(st.tx_invalid_descs));
+  o.Set("rxRingFull", static_cast<double>(st.rx_ring_full));
+  o.Set("fillRingEmpty", static_cast<double>(st.rx_fill_ring_empty_descs));
+  o.Set("txRingEmpty", static_cast<double>(st.tx_ring_empty_descs));
+  o.Set("rxPartialCsum", x->rxPartialCsum);
+  o.Set("rxTooBig", x->rxTooBig);
+  o.Set("txCsumDone", x->txCsumDone);
+  o.Set("txTooBig", x->txTooBig);
+  o.Set("txNoFrame", x->txNoFrame);
+  o.Set("kicks", x->kicks);
+  return o;
+}
+
+Napi::Value XskClose(const Napi::CallbackInfo& info) {
+  Xsk* x = Find(info);
+  sockets.erase(x->fd);
+  Cleanup(x);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitXdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("xskOpen", Napi::Function::New(env, XskOpen, "xskOpen"));
+  exports.Set("xskRecv", Napi::Function::New(env, XskRecv, "xskRecv"));
+  exports.Set("xskSend", Napi::Function::New(env, XskSend, "xskSend"));
+  exports.Set("xskStats", Napi::Function::New(env, XskStats, "xskStats"));
+  exports.Set("xskClose", Napi::Function::New(env, XskClose, "xskClose"));
+}
+
+}  // namespace uvs
