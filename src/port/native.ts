@@ -231,7 +231,7 @@ export abstract class NativeFdIo {
     if (this.closed || count <= 0) return 0;
     let n: number;
     try {
-      n = this.io.recvBatch(this.fd, this.kind, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
+      n = this.rxBatch(arena, slots, count);
     } catch (err) {
       this.rxErrors++;
       this.lastError = err as Error;
@@ -253,7 +253,7 @@ export abstract class NativeFdIo {
       while (sent < count) {
         const chunk = Math.min(count - sent, max);
         const batch = sent === 0 ? slots : slots.subarray(sent); // only for batches > MAX_BATCH
-        const n = this.io.sendBatch(this.fd, this.kind, arena.buffer, arena.off, arena.len, arena.meta, batch, chunk);
+        const n = this.txBatch(arena, batch, chunk);
         sent += n;
         if (n < chunk) break;
       }
@@ -283,6 +283,20 @@ export abstract class NativeFdIo {
     this.closed = true;
     this.watcher?.stop();
     this.watcher = null;
+    this.closeFd();
+  }
+
+  /** One native receive call for the batch (AF_XDP ports use their own). */
+  protected rxBatch(arena: Arena, slots: Uint32Array, count: number): number {
+    return this.io.recvBatch(this.fd, this.kind, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
+  }
+
+  /** One native send call for at most MAX_BATCH frames. */
+  protected txBatch(arena: Arena, slots: Uint32Array, count: number): number {
+    return this.io.sendBatch(this.fd, this.kind, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
+  }
+
+  protected closeFd(): void {
     this.io.close(this.fd);
   }
 }

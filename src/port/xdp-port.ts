@@ -22,7 +22,7 @@
  *   port.onReadable(() => { const n = port.recv(arena, slots, 64); … });
  */
 import type { Port } from './port.js';
-import { uvsIo, type NetnsOptions, type UvsIo, type Watcher, type XskOpenOptions, type XskStats } from './native.js';
+import { IO_RAW, NativeFdIo, uvsIo, type NetnsOptions, type UvsIo, type XskOpenOptions, type XskStats } from './native.js';
 import type { Arena } from '../packet/arena.js';
 import { envPacketOptions } from './packet-socket-port.js';
 
@@ -31,7 +31,7 @@ export interface XdpPortOptions extends NetnsOptions, XskOpenOptions {
   mac?: Uint8Array;
 }
 
-export class XdpPort implements Port {
+export class XdpPort extends NativeFdIo implements Port {
   readonly name: string;
   index = -1;
   readonly mac: Uint8Array;
@@ -39,23 +39,12 @@ export class XdpPort implements Port {
   readonly ifindex: number;
   readonly ifMac: Uint8Array;
   readonly netns: string | undefined;
-  readonly fd: number;
   /** How the XDP program is attached: 'drv' (native) or 'skb' (generic). */
   readonly attach: 'drv' | 'skb';
   readonly zeroCopy: boolean;
-  rxFrames = 0;
-  txFrames = 0;
-  txDropped = 0;
-  rxErrors = 0;
-  txErrors = 0;
-  lastError: Error | null = null;
-  private readonly io: UvsIo;
-  private watcher: Watcher | null = null;
-  private closed = false;
 
   private constructor(io: UvsIo, info: ReturnType<UvsIo['xskOpen']>, opts: XdpPortOptions) {
-    this.io = io;
-    this.fd = info.fd;
+    super(io, info.fd, IO_RAW);
     this.name = info.name;
     this.ifindex = info.ifindex;
     this.ifMac = new Uint8Array(info.mac);
@@ -80,69 +69,20 @@ export class XdpPort implements Port {
     return new XdpPort(io, io.xskOpen(ifname, nativeOpts), opts);
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  protected override rxBatch(arena: Arena, slots: Uint32Array, count: number): number {
+    return this.io.xskRecv(this.fd, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
   }
 
-  recv(arena: Arena, slots: Uint32Array, count: number): number {
-    if (this.closed || count <= 0) return 0;
-    let n: number;
-    try {
-      n = this.io.xskRecv(this.fd, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
-    } catch (err) {
-      this.rxErrors++;
-      this.lastError = err as Error;
-      return 0;
-    }
-    this.rxFrames += n;
-    return n;
+  protected override txBatch(arena: Arena, slots: Uint32Array, count: number): number {
+    return this.io.xskSend(this.fd, arena.buffer, arena.off, arena.len, arena.meta, slots, count);
   }
 
-  send(arena: Arena, slots: Uint32Array, count: number): number {
-    if (count <= 0) return 0;
-    if (this.closed) {
-      this.txDropped += count;
-      return 0;
-    }
-    const max = this.io.MAX_BATCH;
-    let sent = 0;
-    try {
-      while (sent < count) {
-        const chunk = Math.min(count - sent, max);
-        const batch = sent === 0 ? slots : slots.subarray(sent);
-        const n = this.io.xskSend(this.fd, arena.buffer, arena.off, arena.len, arena.meta, batch, chunk);
-        sent += n;
-        if (n < chunk) break;
-      }
-    } catch (err) {
-      this.txErrors++;
-      this.lastError = err as Error;
-    }
-    this.txFrames += sent;
-    this.txDropped += count - sent;
-    return sent;
+  protected override closeFd(): void {
+    this.io.xskClose(this.fd);
   }
 
   /** Kernel (XDP_STATISTICS) and native counters of this socket. */
   stats(): XskStats | null {
-    return this.closed ? null : this.io.xskStats(this.fd);
-  }
-
-  onReadable(cb: () => void): void {
-    if (this.closed) return;
-    this.watcher?.stop();
-    this.watcher = this.io.watch(this.fd, cb);
-  }
-
-  unref(): void {
-    this.watcher?.unref();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.watcher?.stop();
-    this.watcher = null;
-    this.io.xskClose(this.fd);
+    return this.isClosed ? null : this.io.xskStats(this.fd);
   }
 }
