@@ -4,18 +4,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(nftables iproute2 tshark ethtool socat curl iputils-ping)
-# `uvs bench modes`: gcc builds its traffic tool; wrk, nginx-light, haproxy, conntrack for the baselines.
-pkgs+=(gcc wrk nginx-light haproxy conntrack)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ "${#missing[@]}" -gt 0 ]; then
+# Needed by uvsd and the tests (nftables guard, namespace labs, curl clients, tshark for pcapng tests).
+required=(nftables iproute2 tshark ethtool socat curl iputils-ping)
+# Only for `uvs bench modes`: gcc builds its traffic tool; wrk, nginx-light, haproxy, conntrack for the
+# baselines. Best effort: a failure here is reported but does not stop the install.
+bench=(gcc wrk nginx-light haproxy conntrack)
+
+missing() {
+  local out=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || out+=("$p"); done
+  echo "${out[@]:-}"
+}
+
+need=$(missing "${required[@]}")
+want=$(missing "${bench[@]}")
+if [ -n "$need$want" ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "setup: installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ -n "$need" ]; then
+      echo "setup: installing $need"
+      # shellcheck disable=SC2086
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    fi
+    if [ -n "$want" ]; then
+      echo "setup: installing (benchmarks) $want"
+      # shellcheck disable=SC2086
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $want >/dev/null ||
+        echo "setup: warning: could not install $want; 'uvs bench modes' needs them" >&2
+    fi
   else
-    echo "setup: not root, skipping system packages: ${missing[*]}" >&2
+    echo "setup: not root, skipping system packages: $need $want" >&2
   fi
 fi
 
