@@ -301,7 +301,19 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   }
 
   director.start();
-  const tick = setInterval(() => director.tick(), 100);
+  // Housekeeping every 100 ms; when more conns are due than one bounded tick handles, keep
+  // expiring from setImmediate (between packet batches) until caught up.
+  let draining = false;
+  const drain = (): void => {
+    if (draining || !director.conns.pending) return;
+    draining = true;
+    setImmediate(() => {
+      draining = false;
+      director.conns.tick(director.clock.now());
+      drain();
+    });
+  };
+  const tick = setInterval(() => { director.tick(); drain(); }, 100);
   const est = setInterval(() => {
     estimate(director.stats);
     for (const s of director.config.services) {
