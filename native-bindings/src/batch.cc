@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "uvs_io.h"
+#include "batch_args.h"
 
 namespace uvs {
 
@@ -58,30 +59,6 @@ thread_local Scratch scratch;
 thread_local double rxTruncated = 0;
 thread_local double txInvalid = 0;
 
-// The typed arrays of one call, checked once so the per-frame checks are plain comparisons.
-struct BatchArgs {
-  int fd;
-  int kind;
-  uint8_t* buf;
-  size_t bufLen;
-  uint32_t* off;
-  uint32_t* len;
-  uint16_t* meta;
-  size_t slotCount;  // slots the arena has (min over off/len/meta)
-  uint32_t* slots;
-  uint32_t count;
-};
-
-template <typename T>
-T* TypedData(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* what, size_t* length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(env, std::string(what) + " has the wrong typed-array type");
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  *length = ta.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-}
-
 BatchArgs ParseArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 8) throw Napi::TypeError::New(env, "expected (fd, kind, buffer, off, len, meta, slots, count)");
@@ -89,31 +66,8 @@ BatchArgs ParseArgs(const Napi::CallbackInfo& info) {
   a.fd = info[0].As<Napi::Number>().Int32Value();
   a.kind = info[1].As<Napi::Number>().Int32Value();
   if (a.kind < kPacketVnet || a.kind > kRaw) throw Napi::RangeError::New(env, "kind must be 0, 1 or 2");
-  if (!info[2].IsArrayBuffer()) throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
-  Napi::ArrayBuffer ab = info[2].As<Napi::ArrayBuffer>();
-  a.buf = static_cast<uint8_t*>(ab.Data());
-  a.bufLen = ab.ByteLength();
-  size_t nOff, nLen, nMeta, nSlots;
-  a.off = TypedData<uint32_t>(env, info[3], napi_uint32_array, "off", &nOff);
-  a.len = TypedData<uint32_t>(env, info[4], napi_uint32_array, "len", &nLen);
-  a.meta = TypedData<uint16_t>(env, info[5], napi_uint16_array, "meta", &nMeta);
-  a.slots = TypedData<uint32_t>(env, info[6], napi_uint32_array, "slots", &nSlots);
-  a.slotCount = nOff < nLen ? nOff : nLen;
-  if (nMeta / kMetaWords < a.slotCount) a.slotCount = nMeta / kMetaWords;
-  int64_t count = info[7].As<Napi::Number>().Int64Value();
-  if (count < 0) count = 0;
-  if (static_cast<uint64_t>(count) > nSlots) throw Napi::RangeError::New(env, "count exceeds slots.length");
-  a.count = count > kMaxBatch ? kMaxBatch : static_cast<uint32_t>(count);
+  ParseBatchArrays(info, 2, a);
   return a;
-}
-
-// Validates slots[i] and returns the writable/readable room at its frame offset.
-uint32_t Room(Napi::Env env, const BatchArgs& a, uint32_t slot) {
-  if (slot >= a.slotCount) throw Napi::RangeError::New(env, "slot " + std::to_string(slot) + " outside the arena");
-  uint32_t o = a.off[slot];
-  if (o >= a.bufLen) throw Napi::RangeError::New(env, "off[" + std::to_string(slot) + "] outside the buffer");
-  size_t room = a.bufLen - o;
-  return room < kMaxFrame ? static_cast<uint32_t>(room) : kMaxFrame;
 }
 
 inline void HdrToMeta(const struct virtio_net_hdr& h, uint16_t* m) {

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "uvs_io.h"
+#include "batch_args.h"
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -354,55 +355,11 @@ Xsk* Find(const Napi::CallbackInfo& info) {
   return it->second;
 }
 
-struct Args {
-  uint8_t* buf;
-  size_t bufLen;
-  uint32_t* off;
-  uint32_t* len;
-  uint16_t* meta;
-  size_t slotCount;
-  uint32_t* slots;
-  uint32_t count;
-};
-
-template <typename T>
-T* Typed(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* what, size_t* n) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(env, std::string(what) + " has the wrong typed-array type");
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  *n = ta.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-}
-
-Args Parse(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 7) throw Napi::TypeError::New(env, "expected (fd, buffer, off, len, meta, slots, count)");
-  if (!info[1].IsArrayBuffer()) throw Napi::TypeError::New(env, "buffer must be an ArrayBuffer");
-  Args a;
-  Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
-  a.buf = static_cast<uint8_t*>(ab.Data());
-  a.bufLen = ab.ByteLength();
-  size_t nOff, nLen, nMeta, nSlots;
-  a.off = Typed<uint32_t>(env, info[2], napi_uint32_array, "off", &nOff);
-  a.len = Typed<uint32_t>(env, info[3], napi_uint32_array, "len", &nLen);
-  a.meta = Typed<uint16_t>(env, info[4], napi_uint16_array, "meta", &nMeta);
-  a.slots = Typed<uint32_t>(env, info[5], napi_uint32_array, "slots", &nSlots);
-  a.slotCount = nOff < nLen ? nOff : nLen;
-  if (nMeta / kMetaWords < a.slotCount) a.slotCount = nMeta / kMetaWords;
-  int64_t count = info[6].As<Napi::Number>().Int64Value();
-  if (count < 0) count = 0;
-  if (static_cast<uint64_t>(count) > nSlots) throw Napi::RangeError::New(env, "count exceeds slots.length");
-  a.count = count > kMaxBatch ? kMaxBatch : static_cast<uint32_t>(count);
+BatchArgs Parse(const Napi::CallbackInfo& info) {
+  if (info.Length() < 7) throw Napi::TypeError::New(info.Env(), "expected (fd, buffer, off, len, meta, slots, count)");
+  BatchArgs a;
+  ParseBatchArrays(info, 1, a);
   return a;
-}
-
-uint32_t Room(Napi::Env env, const Args& a, uint32_t slot) {
-  if (slot >= a.slotCount) throw Napi::RangeError::New(env, "slot " + std::to_string(slot) + " outside the arena");
-  uint32_t o = a.off[slot];
-  if (o >= a.bufLen) throw Napi::RangeError::New(env, "off[" + std::to_string(slot) + "] outside the buffer");
-  size_t room = a.bufLen - o;
-  return room < kMaxFrame ? static_cast<uint32_t>(room) : kMaxFrame;
 }
 
 // Ones'-complement sum of big-endian 16-bit words (not folded, not complemented).
@@ -461,7 +418,7 @@ void Kick(Xsk* x) {
 Napi::Value XskRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Xsk* x = Find(info);
-  Args a = Parse(info);
+  BatchArgs a = Parse(info);
   Ring& rx = x->rx;
   uint32_t cons = *rx.consumer;
   uint32_t avail = LoadAcquire(rx.producer) - cons;
@@ -509,7 +466,7 @@ void Reap(Xsk* x) {
 Napi::Value XskSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Xsk* x = Find(info);
-  Args a = Parse(info);
+  BatchArgs a = Parse(info);
   if (a.count == 0) return Napi::Number::New(env, 0);
   Reap(x);
   Ring& tx = x->tx;
