@@ -1,7 +1,7 @@
 // devices.cc — opening the endpoints uvs moves frames through, all non-blocking and close-on-exec:
 //
-//   openPacketSocket(ifname, {netns?, qdiscBypass?}) → {fd, name, ifindex, mac, mtu}
-//       AF_PACKET/SOCK_RAW bound to one interface for ETH_P_ALL, PACKET_VNET_HDR on (frames come
+//   openPacketSocket(ifname, {netns?, qdiscBypass?, arpOnly?}) → {fd, name, ifindex, mac, mtu}
+//       AF_PACKET/SOCK_RAW bound to one interface for ETH_P_ALL (ETH_P_ARP with arpOnly), PACKET_VNET_HDR on (frames come
 //       and go with a virtio_net_hdr: partial checksum and GSO info), PACKET_IGNORE_OUTGOING on
 //       (never sees its own transmissions), large socket buffers (SO_*BUFFORCE when allowed).
 //   openTap(name, {netns?, vnetHdr? = true}) → {fd, name, ifindex, mac, mtu}
@@ -136,6 +136,7 @@ Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
   std::string name = ArgName(info);
   std::string netns = OptString(info, 1, "netns");
   bool qdiscBypass = OptBool(info, 1, "qdiscBypass", false);
+  bool arpOnly = OptBool(info, 1, "arpOnly", false);
 
   NetnsScope ns(env, netns, name);
   // Protocol 0 until bind: the socket sees no traffic from other interfaces meanwhile.
@@ -152,7 +153,7 @@ Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof(sll));
   sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_protocol = htons(arpOnly ? ETH_P_ARP : ETH_P_ALL);
   sll.sll_ifindex = ifi.ifindex;
   if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&sll), sizeof(sll)) < 0) throw ErrnoError(env, errno, "bind", name);
 

@@ -1,4 +1,4 @@
-// xdp.cc — an AF_XDP socket on one queue of an interface, as an opt-in alternative to AF_PACKET
+// xdp.cc — an AF_XDP socket on one queue of an interface, the fast alternative to AF_PACKET
 // (src/port/xdp-port.ts). Everything the kernel needs is set up here without libbpf/libxdp:
 //
 //   xskOpen(ifname, {netns?, queue? = 0, mode? = 'auto'|'drv'|'skb', zeroCopy? = false})
@@ -12,16 +12,19 @@
 // Setup, in order: UMEM = one anonymous mmap of kFrames × kFrameSize (first half feeds the fill
 // ring for receive, second half is the transmit pool), the four rings (XDP_MMAP_OFFSETS), bind to
 // (ifindex, queue) with XDP_COPY (or zero-copy when asked and the driver can), an XSKMAP with the
-// socket at index `queue` (bpf BPF_MAP_CREATE/UPDATE), and a 6-instruction XDP program
-//     r2 = *(u32 *)(r1 + rx_queue_index); r1 = map; r3 = XDP_PASS; call bpf_redirect_map; exit
-// attached with BPF_LINK_CREATE (native/driver mode first, then generic skb mode). The link is
-// owned by this process: it goes away on xskClose or when the process dies — no stale program.
+// socket at index `queue`, a hash map of addresses (uvs_addrs) and a 42-instruction XDP program
+// (LoadProgram) attached with BPF_LINK_CREATE (native/driver mode first, then generic skb mode,
+// as `mode` allows). The link is owned by this process: it goes away on xskClose or when the
+// process dies — no stale program.
 //
-// What the program redirects: EVERY frame arriving on that queue (the flags argument XDP_PASS
-// only matters when no socket sits in the map slot). The host stack never sees them: ARP, ICMP,
-// traffic to the host's own addresses on that interface all go to uvs. That is the director
-// interface model ("uvs is the only host on this link"), but it is different from AF_PACKET,
-// where the kernel gets a copy as well.
+//   xskSetAddrs(fd, addrs: Uint32Array, flags: Uint32Array) → entries   (1 owned, 2 NAT RS, 4 local)
+//
+// What the program redirects to the socket: only the flows uvs owns, the same split as the
+// nftables guard of AF_PACKET ports — IPv4 to an owned address (VIP, FULLNAT local address), and
+// IPv4 from a NAT real server to a non-local address (its replies). Everything else, ARP and the
+// host's own traffic included, goes on to the host stack (XDP_PASS), so the host keeps working
+// on that interface (ssh, health checks, its own ARP). uvs reads ARP through a second,
+// ARP-only AF_PACKET socket (src/port/xdp-port.ts).
 //
 // Checksums: XDP frames carry no virtio-net header. On veth, a frame a local stack sent with
 // CHECKSUM_PARTIAL reaches XDP with only the pseudo-header sum in the TCP/UDP checksum field
@@ -32,6 +35,7 @@
 // frames in software in the UMEM copy (there is no offload on the AF_XDP transmit path); a GSO
 // frame longer than the MTU cannot be sent and is counted (txTooBig).
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
@@ -84,6 +88,7 @@ inline void StoreRelease(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATO
 struct Xsk {
   int fd = -1;
   int mapFd = -1;
+  int addrMapFd = -1;
   int progFd = -1;
   int linkFd = -1;
   uint8_t* umem = nullptr;
@@ -104,6 +109,7 @@ void Cleanup(Xsk* x) {
   if (x->linkFd >= 0) close(x->linkFd);
   if (x->progFd >= 0) close(x->progFd);
   if (x->mapFd >= 0) close(x->mapFd);
+  if (x->addrMapFd >= 0) close(x->addrMapFd);
   for (Ring* r : {&x->fill, &x->comp, &x->rx, &x->tx}) {
     if (r->map != nullptr && r->map != MAP_FAILED) munmap(r->map, r->mapLen);
   }
@@ -134,20 +140,64 @@ void MapRing(Napi::Env env, Xsk* x, Ring* r, const struct xdp_ring_offset& o, si
   r->desc = base + o.desc;
 }
 
-// The XDP program: redirect to xsks_map[rx_queue_index], XDP_PASS when the slot is empty.
-int LoadProgram(Napi::Env env, int mapFd, const std::string& name, std::string* log) {
+// The XDP program: the same split as the nftables guard uvsd installs for AF_PACKET ports.
+// Redirected to xsks_map[rx_queue_index] (uvs only): IPv4 frames whose destination is an address
+// uvs owns (VIP, FULLNAT local address: flag ADDR_OWNED in addrs), and IPv4 frames from a NAT
+// real server (ADDR_NATSRC) to an address that is not the host's own (ADDR_LOCAL). Everything
+// else — ARP, traffic for the host's addresses, other protocols — goes on to the host stack
+// (XDP_PASS); uvs reads ARP through a second, ARP-only AF_PACKET socket (src/port/xdp-port.ts).
+constexpr uint32_t kAddrOwned = 1, kAddrNatSrc = 2, kAddrLocal = 4;
+constexpr uint32_t kAddrMapSize = 16384;
+
+#define INSN(code, dst, src, off, imm) {static_cast<__u8>(code), dst, src, static_cast<__s16>(off), static_cast<__s32>(imm)}
+#define LD_MAP(reg, fd) INSN(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_FD, 0, fd), INSN(0, 0, 0, 0, 0)
+
+int LoadProgram(Napi::Env env, int xskMapFd, int addrMapFd, const std::string& name, std::string* log) {
+  (void)env;
+  (void)name;
+  const int kPass = 40, kRedirect = 34;  // instruction indexes below
   struct bpf_insn prog[] = {
-      // r2 = *(u32 *)(r1 + offsetof(struct xdp_md, rx_queue_index))
-      {BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, static_cast<__s16>(offsetof(struct xdp_md, rx_queue_index)), 0},
-      // r1 = map (ld_imm64, src_reg = BPF_PSEUDO_MAP_FD)
-      {BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, mapFd},
-      {0, 0, 0, 0, 0},
-      // r3 = XDP_PASS
-      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, XDP_PASS},
-      // r0 = bpf_redirect_map(r1, r2, r3)
-      {BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map},
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+      /*  0 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0),
+      /*  1 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data), 0),
+      /*  2 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, BPF_REG_6, offsetof(struct xdp_md, data_end), 0),
+      /*  3 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_4, BPF_REG_2, 0, 0),
+      /*  4 */ INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_4, 0, 0, 34),  // Ethernet + IPv4 header
+      /*  5 */ INSN(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_4, BPF_REG_3, kPass - 6, 0),
+      /*  6 */ INSN(BPF_LDX | BPF_MEM | BPF_H, BPF_REG_4, BPF_REG_2, 12, 0),
+      /*  7 */ INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, kPass - 8, 0x0008),  // ETH_P_IP, read little-endian
+      /*  8 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_7, BPF_REG_2, 26, 0),  // saddr
+      /*  9 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_2, 30, 0),  // daddr
+      /* 10 */ INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_4, -4, 0),
+      /* 11 */ LD_MAP(BPF_REG_1, addrMapFd),
+      /* 13 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),
+      /* 14 */ INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4),
+      /* 15 */ INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+      /* 16 */ INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_8, 0, 0, 0),  // r8 = flags of daddr
+      /* 17 */ INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 1, 0),
+      /* 18 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_8, BPF_REG_0, 0, 0),
+      /* 19 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_4, BPF_REG_8, 0, 0),
+      /* 20 */ INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_4, 0, 0, kAddrOwned),
+      /* 21 */ INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, kRedirect - 22, 0),
+      /* 22 */ INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_7, -4, 0),
+      /* 23 */ LD_MAP(BPF_REG_1, addrMapFd),
+      /* 25 */ INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),
+      /* 26 */ INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4),
+      /* 27 */ INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+      /* 28 */ INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, kPass - 29, 0),
+      /* 29 */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_0, 0, 0),
+      /* 30 */ INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_4, 0, 0, kAddrNatSrc),
+      /* 31 */ INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_4, 0, kPass - 32, 0),
+      /* 32 */ INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_8, 0, 0, kAddrLocal),
+      /* 33 */ INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_8, 0, kPass - 34, 0),
+      /* 34 redirect */ INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, rx_queue_index), 0),
+      /* 35 */ LD_MAP(BPF_REG_1, xskMapFd),
+      /* 37 */ INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, XDP_PASS),
+      /* 38 */ INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map),
+      /* 39 */ INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+      /* 40 pass */ INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, XDP_PASS),
+      /* 41 */ INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
   };
+  static_assert(sizeof(prog) / sizeof(prog[0]) == 42, "jump offsets above assume 42 instructions");
   static char license[] = "GPL";
   static thread_local char logBuf[16384];
   union bpf_attr attr;
@@ -161,7 +211,7 @@ int LoadProgram(Napi::Env env, int mapFd, const std::string& name, std::string* 
   attr.log_buf = reinterpret_cast<uint64_t>(logBuf);
   attr.log_size = sizeof(logBuf);
   attr.log_level = 1;
-  memcpy(attr.prog_name, "uvs_xsk_redir", 14);
+  memcpy(attr.prog_name, "uvs_xsk_filter", 15);
   int fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
   if (fd < 0) {
     int err = errno;
@@ -307,8 +357,18 @@ Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   attr.flags = BPF_ANY;
   if (Bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) throw ErrnoError(env, errno, "bpf(BPF_MAP_UPDATE_ELEM)", name);
 
+  // The address map the program consults (filled by xskSetAddrs; empty = nothing redirected).
+  memset(&attr, 0, sizeof(attr));
+  attr.map_type = BPF_MAP_TYPE_HASH;
+  attr.key_size = 4;
+  attr.value_size = 4;
+  attr.max_entries = kAddrMapSize;
+  memcpy(attr.map_name, "uvs_addrs", 10);
+  x->addrMapFd = static_cast<int>(Bpf(BPF_MAP_CREATE, &attr));
+  if (x->addrMapFd < 0) throw ErrnoError(env, errno, "bpf(BPF_MAP_CREATE HASH)", name);
+
   std::string vlog;
-  x->progFd = LoadProgram(env, x->mapFd, name, &vlog);
+  x->progFd = LoadProgram(env, x->mapFd, x->addrMapFd, name, &vlog);
   if (x->progFd < 0) {
     int err = errno;
     throw ErrnoErrorRaw(env, err, "bpf(BPF_PROG_LOAD)", "bpf(BPF_PROG_LOAD) XDP program for \"" + name + "\": " + strerror(err) + (vlog.empty() ? "" : " — verifier: " + vlog.substr(0, 400)));
@@ -555,7 +615,57 @@ Napi::Value XskClose(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// xskSetAddrs(fd, addrs: Uint32Array (host order), flags: Uint32Array) — makes the program's
+// address map exactly {addrs[i] → flags[i]} (flags: 1 owned, 2 NAT real server, 4 host-local).
+// Returns the number of entries. Throws (errno) when the map is full or an update fails.
+Napi::Value XskSetAddrs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Xsk* x = Find(info);
+  if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray()) throw Napi::TypeError::New(env, "expected (fd, Uint32Array addrs, Uint32Array flags)");
+  Napi::Uint32Array addrs = info[1].As<Napi::Uint32Array>();
+  Napi::Uint32Array flags = info[2].As<Napi::Uint32Array>();
+  if (addrs.TypedArrayType() != napi_uint32_array || flags.TypedArrayType() != napi_uint32_array || addrs.ElementLength() != flags.ElementLength()) {
+    throw Napi::TypeError::New(env, "addrs and flags must be Uint32Arrays of the same length");
+  }
+  size_t n = addrs.ElementLength();
+  if (n > kAddrMapSize) throw ErrnoErrorRaw(env, E2BIG, "xskSetAddrs", "too many addresses for the XDP filter (" + std::to_string(n) + " > " + std::to_string(kAddrMapSize) + ")");
+  std::unordered_map<uint32_t, uint32_t> want;
+  for (size_t i = 0; i < n; i++) want[htonl(addrs[i])] |= flags[i];
+  union bpf_attr attr;
+  // Delete the keys that are not wanted any more.
+  std::vector<uint32_t> stale;
+  uint32_t key = 0, next = 0;
+  bool first = true;
+  for (;;) {
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = x->addrMapFd;
+    attr.key = first ? 0 : reinterpret_cast<uint64_t>(&key);
+    attr.next_key = reinterpret_cast<uint64_t>(&next);
+    if (Bpf(BPF_MAP_GET_NEXT_KEY, &attr) < 0) break;
+    if (want.find(next) == want.end()) stale.push_back(next);
+    key = next;
+    first = false;
+  }
+  for (uint32_t k : stale) {
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = x->addrMapFd;
+    attr.key = reinterpret_cast<uint64_t>(&k);
+    Bpf(BPF_MAP_DELETE_ELEM, &attr);
+  }
+  for (auto& kv : want) {
+    uint32_t k = kv.first, v = kv.second;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = x->addrMapFd;
+    attr.key = reinterpret_cast<uint64_t>(&k);
+    attr.value = reinterpret_cast<uint64_t>(&v);
+    attr.flags = BPF_ANY;
+    if (Bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) throw ErrnoError(env, errno, "bpf(BPF_MAP_UPDATE_ELEM uvs_addrs)", x->name);
+  }
+  return Napi::Number::New(env, static_cast<double>(want.size()));
+}
+
 void InitXdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("xskSetAddrs", Napi::Function::New(env, XskSetAddrs, "xskSetAddrs"));
   exports.Set("xskOpen", Napi::Function::New(env, XskOpen, "xskOpen"));
   exports.Set("xskRecv", Napi::Function::New(env, XskRecv, "xskRecv"));
   exports.Set("xskSend", Napi::Function::New(env, XskSend, "xskSend"));

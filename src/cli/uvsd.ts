@@ -1,7 +1,8 @@
 /**
  * uvsd — the director daemon.
  *
- *   uvsd --iface IF [--iface IF2 …] [--io packet|xdp]   AF_PACKET (default) or AF_XDP on existing interfaces
+ *   uvsd --iface IF [--iface IF2 …] [--io auto|packet|xdp]   existing interfaces: AF_XDP where the driver has
+ *        native XDP and one receive queue (auto, the default), else AF_PACKET; or forced
  *   uvsd --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]   TAP devices; uvsd is the L2 host
  *   common: [--sock PATH] [--max-conns N] [--log-level LEVEL] [--trace [FILTER]] [--pcap DIR]
  *
@@ -18,7 +19,7 @@ import type { Port } from '../port/port.js';
 import { ControlServer } from '../control/server.js';
 import { attachTracer, TraceStream, type TraceAttachment } from '../trace/attach.js';
 import { Control } from '../control/ops.js';
-import { HostGuard, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
+import { HostGuard, hostAddrs, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
 import { parseIp, ipToString, macToString } from '../model/addr.js';
 import { estimate, ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
 import { FWD_MASQ } from '../model/constants.js';
@@ -29,9 +30,11 @@ import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemo
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
-const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io packet|xdp] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
-            --io xdp: AF_XDP on --iface ports (every frame on the interface goes to uvs, none to the host
-            stack); falls back to AF_PACKET, with the reason logged, where XDP setup fails
+const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | --tap NAME=ADDR/PREFIX [--tap …] [--gateway ADDR]
+            --io auto (default): AF_XDP on an --iface port whose driver runs XDP natively and that has one
+            receive queue (veth, virtio single queue), else AF_PACKET; --io xdp also accepts generic
+            (skb) XDP; --io packet: always AF_PACKET. The port chosen is logged. With AF_XDP a small XDP
+            program hands uvs only the flows it owns; the host keeps the rest of the interface's traffic
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
@@ -102,9 +105,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
-  const ioMode = opts.io ?? 'packet';
-  if (ioMode !== 'packet' && ioMode !== 'xdp') {
-    process.stderr.write(`uvsd: --io ${ioMode}: packet or xdp\n`);
+  const ioMode = opts.io ?? 'auto';
+  if (ioMode !== 'packet' && ioMode !== 'xdp' && ioMode !== 'auto') {
+    process.stderr.write(`uvsd: --io ${ioMode}: auto, packet or xdp\n`);
     return 2;
   }
   const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
@@ -139,7 +142,8 @@ export async function main(argv: string[]): Promise<number> {
 interface StartOptions {
   ifaces: string[];
   /** How --iface ports move frames: AF_PACKET (default) or AF_XDP with fallback to AF_PACKET. */
-  io?: 'packet' | 'xdp' | undefined;
+  /** --iface port kind (default auto: AF_XDP where native XDP and one rx queue, else AF_PACKET). */
+  io?: 'auto' | 'packet' | 'xdp' | undefined;
   taps: string[];
   gateway: string | undefined;
   sock: string;
@@ -168,11 +172,19 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     const byName = new Map<string, number>();
     for (const ifname of o.ifaces) {
       let port: PacketSocketPort | XdpPort | null = null;
-      if (o.io === 'xdp') {
-        try {
-          port = XdpPort.open(ifname);
-        } catch (e) {
-          log.warn({ port: ifname, reason: e instanceof Error ? e.message : String(e) }, 'AF_XDP setup failed, falling back to AF_PACKET');
+      const io = o.io ?? 'auto';
+      if (io !== 'packet') {
+        const queues = XdpPort.rxQueues(ifname);
+        if (io === 'auto' && queues !== 1) {
+          log.info({ port: ifname, rxQueues: queues || 'unknown' }, 'AF_XDP not chosen: uvs serves one receive queue, this interface has more (or sysfs does not say); using AF_PACKET');
+        } else {
+          try {
+            port = XdpPort.open(ifname, io === 'auto' ? { mode: 'drv' } : {});
+          } catch (e) {
+            const why = e instanceof Error ? e.message : String(e);
+            if (io === 'xdp') log.warn({ port: ifname, reason: why }, 'AF_XDP setup failed, falling back to AF_PACKET');
+            else log.info({ port: ifname, reason: why }, 'AF_XDP (native) not available, using AF_PACKET');
+          }
         }
       }
       if (port === null) port = PacketSocketPort.open(ifname);
@@ -181,7 +193,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       byName.set(ifname, pi);
       for (const a of await ifaceAddrs(ifname)) director.routes.addAddress({ port: pi, addr: a.addr, prefix: a.prefix });
       if (port instanceof XdpPort) {
-        log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'xdp', xdpAttach: port.attach, zeroCopy: port.zeroCopy }, 'port attached (AF_XDP: host stack sees no frames on this interface)');
+        log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'xdp', xdpAttach: port.attach, zeroCopy: port.zeroCopy }, 'port attached (AF_XDP: owned flows to uvs, the rest to the host)');
       } else {
         log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'packet' }, 'port attached (AF_PACKET)');
       }
@@ -220,10 +232,16 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
 
   const control = new Control(director);
   const server = new ControlServer(o.sock);
+  const xdpPorts = ports.filter((p): p is XdpPort => p instanceof XdpPort);
   const syncGuard = async (): Promise<void> => {
     if (!guard) return;
     const natRips = new Set<number>();
     for (const s of director.config.services) for (const d of s.dests) if (d.fwd === FWD_MASQ) natRips.add(d.addr);
+    // AF_XDP ports: the XDP program's address map is the same split as the guard's sets.
+    if (xdpPorts.length > 0) {
+      const local = await hostAddrs();
+      for (const p of xdpPorts) p.setAddrs([...director.config.owned], [...natRips], local);
+    }
     await guard.update([...director.config.owned], [...natRips]);
   };
   // Health checks apply their rule changes like any control client (guard kept in sync).
@@ -300,6 +318,11 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     }
   }
 
+  try {
+    await syncGuard(); // AF_XDP ports: the host's addresses into the filter map before traffic flows
+  } catch (e) {
+    log.error({ err: String(e) }, 'nftables guard / XDP filter update failed');
+  }
   director.start();
   // Housekeeping every 100 ms; when more conns are due than one bounded tick handles, keep
   // expiring from setImmediate (between packet batches) until caught up.

@@ -25,6 +25,15 @@ export async function ifaceAddrs(ifname: string): Promise<IfaceAddr[]> {
   return out;
 }
 
+/** Every IPv4 address of the host (all interfaces of this network namespace). */
+export async function hostAddrs(): Promise<number[]> {
+  const { stdout } = await run('ip', ['-j', '-4', 'addr', 'show']);
+  const j = JSON.parse(stdout) as { addr_info?: { family: string; local: string }[] }[];
+  const out: number[] = [];
+  for (const l of j) for (const a of l.addr_info ?? []) if (a.family === 'inet') out.push(parseIp(a.local));
+  return out;
+}
+
 /** Adds the kernel's gateway routes through the given interfaces (connected ones come from the addresses). */
 export async function loadKernelRoutes(routes: RouteTable, ifIndexByName: Map<string, number>): Promise<void> {
   const { stdout } = await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main']);

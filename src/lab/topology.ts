@@ -53,6 +53,8 @@ export const LAB_DIR_PREFIX = 'uvs-lab-';
 
 export interface LabOptions {
   portKind: PortKind;
+  /** uvsd --io for iface labs (default: uvsd's own default, auto). */
+  io?: 'auto' | 'packet' | 'xdp';
   /** Namespace name prefix; default `uvs-<mode>-<pid>-<hex4>-`. */
   prefix?: string;
   /** Processes outlive this Node process (`uvs lab --keep`). */
@@ -169,14 +171,15 @@ export async function buildLab(mode: LabMode, opts: LabOptions): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), LAB_DIR_PREFIX));
   registry.addDir(dir);
   try {
-    return await build(mode, portKind, prefix, registry, dir, opts.keep ?? false);
+    return await build(mode, portKind, prefix, registry, dir, opts.keep ?? false, opts.io);
   } catch (err) {
     await registry.cleanup();
     throw err;
   }
 }
 
-async function build(mode: LabMode, portKind: PortKind, prefix: string, registry: Registry, dir: string, keep: boolean): Promise<Lab> {
+async function build(mode: LabMode, portKind: PortKind, prefix: string, registry: Registry, dir: string, keep: boolean,
+  io: LabOptions['io']): Promise<Lab> {
   const tap = portKind === 'tap';
   const routed = mode !== 'nat';
   const hosts: HostName[] = routed ? ['switch', 'client', 'router', 'director', 'rs1', 'rs2'] : ['switch', 'client', 'director', 'rs1', 'rs2'];
@@ -324,6 +327,7 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
       if (directorGateway) a.push('--gateway', directorGateway);
     } else {
       for (const l of directorLegs) a.push('--iface', l.ifname);
+      if (io) a.push('--io', io);
     }
     a.push('--sock', sock, '--log-level', 'info');
     return a;

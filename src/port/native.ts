@@ -82,6 +82,11 @@ export interface XskInfo {
   frameSize: number;
 }
 
+/** Flags of the XDP filter's address map (native-bindings/src/xdp.cc). */
+export const XDP_ADDR_OWNED = 1;
+export const XDP_ADDR_NATSRC = 2;
+export const XDP_ADDR_LOCAL = 4;
+
 export interface XskStats {
   rxDropped: number;
   rxInvalid: number;
@@ -127,7 +132,8 @@ export interface UvsIo {
   /** Frames moved per recvBatch/sendBatch call at most; larger counts are clipped. */
   readonly MAX_BATCH: number;
   readonly VNET_HDR_LEN: number;
-  openPacketSocket(ifname: string, opts?: NetnsOptions & { qdiscBypass?: boolean }): PacketSocketInfo;
+  /** arpOnly: bound to ETH_P_ARP instead of ETH_P_ALL (the ARP side socket of an XdpPort). */
+  openPacketSocket(ifname: string, opts?: NetnsOptions & { qdiscBypass?: boolean; arpOnly?: boolean }): PacketSocketInfo;
   openTap(name: string, opts?: NetnsOptions & { vnetHdr?: boolean }): TapInfo;
   openTun(name: string, opts?: NetnsOptions): TunInfo;
   getIfInfo(name: string, opts?: NetnsOptions): IfInfo;
@@ -161,6 +167,8 @@ export interface UvsIo {
   /** Copies frames into UMEM transmit frames and kicks; returns how many were queued. */
   xskSend(fd: number, buffer: ArrayBuffer, off: Uint32Array, len: Uint32Array, meta: Uint16Array, slots: Uint32Array, count: number): number;
   xskStats(fd: number): XskStats;
+  /** Makes the XDP program's address map exactly addrs[i] → flags[i] (XDP_ADDR_*); returns the entry count. */
+  xskSetAddrs(fd: number, addrs: Uint32Array, flags: Uint32Array): number;
   /** Detaches the XDP program, unmaps UMEM and rings, closes the socket. */
   xskClose(fd: number): void;
   watch(fd: number, callback: () => void): Watcher;

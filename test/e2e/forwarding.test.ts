@@ -17,23 +17,27 @@ const isRoot = process.getuid?.() === 0;
 const FORWARD_NAME: Record<LabMode, string> = { nat: 'Masq', dr: 'Route', tun: 'Tunnel', fullnat: 'FullNat' };
 const IPVS_STATES = 'NONE|ESTABLISHED|SYN_SENT|SYN_RECV|FIN_WAIT|TIME_WAIT|CLOSE|CLOSE_WAIT|LAST_ACK|LISTEN|SYNACK|UDP';
 
-const cases: [LabMode, PortKind][] = [
-  ['nat', 'iface'],
-  ['dr', 'iface'],
-  ['tun', 'iface'],
-  ['fullnat', 'iface'],
-  ['nat', 'tap'],
-  ['dr', 'tap'],
+/** [mode, port kind, uvsd --io for iface ports]: iface ports default to auto, which picks AF_XDP
+ * on these veths; AF_PACKET (the portable fallback) is covered by its own NAT and DR runs. */
+const cases: [LabMode, PortKind, 'packet' | undefined][] = [
+  ['nat', 'iface', undefined],
+  ['dr', 'iface', undefined],
+  ['tun', 'iface', undefined],
+  ['fullnat', 'iface', undefined],
+  ['nat', 'iface', 'packet'],
+  ['dr', 'iface', 'packet'],
+  ['nat', 'tap', undefined],
+  ['dr', 'tap', undefined],
 ];
 
 function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-for (const [mode, portKind] of cases) {
+for (const [mode, portKind, io] of cases) {
   const withUdp = mode === 'nat' || mode === 'dr';
 
-  describe.skipIf(!isRoot)(`forwarding ${mode} over ${portKind}`, () => {
+  describe.skipIf(!isRoot)(`forwarding ${mode} over ${portKind}${io ? ` (--io ${io})` : ''}`, () => {
     let lab: Lab | undefined;
     let uvsd: UvsdHandle | undefined;
     let answers: HttpAnswer[] = [];
@@ -42,7 +46,7 @@ for (const [mode, portKind] of cases) {
     const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
 
     beforeAll(async () => {
-      lab = await buildLab(mode, { portKind });
+      lab = await buildLab(mode, { portKind, ...(io ? { io } : {}) });
       if (mode === 'tun') await lab.startTunnelEndpoints();
       await lab.startServers();
       uvsd = await lab.startUvsd({ timeoutMs: 20_000 });
@@ -57,6 +61,14 @@ for (const [mode, portKind] of cases) {
       await lab?.teardown();
       if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
     }, 30_000);
+
+    if (portKind === 'iface') {
+      it(`uvsd says which port it chose: ${io === 'packet' ? 'AF_PACKET (forced)' : 'AF_XDP (auto, native XDP on veth)'}`, () => {
+        const attached = uvsd!.log().split('\n').filter((l) => l.includes('port attached'));
+        expect(attached.length, ctx('port attached lines')).toBeGreaterThanOrEqual(1); // one per director leg
+        for (const l of attached) expect(l).toContain(io === 'packet' ? '"io":"packet"' : '"io":"xdp"');
+      });
+    }
 
     it('wrr 1:3 over 8 fresh HTTP connections gives rs1 2 and rs2 6', async () => {
       const l = lab!;

@@ -96,7 +96,7 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
     }
   });
 
-  it('attaches the redirect program to a veth in native mode, copy-mode socket', () => {
+  it('attaches the filter program to a veth in native mode, copy-mode socket', () => {
     port = XdpPort.open('vb', { netns: nsB });
     expect(port.attach).toBe('drv');
     expect(port.zeroCopy).toBe(false);
@@ -104,13 +104,15 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
     expect(sh('ip', '-n', nsB, 'link', 'show', 'vb')).toMatch(/prog\/xdp/);
   });
 
-  it('receives what the peer kernel sends, with its partial UDP checksum reported as NEEDS_CSUM', async () => {
+  const frames: Uint8Array[] = [];
+  const metas: number[][] = [];
+  const udpTo = (dport: number) => frames.findIndex((f) => f.length >= 42 && f[23] === 17 && ((f[36]! << 8) | f[37]!) === dport);
+  const macStr = (m: Uint8Array) => [...m].map((b) => b.toString(16).padStart(2, '0')).join(':');
+
+  it('passes the host its own traffic and ARP, and gives uvs a copy of the ARP', async () => {
     const p = port!;
-    sh('ip', '-n', nsA, 'neigh', 'replace', '10.78.0.2', 'lladdr', [...p.ifMac].map((b) => b.toString(16).padStart(2, '0')).join(':'), 'dev', 'va');
     const arena = new Arena(64);
     const slots = Uint32Array.from({ length: 32 }, (_, i) => i);
-    const frames: Uint8Array[] = [];
-    const metas: number[][] = [];
     p.onReadable(() => {
       for (let r = 0; r < 16; r++) {
         const n = p.recv(arena, slots, slots.length);
@@ -122,9 +124,25 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
         if (n < slots.length) break;
       }
     });
-    sh('ip', 'netns', 'exec', nsA, 'bash', '-c', `printf 'hello xdp' > /dev/udp/10.78.0.2/5599`);
-    expect(await until(3000, () => frames.some((f) => f.length >= 42 && f[23] === 17 && ((f[36]! << 8) | f[37]!) === 5599))).toBe(true);
-    const i = frames.findIndex((f) => f[23] === 17 && ((f[36]! << 8) | f[37]!) === 5599);
+    p.setAddrs([], [], [0x0a4e0002]);
+    expect(p.filterEntries).toBe(1);
+    // A resolves 10.78.0.2 by ARP and pings it: B's kernel answers both (XDP_PASS) ...
+    sh('ip', '-n', nsA, 'neigh', 'flush', 'dev', 'va');
+    expect(sh('ip', 'netns', 'exec', nsA, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '10.78.0.2')).toMatch(/2 received/);
+    // ... uvs saw the ARP request through its ARP socket, and none of the ICMP.
+    expect(await until(2000, () => frames.some((f) => f[12] === 0x08 && f[13] === 0x06))).toBe(true);
+    expect(frames.some((f) => f[12] === 0x08 && f[13] === 0x00)).toBe(false);
+    expect(p.rxErrors).toBe(0);
+  });
+
+  it('redirects frames to owned addresses, with a partial UDP checksum reported as NEEDS_CSUM', async () => {
+    const p = port!;
+    p.setAddrs([0x0a4e0063 /* 10.78.0.99 */], [], [0x0a4e0002]);
+    expect(p.filterEntries).toBe(2);
+    sh('ip', '-n', nsA, 'neigh', 'replace', '10.78.0.99', 'lladdr', macStr(p.ifMac), 'dev', 'va');
+    sh('ip', 'netns', 'exec', nsA, 'bash', '-c', `printf 'hello xdp' > /dev/udp/10.78.0.99/5599`);
+    expect(await until(3000, () => udpTo(5599) >= 0)).toBe(true);
+    const i = udpTo(5599);
     expect(Buffer.from(frames[i]!.subarray(42)).toString()).toBe('hello xdp');
     // veth hands CHECKSUM_PARTIAL frames to XDP as they are: the port says so like AF_PACKET would.
     expect(metas[i]![META_FLAGS]).toBe(VNET_F_NEEDS_CSUM);
@@ -132,6 +150,23 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
     expect(metas[i]![META_CSUM_OFFSET]).toBe(6);
     expect(p.stats()!.rxPartialCsum).toBeGreaterThanOrEqual(1);
     expect(p.rxErrors).toBe(0);
+  });
+
+  it('redirects frames from a NAT real server unless they are for the host itself', async () => {
+    const p = port!;
+    p.setAddrs([], [0x0a4e0001 /* A = "real server" */], [0x0a4e0002]);
+    sh('ip', '-n', nsA, 'neigh', 'replace', '10.78.0.50', 'lladdr', macStr(p.ifMac), 'dev', 'va');
+    sh('ip', 'netns', 'exec', nsA, 'bash', '-c', `printf 'to client' > /dev/udp/10.78.0.50/5601; printf 'to host' > /dev/udp/10.78.0.2/5602`);
+    expect(await until(3000, () => udpTo(5601) >= 0)).toBe(true);
+    await sleep(200);
+    expect(udpTo(5602)).toBe(-1);
+    // With an empty map nothing is redirected any more (10.78.0.99 was owned before).
+    p.setAddrs([], [], []);
+    expect(p.filterEntries).toBe(0);
+    sh('ip', 'netns', 'exec', nsA, 'bash', '-c', `printf 'again' > /dev/udp/10.78.0.99/5603; printf 'again' > /dev/udp/10.78.0.50/5604`);
+    await sleep(200);
+    expect(udpTo(5603)).toBe(-1);
+    expect(udpTo(5604)).toBe(-1);
   });
 
   it('sends a batch the peer kernel accepts, completing NEEDS_CSUM checksums in software', async () => {
