@@ -10,40 +10,54 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, wr16, wr32 } from '../wire/bytes.js';
-import { csumReplace2, csumReplace4, pseudoReplace4 } from '../wire/checksum.js';
+import { csumReplace4, fold } from '../wire/checksum.js';
 import { IP_CSUM, IP_DADDR, IP_SADDR } from '../wire/ipv4.js';
 import { TCP_CSUM, UDP_CSUM } from '../wire/l4.js';
 
-function l4Fix(p: Packet, from: number, to: number, isAddr: boolean): void {
-  if (p.l4 < 0) return;
+/**
+ * One update of the TCP/UDP checksum for an address change a0 → a1 and a port change p0 → p1
+ * (either may be "no change": equal values) — one read and one write of the field instead of
+ * one per change.
+ */
+function l4Fix2(p: Packet, a0: number, a1: number, p0: number, p1: number): void {
+  const l4 = p.l4;
+  if (l4 < 0) return;
   const b = p.b;
+  const proto = p.proto;
   let at: number;
-  if (p.proto === 6) at = p.l4 + TCP_CSUM;
-  else if (p.proto === 17) {
-    at = p.l4 + UDP_CSUM;
-    if (!p.csumPartial && b[at] === 0 && b[at + 1] === 0) return;
-  } else return;
+  if (proto === 6) at = l4 + TCP_CSUM;
+  else if (proto === 17) at = l4 + UDP_CSUM;
+  else return;
+  const hc = rd16(b, at);
   if (p.csumPartial) {
-    if (isAddr) pseudoReplace4(b, at, from, to);
+    // Pseudo-header sum only: addresses are in it, ports are not (the completer sums them).
+    if (a0 !== a1) wr16(b, at, fold(hc + (~(a0 >>> 16) & 0xffff) + (~a0 & 0xffff) + (a1 >>> 16) + (a1 & 0xffff)));
     return;
   }
-  if (isAddr) csumReplace4(b, at, from, to);
-  else csumReplace2(b, at, from, to);
-  if (p.proto === 17 && b[at] === 0 && b[at + 1] === 0) wr16(b, at, 0xffff);
+  if (proto === 17 && hc === 0) return; // UDP without checksum stays without
+  let s = ~hc & 0xffff;
+  if (a0 !== a1) s += (~(a0 >>> 16) & 0xffff) + (~a0 & 0xffff) + (a1 >>> 16) + (a1 & 0xffff);
+  if (p0 !== p1) s += (~p0 & 0xffff) + (p1 & 0xffff);
+  let c = ~fold(s) & 0xffff;
+  if (c === 0 && proto === 17) c = 0xffff;
+  wr16(b, at, c);
 }
 
 /** Rewrites the destination address and port (port ignored when equal or for portless protocols). */
 export function rewriteDst(p: Packet, addr: number, port: number): void {
   const b = p.b;
   const l3 = p.l3;
-  if (p.daddr !== addr) {
-    csumReplace4(b, l3 + IP_CSUM, p.daddr, addr);
-    l4Fix(p, p.daddr, addr, true);
+  const a0 = p.daddr;
+  const p0 = p.dport;
+  const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
+  if (a0 === addr && !portChange) return;
+  l4Fix2(p, a0, addr, p0, portChange ? port : p0);
+  if (a0 !== addr) {
+    csumReplace4(b, l3 + IP_CSUM, a0, addr);
     wr32(b, l3 + IP_DADDR, addr);
     p.daddr = addr;
   }
-  if (p.dport !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132)) {
-    l4Fix(p, p.dport, port, false);
+  if (portChange) {
     wr16(b, p.l4 + 2, port);
     p.dport = port;
   }
@@ -53,14 +67,17 @@ export function rewriteDst(p: Packet, addr: number, port: number): void {
 export function rewriteSrc(p: Packet, addr: number, port: number): void {
   const b = p.b;
   const l3 = p.l3;
-  if (p.saddr !== addr) {
-    csumReplace4(b, l3 + IP_CSUM, p.saddr, addr);
-    l4Fix(p, p.saddr, addr, true);
+  const a0 = p.saddr;
+  const p0 = p.sport;
+  const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
+  if (a0 === addr && !portChange) return;
+  l4Fix2(p, a0, addr, p0, portChange ? port : p0);
+  if (a0 !== addr) {
+    csumReplace4(b, l3 + IP_CSUM, a0, addr);
     wr32(b, l3 + IP_SADDR, addr);
     p.saddr = addr;
   }
-  if (p.sport !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132)) {
-    l4Fix(p, p.sport, port, false);
+  if (portChange) {
     wr16(b, p.l4, port);
     p.sport = port;
   }
