@@ -3,9 +3,12 @@
 //   uvsbench gen IF DSTMAC SRCIP DSTIP DPORT FLOWS RATE SECONDS
 //       Sends 64-byte UDP frames (60 bytes + FCS) out of IF through an AF_PACKET socket
 //       (PACKET_QDISC_BYPASS), FLOWS different source ports (1024 + i), full IP and UDP checksums.
-//       RATE 0: as fast as possible, sendmmsg batches of 64. RATE > 0: one frame every 1/RATE s
-//       (absolute-deadline clock_nanosleep), each stamped with CLOCK_REALTIME for the sink.
-//       Prints {"sent":N,"seconds":S} on stdout.
+//       RATE 0: as fast as possible, sendmmsg batches of 64. RATE > 0: paced to RATE frames/s in
+//       small bursts, one per 20 µs slice (sleep when the next burst is far off, spin on the clock
+//       when it is close), each frame stamped with CLOCK_REALTIME for the sink.
+//       Prints {"sent":N,"seconds":S,"dropped":D,"skipped":K} on stdout: frames the kernel took,
+//       the run time, frames it refused (ENOBUFS: receiver backlog full) and, paced, frames
+//       skipped because the sender fell more than 200 µs behind its schedule.
 //   uvsbench sink IF SECONDS
 //       Reads every incoming frame of IF (AF_PACKET, kernel receive timestamps, SO_TIMESTAMPNS),
 //       finds the generator's stamp in UDP payloads (also inside IPIP), and prints one-way latency
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +40,9 @@
 #define FRAME 60
 #define MAGIC 0x55565342u
 #define BATCH 64
+#define SLICE_NS 20000ull     // paced mode: one burst per 20 µs (16 frames at 800k pps, 1 at 50k)
+#define SPIN_NS 60000ull      // paced mode: sleep only when the next burst is further off than this
+#define MAX_LAG_NS 200000.0   // paced mode: catch up by at most 200 µs of frames
 
 static uint64_t now_ns(clockid_t c) {
   struct timespec ts;
@@ -110,6 +117,22 @@ static void build(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t
   u[6] = uc >> 8; u[7] = uc & 0xff;
 }
 
+// Writes sequence and stamp into a frame built with zeros there and fixes the UDP checksum.
+static void stamp_frame(uint8_t *f, uint64_t seq, uint64_t t) {
+  uint8_t *u = f + 14 + 20;
+  uint8_t *pl = u + 8;
+  memcpy(pl + 4, &seq, 8);
+  memcpy(pl + 12, &t, 6);
+  uint16_t old = (uint16_t)(u[6] << 8 | u[7]);
+  // The zeroed bytes contributed nothing: the new sum is the old one plus the 14 new bytes (at an
+  // even offset of the UDP header, so they line up with its 16-bit words).
+  uint32_t sum = (uint16_t)~old;
+  sum = sum16(pl + 4, 14, sum);
+  uint16_t c = fold(sum);
+  if (c == 0) c = 0xffff;
+  u[6] = c >> 8; u[7] = c & 0xff;
+}
+
 static int gen(int argc, char **argv) {
   if (argc < 10) { fprintf(stderr, "gen IF DSTMAC SRCIP DSTIP DPORT FLOWS RATE SECONDS\n"); return 2; }
   uint8_t dmac[6], smac[6];
@@ -125,7 +148,7 @@ static int gen(int argc, char **argv) {
   int one = 1;
   setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
   uint64_t start = now_ns(CLOCK_MONOTONIC), end = start + (uint64_t)(secs * 1e9);
-  uint64_t sent = 0;
+  uint64_t sent = 0, dropped = 0, skipped = 0;
   if (rate <= 0) {
     uint8_t *frames = malloc((size_t)flows * FRAME);
     for (int i = 0; i < flows; i++) build(frames + (size_t)i * FRAME, dmac, smac, sip, dip, (uint16_t)(1024 + i), (uint16_t)dport, 0, 0);
@@ -143,22 +166,83 @@ static int gen(int argc, char **argv) {
       }
       int r = sendmmsg(fd, msgs, BATCH, 0);
       if (r > 0) sent += (uint64_t)r;
+      if (r < BATCH) dropped++;  // the frame the kernel refused (ENOBUFS); the rest of the batch is not retried
     }
   } else {
-    uint8_t f[FRAME];
+    // Paced: the schedule says frame k is due at start + k/RATE. Every time slice (SLICE_NS, or
+    // one frame period when that is longer) the frames that have become due go out as one small
+    // burst through sendmmsg; between bursts the thread sleeps (absolute clock_nanosleep, 1 µs
+    // timer slack) when the next burst is far off and spins on the clock when it is close.
+    // A sender that falls behind (preempted, or slower than RATE) catches up by at most MAX_LAG_NS
+    // of frames in one burst; frames older than that are skipped (counted), so the achieved rate
+    // is what it is and the offered load never arrives as one huge burst.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    // One prebuilt frame per flow (sequence and stamp zero); per frame only the 14 bytes of
+    // sequence + stamp are written and the UDP checksum adjusted for them (RFC 1624).
+    uint8_t *tmpl = malloc((size_t)flows * FRAME);
+    for (int i = 0; i < flows; i++) build(tmpl + (size_t)i * FRAME, dmac, smac, sip, dip, (uint16_t)(1024 + i), (uint16_t)dport, 0, 0);
+    static uint8_t fb[BATCH][FRAME];
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    memset(msgs, 0, sizeof msgs);
+    for (int k = 0; k < BATCH; k++) {
+      iov[k].iov_base = fb[k];
+      iov[k].iov_len = FRAME;
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    double per_ns = rate / 1e9;
     uint64_t period = (uint64_t)(1e9 / rate);
-    uint64_t due = start;
-    for (uint64_t i = 0;; i++) {
-      due += period;
-      if (due >= end) break;
-      struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
-      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
-      build(f, dmac, smac, sip, dip, (uint16_t)(1024 + (i % (uint64_t)flows)), (uint16_t)dport, i, now_ns(CLOCK_REALTIME));
-      if (send(fd, f, FRAME, 0) == FRAME) sent++;
+    uint64_t slice = period > SLICE_NS ? period : SLICE_NS;
+    uint64_t burst = (uint64_t)(rate * (double)slice / 1e9);
+    if (burst < 1) burst = 1;
+    if (burst > BATCH) burst = BATCH;
+    uint64_t max_lag = (uint64_t)(rate * MAX_LAG_NS / 1e9);
+    if (max_lag < 2 * BATCH) max_lag = 2 * BATCH;
+    uint64_t done = 0;  // frames scheduled so far (sent + dropped + skipped)
+    for (;;) {
+      uint64_t t = now_ns(CLOCK_MONOTONIC);
+      if (t >= end) break;
+      uint64_t due = (uint64_t)((double)(t - start) * per_ns);
+      if (due > done + max_lag) {
+        skipped += due - max_lag - done;
+        done = due - max_lag;
+      }
+      uint64_t n = due > done ? due - done : 0;
+      if (n < burst) {
+        // Wait for the burst's last frame to become due.
+        uint64_t at = start + (uint64_t)((double)(done + burst) / per_ns);
+        if (at > end) at = end;
+        if (at > t + SPIN_NS) {
+          uint64_t wake = at - SPIN_NS / 2;
+          struct timespec ts = {(time_t)(wake / 1000000000ull), (long)(wake % 1000000000ull)};
+          while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+        }
+        continue;
+      }
+      if (n > BATCH) n = BATCH;
+      uint64_t stamp = now_ns(CLOCK_REALTIME);
+      for (uint64_t k = 0; k < n; k++) {
+        uint64_t seq = done + k;
+        uint8_t *f = fb[k];
+        memcpy(f, tmpl + (size_t)(seq % (uint64_t)flows) * FRAME, FRAME);
+        stamp_frame(f, seq, stamp);
+      }
+      // A frame the kernel refuses (ENOBUFS: the receiver's backlog is full) counts as offered
+      // and dropped; the rest of the burst still goes out.
+      uint64_t off = 0;
+      while (off < n) {
+        int r = sendmmsg(fd, msgs + off, (unsigned)(n - off), 0);
+        if (r > 0) { sent += (uint64_t)r; off += (uint64_t)r; }
+        else if (r < 0 && errno == EINTR) continue;
+        else { dropped++; off++; }
+      }
+      done += n;
     }
   }
   double took = (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e9;
-  printf("{\"sent\":%llu,\"seconds\":%.3f}\n", (unsigned long long)sent, took);
+  printf("{\"sent\":%llu,\"seconds\":%.3f,\"dropped\":%llu,\"skipped\":%llu}\n", (unsigned long long)sent, took,
+         (unsigned long long)dropped, (unsigned long long)skipped);
   return 0;
 }
 

@@ -2,10 +2,15 @@
  * `uvs bench modes` — the macro suite (root): NAT, DR, TUN, FULLNAT through uvsd next to the
  * kernel's forwarding, nftables DNAT(+SNAT) with conntrack and haproxy, on one namespace topology.
  *
- *   uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,mac,bypass,mac+bypass]
+ *   uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,mac,bypass,mac+bypass]
  *                   [--seconds S] [--reps N] [--flows N] [--latency-rate PPS] [--no-baselines]
- *                   [--no-cps] [--no-latency] [--cpu-prof DIR] [--out DIR] [--no-save]
+ *                   [--no-cps] [--no-latency] [--no-search] [--cpu-prof DIR] [--out DIR] [--no-save]
  *   uvs bench modes --compare OLD.json [NEW.json]   (without NEW.json: run, then compare)
+ *
+ * Per path: forwarding at overload (the generator flat out), then an RFC 2544-style search for the
+ * highest paced rate forwarded with at most 1 % loss and the same figures at that rate (the
+ * "no-loss rate"; --no-search skips it: overload only). The targets use pkt per CPU-s at the
+ * no-loss rate.
  *
  * Prints the markdown table; writes <out>/modes-<stamp>.{md,json,svg}, <out>/latest.{md,json,svg}
  * and bench/RESULTS.md (default out: bench/results). Namespaces and processes are removed at the
@@ -16,10 +21,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { installCleanupHook, isRoot, Registry, REPO_ROOT } from '../lab/netns.js';
 
-const USAGE = `usage: uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,mac,bypass,mac+bypass]
+const USAGE = `usage: uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,mac,bypass,mac+bypass]
                       [--seconds S] [--reps N] [--flows N] [--latency-rate PPS] [--no-baselines]
-                      [--no-cps] [--no-latency] [--cpu-prof DIR] [--out DIR] [--no-save]
-       uvs bench modes --compare OLD.json [NEW.json]`;
+                      [--no-cps] [--no-latency] [--no-search] [--cpu-prof DIR] [--out DIR] [--no-save]
+       uvs bench modes --compare OLD.json [NEW.json]
+  --no-search   measure at overload only (skip the no-loss rate search)`;
 
 export async function benchModes(argv: string[]): Promise<number> {
   let v;
@@ -39,6 +45,7 @@ export async function benchModes(argv: string[]): Promise<number> {
         'no-baselines': { type: 'boolean' },
         'no-cps': { type: 'boolean' },
         'no-latency': { type: 'boolean' },
+        'no-search': { type: 'boolean' },
         'cpu-prof': { type: 'string' },
         out: { type: 'string' },
         'no-save': { type: 'boolean' },
@@ -79,7 +86,7 @@ export async function benchModes(argv: string[]): Promise<number> {
   };
   const { runSuite, VARIANTS } = await import('../bench/macro/suite.js');
   const modes = (o.modes ?? 'dr,tun,nat,fullnat').split(',').map((s) => s.trim()).filter(Boolean);
-  const variants = (o.variants ?? 'default').split(',').map((s) => s.trim()).filter(Boolean);
+  const variants = (o.variants ?? 'default,packet').split(',').map((s) => s.trim()).filter(Boolean);
   for (const m of modes) if (!['dr', 'tun', 'nat', 'fullnat'].includes(m)) { process.stderr.write(`unknown mode ${m}\n`); return 64; }
   for (const x of variants) if (!VARIANTS[x]) { process.stderr.write(`unknown variant ${x} (${Object.keys(VARIANTS).join(', ')})\n`); return 64; }
   const registry = new Registry();
@@ -97,6 +104,12 @@ export async function benchModes(argv: string[]): Promise<number> {
       latencyRate: num(o['latency-rate'], 10_000),
       latencySeconds: quick ? 1.5 : 3,
       cpsSeconds: quick ? 2 : 3,
+      search: !o['no-search'],
+      searchTrials: quick ? 5 : 6,
+      trialSeconds: quick ? 0.6 : 1.0,
+      trialWarm: quick ? 0.25 : 0.4,
+      lossTolerance: 0.01,
+      searchResolution: quick ? 0.05 : 0.03,
       baselines: !o['no-baselines'],
       cps: !o['no-cps'],
       latency: !o['no-latency'],
@@ -136,10 +149,8 @@ compare two runs with \`uvs bench modes --compare OLD.json NEW.json\`.
 
 ![modes chart](results/latest.svg)
 
-How to read it: "pkt per CPU-s" is forwarded packets/s divided by the busy share of the director core (CPU1:
-user + system + irq + softirq from /proc/stat), so a case that cannot saturate the core is not penalised for the
-generator's limit. The latency is one-way, client send to the server's kernel receive timestamp, at a fixed rate.
-TUN is counted at the server's link (this kernel cannot decapsulate IPIP) and has no connection test.
+The "How to read it" paragraph under the table says what each figure is; in short, the targets compare packets per
+CPU-second of the director core at each path's no-loss rate (≤ 1 % loss), not at overload.
 
 ${md.replace(/^# /, '## ')}`;
 }

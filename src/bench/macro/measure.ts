@@ -1,6 +1,7 @@
 /**
- * Measurement primitives of `uvs bench modes`: CPU accounting from /proc, the C traffic tool
- * (bench/tools/uvsbench.c, compiled with gcc into the run's temp dir), wrk for connection setup.
+ * Measurement primitives of `uvs bench modes`: CPU and interface accounting from /proc, the C
+ * traffic tool (bench/tools/uvsbench.c, compiled with gcc into the run's temp dir), wrk for
+ * connection setup, and the no-loss rate search (a pure function over an injected trial).
  * Every external command has a timeout; nothing here leaves a process behind.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +17,13 @@ export interface CpuTimes {
   irq: number;
   busy: number;
   total: number;
+  /** Idle and iowait: with NO_HZ these come from the kernel's precise idle clock, not from tick samples. */
+  idle: number;
+  iowait: number;
 }
+
+/** The unit of /proc/stat and /proc/<pid>/stat times (USER_HZ; 100 on every Linux architecture uvs runs on). */
+export const USER_HZ = 100;
 
 export function parseProcStat(text: string, cpu: number): CpuTimes {
   const line = text.split('\n').find((l) => l.startsWith(`cpu${cpu} `));
@@ -24,7 +31,7 @@ export function parseProcStat(text: string, cpu: number): CpuTimes {
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
   const total = user + nice + system + idle + iowait + irq + softirq + steal;
-  return { user: user + nice, system, softirq, irq, busy: total - idle - iowait - steal, total };
+  return { user: user + nice, system, softirq, irq, busy: total - idle - iowait - steal, total, idle, iowait };
 }
 
 export function readCpu(cpu: number): CpuTimes {
@@ -49,23 +56,54 @@ export function readPid(pid: number | undefined): { utime: number; stime: number
 export interface CpuDelta {
   /** Busy share of the CPU (0..1) over the window, all kinds together. */
   busy: number;
+  /** softirq + irq share (with a wall time: everything busy that is not task user / system time). */
   softirq: number;
   system: number;
   user: number;
   /** Share of one CPU the process used (user / system). */
   procUser: number;
   procSys: number;
+  /** User + system time of other tasks on the CPU (not the process). */
+  foreign: number;
 }
 
-export function cpuDelta(a: CpuTimes, b: CpuTimes, pa: { utime: number; stime: number }, pb: { utime: number; stime: number }): CpuDelta {
-  const total = Math.max(1, b.total - a.total);
+/**
+ * CPU shares between two /proc/stat (and /proc/<pid>/stat) readings.
+ *
+ * Without `wallSeconds` every share is relative to the ticks in the window. That is only right for
+ * a CPU that never idles: this kernel accounts by ticks (no IRQ_TIME_ACCOUNTING) and, with NO_HZ,
+ * the tick is off while the CPU idles, so softirq work run straight out of idle (a partly loaded
+ * director core woken per burst of packets) is never sampled. With `wallSeconds` (the window's real
+ * length) the busy share is 1 − idle ÷ wall, from the kernel's precise idle clock, and the kernel
+ * share (`softirq`) is what is busy beyond the tasks' user + system ticks.
+ */
+export function cpuDelta(a: CpuTimes, b: CpuTimes, pa: { utime: number; stime: number }, pb: { utime: number; stime: number }, wallSeconds?: number): CpuDelta {
+  const procU = pb.utime - pa.utime;
+  const procS = pb.stime - pa.stime;
+  const tasks = b.user + b.system - a.user - a.system;
+  if (wallSeconds === undefined || !(wallSeconds > 0)) {
+    const total = Math.max(1, b.total - a.total);
+    return {
+      busy: (b.busy - a.busy) / total,
+      softirq: (b.softirq + b.irq - a.softirq - a.irq) / total,
+      system: (b.system - a.system) / total,
+      user: (b.user - a.user) / total,
+      procUser: procU / total,
+      procSys: procS / total,
+      foreign: Math.max(0, tasks - procU - procS) / total,
+    };
+  }
+  const hz = wallSeconds * USER_HZ;
+  const clamp = (x: number) => Math.min(1, Math.max(0, x));
+  const busy = clamp(1 - (b.idle + b.iowait - a.idle - a.iowait) / hz);
   return {
-    busy: (b.busy - a.busy) / total,
-    softirq: (b.softirq + b.irq - a.softirq - a.irq) / total,
-    system: (b.system - a.system) / total,
-    user: (b.user - a.user) / total,
-    procUser: (pb.utime - pa.utime) / total,
-    procSys: (pb.stime - pa.stime) / total,
+    busy,
+    softirq: clamp(busy - tasks / hz),
+    system: (b.system - a.system) / hz,
+    user: (b.user - a.user) / hz,
+    procUser: procU / hz,
+    procSys: procS / hz,
+    foreign: clamp((tasks - procU - procS) / hz),
   };
 }
 
@@ -87,17 +125,169 @@ export interface GenArgs {
   dstIp: string;
   dport: number;
   flows: number;
-  /** 0 = as fast as possible. */
+  /** 0 = as fast as possible; otherwise paced to this many frames/s. */
   rate: number;
   seconds: number;
   cpu: number;
 }
 
-export async function runGen(g: GenArgs): Promise<{ sent: number; seconds: number }> {
+/** What the generator reports: frames the kernel took, run time, frames refused (ENOBUFS), frames skipped (paced, behind schedule). */
+export interface GenReport {
+  sent: number;
+  seconds: number;
+  dropped: number;
+  skipped: number;
+}
+
+export async function runGen(g: GenArgs): Promise<GenReport> {
   const argv = inNs(g.ns, ['taskset', '-c', String(g.cpu), g.tool, 'gen', g.ifname, g.dstMac, g.srcIp, g.dstIp, String(g.dport),
-    String(g.flows), String(g.rate), String(g.seconds)]);
+    String(g.flows), String(Math.round(g.rate)), String(g.seconds)]);
   const r = await run(argv, { timeoutMs: (g.seconds + 15) * 1000 });
-  return JSON.parse(r.stdout.trim()) as { sent: number; seconds: number };
+  const j = JSON.parse(r.stdout.trim()) as Partial<GenReport>;
+  return { sent: j.sent ?? 0, seconds: j.seconds ?? g.seconds, dropped: j.dropped ?? 0, skipped: j.skipped ?? 0 };
+}
+
+/** Packet counters of one interface (from /proc/<pid>/net/dev of a process inside its namespace). */
+export interface IfCounters {
+  rxPackets: number;
+  rxDropped: number;
+  txPackets: number;
+  txDropped: number;
+}
+
+/** Parses /proc/net/dev for `ifname`: receive bytes packets errs drop … | transmit bytes packets errs drop …. */
+export function parseNetDev(text: string, ifname: string): IfCounters {
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i < 0 || line.slice(0, i).trim() !== ifname) continue;
+    const f = line.slice(i + 1).trim().split(/\s+/).map(Number);
+    return { rxPackets: f[1] ?? 0, rxDropped: f[3] ?? 0, txPackets: f[9] ?? 0, txDropped: f[11] ?? 0 };
+  }
+  throw new Error(`no interface ${ifname} in net/dev`);
+}
+
+/**
+ * Counters of `ifname` in the network namespace of `pid`, read from /proc without spawning
+ * anything, so counters of several namespaces can be taken within microseconds of each other.
+ */
+export function readNetDev(pid: number, ifname: string): IfCounters {
+  return parseNetDev(readFileSync(`/proc/${pid}/net/dev`, 'utf8'), ifname);
+}
+
+/** One trial of the rate search: packets/s offered to the director and forwarded by it. */
+export interface TrialOutcome {
+  offered: number;
+  forwarded: number;
+}
+
+export interface SearchTrial {
+  /** Rate asked of the generator. */
+  rate: number;
+  offered: number;
+  forwarded: number;
+  /** 1 − forwarded ÷ offered (clamped at 0). */
+  loss: number;
+  pass: boolean;
+  /** A confirmation at the found rate with the normal repetitions (not part of the search itself). */
+  confirm?: boolean;
+}
+
+export interface SearchOptions {
+  /** First rate to try (e.g. what the path forwarded at overload). */
+  start: number;
+  /** Highest rate ever asked (e.g. what the generator offered flat out). */
+  max: number;
+  /** Below this no trial is run. Default 1000 pps. */
+  min?: number;
+  /** Trial budget. */
+  maxTrials: number;
+  /** Largest loss that passes (0.01 = 1 %). */
+  lossTolerance: number;
+  /** Stop when the failing rate is within this factor of the passing one (0.03 = 3 %). */
+  resolution: number;
+  /** An offered rate this far below the asked one means the generator is at its limit. Default 0.03. */
+  genShortfall?: number;
+}
+
+export interface SearchResult {
+  /** Highest asked rate that passed (what was offered, when the generator fell short of the ask); 0 when none did. */
+  rate: number;
+  /** What was offered (pps) in that passing trial. */
+  offered: number;
+  /**
+   * Why the search stopped there: 'loss' (a higher rate lost more than the tolerance),
+   * 'generator' (the generator could not offer more, or the cap `max` was reached without loss),
+   * 'budget' (every trial passed but the budget ran out below the cap), 'none' (nothing passed).
+   */
+  limit: 'loss' | 'generator' | 'budget' | 'none';
+  trials: SearchTrial[];
+}
+
+/**
+ * RFC 2544-style throughput search: the highest offered rate at which forwarded ≥ (1 − tolerance)
+ * × offered. Pure apart from the injected `trial`, so it is unit-testable.
+ *
+ * From `start` (clamped to [min, max]) the rate doubles while trials pass (capped at `max`); once a
+ * rate fails, the search bisects geometrically between the highest pass and the lowest failure. A
+ * failing trial's forwarded rate is a hint (below the livelock region a path forwards about its
+ * capacity when offered more): the next rate is just under it when that falls strictly inside the
+ * bracket (in the livelock region a failure forwards less than the capacity, so the hint can
+ * undershoot; the bisection then continues above it). It stops when the bracket is within
+ * `resolution`, when (before any loss) the generator falls short of the asked rate or the cap is
+ * reached, or when the trial budget is spent. At most `maxTrials` trials run.
+ */
+export async function searchNoLossRate(trial: (rate: number) => Promise<TrialOutcome>, o: SearchOptions): Promise<SearchResult> {
+  const min = o.min ?? 1000;
+  const shortfall = o.genShortfall ?? 0.03;
+  const res = o.resolution;
+  const trials: SearchTrial[] = [];
+  let lo: { rate: number; offered: number } | undefined;
+  let hi: SearchTrial | undefined;
+  let atCap = false;
+  const max = Math.floor(Math.max(min, o.max));
+  let rate = Math.min(max, Math.max(min, o.start));
+  while (trials.length < o.maxTrials) {
+    rate = Math.round(rate);
+    const r = await trial(rate);
+    const offered = Number.isFinite(r.offered) ? Math.max(0, r.offered) : 0;
+    const forwarded = Number.isFinite(r.forwarded) ? Math.max(0, r.forwarded) : 0;
+    const loss = offered > 0 ? Math.max(0, 1 - forwarded / offered) : 1;
+    const pass = offered > 0 && loss <= o.lossTolerance;
+    const t: SearchTrial = { rate, offered, forwarded, loss, pass };
+    trials.push(t);
+    const genShort = offered < rate * (1 - shortfall);
+    if (pass) {
+      // A generator that fell short passed at what it offered: that is the rate to ask for again.
+      const ok = genShort ? Math.floor(offered) : rate;
+      if (!lo || ok > lo.rate) lo = { rate: ok, offered };
+      // Still climbing: a generator that falls short is at its limit, and within its shortfall of
+      // the cap is as good as at it (asking again would repeat the trial). Inside a bracket a short
+      // generator only makes the trial say less; the bisection goes on.
+      if (!hi && (genShort || rate >= max * (1 - shortfall))) {
+        atCap = true;
+        break;
+      }
+    } else if (!hi || rate < hi.rate) {
+      hi = t;
+    }
+    // Next rate.
+    if (!hi) {
+      rate = Math.min(max, rate * 2);
+      continue;
+    }
+    const low = lo?.rate ?? 0;
+    if (low > 0 && hi.rate <= low * (1 + res)) break;
+    const hint = hi.forwarded * (1 - o.lossTolerance / 2);
+    if (low === 0) {
+      rate = hint >= min ? Math.min(hint, hi.rate / (1 + res)) : hi.rate / 2;
+    } else {
+      const inside = hint > low * (1 + res) && hint < hi.rate / (1 + res);
+      rate = inside ? hint : Math.sqrt(low * hi.rate);
+    }
+    if (rate < min) break;
+  }
+  const limit: SearchResult['limit'] = !lo ? 'none' : hi ? 'loss' : atCap ? 'generator' : 'budget';
+  return { rate: lo?.rate ?? 0, offered: lo?.offered ?? 0, limit, trials };
 }
 
 export interface Latency {

@@ -7,16 +7,26 @@
  *   kfnat    nftables DNAT + SNAT + conntrack                                        FULLNAT baseline
  *   haproxy  haproxy mode tcp on the director (1 thread, CPU1)                       connection setup
  *   dr, tun, nat, fullnat   uvsd --iface eth0 --iface eth1 on CPU1, per speed variant
- * Per case: UDP pps at full offered load (median of reps) with the director core's CPU share,
- * one-way latency at a fixed rate (kernel receive timestamps at the server), and wrk new-conn/s.
+ * Per case: UDP pps at full offered load ("overload", median of reps) with the director core's CPU
+ * share; then (unless --no-search) an RFC 2544-style search for the highest paced rate forwarded
+ * with at most 1 % loss, measured again with the normal reps ("no-loss rate"); one-way latency at
+ * a fixed rate (kernel receive timestamps at the server), and wrk new-conn/s.
+ *
+ * Offered and forwarded packets are counted over the same window from /proc/<pid>/net/dev of
+ * holder processes inside the namespaces (no process spawned between the two ends' reads):
+ * offered = the client link's tx packets + tx drops (frames the director's receive backlog
+ * refused), forwarded = the server link's rx packets.
  */
 import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT, inNs, Registry, run, waitFor, type SpawnedProcess } from '../../lab/netns.js';
 import { ADDR, buildTopo, FOREIGN_MAC, setNeighbours, type BenchTopo } from './topology.js';
-import { buildTool, cpuDelta, median, readCpu, readPid, runGen, runLatency, runWrk, sleep } from './measure.js';
-import type { CaseKind, CaseResult, RunResult } from './report.js';
+import {
+  buildTool, cpuDelta, median, readCpu, readNetDev, readPid, runGen, runLatency, runWrk, searchNoLossRate, sleep,
+  type CpuTimes, type GenReport, type IfCounters, type SearchTrial,
+} from './measure.js';
+import type { CaseKind, CaseResult, NoLossFigure, PpsFigure, RunResult } from './report.js';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -28,6 +38,15 @@ export interface SuiteOptions {
   latencyRate: number;
   latencySeconds: number;
   cpsSeconds: number;
+  /** Run the no-loss rate search after the overload point. */
+  search: boolean;
+  /** Search: most trials per case, measuring window and warm-up of one trial (s), loss tolerance (0.01 = 1 %). */
+  searchTrials: number;
+  trialSeconds: number;
+  trialWarm: number;
+  lossTolerance: number;
+  /** Search: stop when the failing rate is within this factor of the passing one. */
+  searchResolution: number;
   baselines: boolean;
   cps: boolean;
   latency: boolean;
@@ -36,12 +55,13 @@ export interface SuiteOptions {
 }
 
 /** uvs speed variants: UVS_PACKET_OPTS for uvsd plus whether peers use the foreign MAC. */
-export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' }> = {
-  default: { env: '', foreign: false, about: 'as shipped' },
-  mac: { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1}`, foreign: true, about: 'frames to a MAC the director kernel does not own' },
-  bypass: { env: 'qdisc-bypass', foreign: false, about: 'PACKET_QDISC_BYPASS on transmit' },
-  'mac+bypass': { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1},qdisc-bypass`, foreign: true, about: 'both' },
-  xdp: { env: '', foreign: false, about: 'AF_XDP instead of AF_PACKET (uvsd --io xdp)', io: 'xdp' },
+export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' | 'packet' }> = {
+  default: { env: '', foreign: false, about: 'as shipped (uvsd --io auto: AF_XDP on these veths)' },
+  packet: { env: '', foreign: false, about: 'AF_PACKET, the portable path (uvsd --io packet)', io: 'packet' },
+  mac: { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1}`, foreign: true, about: 'AF_PACKET, frames to a MAC the director kernel does not own', io: 'packet' },
+  bypass: { env: 'qdisc-bypass', foreign: false, about: 'AF_PACKET with PACKET_QDISC_BYPASS on transmit', io: 'packet' },
+  'mac+bypass': { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1},qdisc-bypass`, foreign: true, about: 'AF_PACKET, both', io: 'packet' },
+  xdp: { env: '', foreign: false, about: 'AF_XDP forced (uvsd --io xdp)', io: 'xdp' },
 };
 
 const LABEL: Record<string, string> = {
@@ -57,11 +77,15 @@ export async function runSuite(o: SuiteOptions, registry: Registry): Promise<Run
   const t = await buildTopo(registry);
   const tool = buildTool(t.dir);
   const nginx = await startNginx(t);
+  const probes = await startProbes(t);
   const result: RunResult = {
     version: 1,
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model.trim() ?? 'cpu', cores: cpus().length, kernel: release(), node: process.version, host: hostname() },
-    options: { quick: o.quick, flows: o.flows, seconds: o.seconds, reps: o.reps, latencyRate: o.latencyRate, variants: o.variants },
+    options: {
+      quick: o.quick, flows: o.flows, seconds: o.seconds, reps: o.reps, latencyRate: o.latencyRate, variants: o.variants,
+      ...(o.search ? { search: { lossTolerance: o.lossTolerance, maxTrials: o.searchTrials, trialSeconds: o.trialSeconds } } : {}),
+    },
     cases: [],
   };
   const plan: { id: string; kind: CaseKind; variant: string }[] = [];
@@ -79,8 +103,22 @@ export async function runSuite(o: SuiteOptions, registry: Registry): Promise<Run
       undo = setup.undo;
       const dstMac = c.kind === 'uvs' && VARIANTS[c.variant]!.foreign ? FOREIGN_MAC.eth0 : t.mac.d0;
       if (c.id !== 'haproxy') {
-        res.pps = await measurePps(t, tool, dstMac, setup.pid, o);
-        o.log(`  ${(res.pps.pps / 1000).toFixed(0)}k pps (offered ${(res.pps.offered / 1000).toFixed(0)}k), director ${(res.pps.dirCpu * 100).toFixed(0)} % of CPU1 (core ${(res.pps.cpuBusy * 100).toFixed(0)} % busy) → ${(res.pps.perCpuSec / 1000).toFixed(0)}k pkt per CPU-s`);
+        const m: Meter = { t, tool, dstMac, pid: setup.pid, probes, o };
+        res.pps = await measurePps(m, 0, o.reps, o.quick ? 0.7 : 1.0, o.seconds);
+        o.log(`  overload: ${kp(res.pps.pps)} pps (offered ${kp(res.pps.offered)}), director ${pc(res.pps.dirCpu)} of CPU1 (core ${pc(res.pps.cpuBusy)} busy) → ${kp(res.pps.perCpuSec)} pkt per CPU-s`);
+        if (o.search) {
+          // A failed search leaves the overload figures (and the rest of the case) standing.
+          res.noLoss = await searchCase(m, res.pps).catch((e: unknown) => {
+            res.error = `rate search: ${e instanceof Error ? e.message.split('\n')[0]! : String(e)}`;
+            o.log(`  ${res.error}`);
+            return undefined;
+          });
+          if (res.noLoss) {
+            const n = res.noLoss;
+            o.log(`  no-loss rate ${n.limit === 'loss' ? '' : '≥ '}${kp(n.offered)} pps (${n.limit}; forwarded ${kp(n.pps)}, loss ${(100 * (n.loss ?? 0)).toFixed(2)} %), ` +
+              `director ${pc(n.dirCpu)} of CPU1 (core ${pc(n.cpuBusy)} busy) → ${kp(n.perCpuSec)} pkt per CPU-s`);
+          }
+        }
         if (o.latency) {
           const g = { ns: t.ns.c, ifname: 'eth0', dstMac, srcIp: ADDR.client, dstIp: ADDR.vip, dport: ADDR.udpPort, flows: o.flows, seconds: o.latencySeconds, cpu: 0 };
           res.latency = await runLatency(tool, t.ns.s, g, o.latencyRate);
@@ -91,8 +129,9 @@ export async function runSuite(o: SuiteOptions, registry: Registry): Promise<Run
         await flushConntrack(t);
         const a = readCpu(1);
         const pa = readPid(setup.pid);
+        const t0 = process.hrtime.bigint();
         const w = await runWrk(t.ns.c, `http://${ADDR.vip}:${ADDR.tcpPort}/`, o.cpsSeconds, 32);
-        const d = cpuDelta(a, readCpu(1), pa, readPid(setup.pid));
+        const d = cpuDelta(a, readCpu(1), pa, readPid(setup.pid), Number(process.hrtime.bigint() - t0) / 1e9);
         res.cps = { cps: w.cps, errors: w.errors, cpuBusy: d.busy, dirCpu: directorShare(d), perCpuSec: directorShare(d) > 0 ? w.cps / directorShare(d) : NaN };
         o.log(`  ${w.cps.toFixed(0)} new conn/s${w.errors ? ` (${w.errors} errors)` : ''}, director core ${(d.busy * 100).toFixed(0)} % busy`);
       }
@@ -104,62 +143,218 @@ export async function runSuite(o: SuiteOptions, registry: Registry): Promise<Run
     }
     result.cases.push(res);
   }
+  await probes.stop();
   await nginx.stop(2000);
   o.log(`suite done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return result;
 }
 
 /**
- * The director's share of CPU1: softirq + irq time on that core (the kernel's receive and
- * forwarding work, steered there by RPS) plus the director process's own user + system time
- * (uvsd, haproxy). Foreign processes that happen to run on CPU1 are not counted.
+ * The director's share of CPU1: everything busy on that core except other tasks' user + system
+ * time, i.e. softirq + irq time there (the kernel's receive and forwarding work, steered there by
+ * RPS) plus the director process's own user + system time (uvsd, haproxy). Foreign processes that
+ * happen to run on CPU1 are not counted. (Without CONFIG_IRQ_TIME_ACCOUNTING a softirq that
+ * interrupts uvsd is also in uvsd's own runtime; taking the complement never counts it twice.)
  */
 function directorShare(d: ReturnType<typeof cpuDelta>): number {
-  // Without CONFIG_IRQ_TIME_ACCOUNTING a softirq that interrupts uvsd is also in uvsd's own
-  // runtime, so the sum can exceed the core: cap at one CPU.
-  return Math.min(1, d.softirq + d.procUser + d.procSys);
+  return Math.min(1, Math.max(0, d.busy - d.foreign));
 }
 
 async function flushConntrack(t: BenchTopo): Promise<void> {
   await t.tryExec('d', ['conntrack', '-F'], 5000);
 }
 
-async function measurePps(t: BenchTopo, tool: string, dstMac: string, pid: number | undefined, o: SuiteOptions) {
-  const warm = o.quick ? 0.7 : 1.0;
-  const runs: number[] = [];
-  const offered: number[] = [];
-  const cpu: ReturnType<typeof cpuDelta>[] = [];
-  for (let i = 0; i < o.reps; i++) {
-    const gen = runGen({ tool, ns: t.ns.c, ifname: 'eth0', dstMac, srcIp: ADDR.client, dstIp: ADDR.vip, dport: ADDR.udpPort, flows: o.flows, rate: 0, seconds: warm + o.seconds + 0.3, cpu: 0 });
-    await sleep(warm * 1000);
-    const r0 = await t.rxPackets('s', 'eth0');
-    const c0 = readCpu(1);
-    const p0 = readPid(pid);
+const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
+const pc = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : '—');
+
+/** Holder processes (sleep) inside the client, director and server namespaces: their /proc/<pid>/net/dev are those namespaces' counters. */
+interface Probes {
+  c: number;
+  d: number;
+  s: number;
+  stop(): Promise<void>;
+}
+
+async function startProbes(t: BenchTopo): Promise<Probes> {
+  const hosts = ['c', 'd', 's'] as const;
+  const ps = hosts.map((h) => t.registry.spawn(`probe-${h}`, inNs(t.ns[h], ['sleep', '86400']), join(t.dir, `probe-${h}.log`)));
+  // `ip netns exec` enters the namespace, then execs sleep: once the command is sleep, the pid is inside.
+  const comm = (pid: number): string => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const ok = await waitFor(() => ps.every((p) => comm(p.pid) === 'sleep'), 5000, 10);
+  if (!ok) throw new Error('namespace probe processes did not start');
+  const [c, d, s] = ps.map((p) => p.pid) as [number, number, number];
+  return { c, d, s, stop: async () => { await Promise.all(ps.map((p) => p.stop(1000))); } };
+}
+
+/** Everything one measurement of a case needs. */
+interface Meter {
+  t: BenchTopo;
+  tool: string;
+  dstMac: string;
+  pid: number | undefined;
+  probes: Probes;
+  o: SuiteOptions;
+}
+
+interface Snap {
+  at: bigint;
+  client: IfCounters;
+  dirOut: IfCounters;
+  server: IfCounters;
+  cpu: CpuTimes;
+  proc: { utime: number; stime: number };
+}
+
+/**
+ * All counters at one instant: synchronous /proc reads, microseconds apart, unless this process
+ * is preempted in the middle (both cores are busy during a measurement); then the reads would be
+ * milliseconds apart and offered and forwarded counted over different windows, so a slow
+ * snapshot is taken again (up to 5 times).
+ */
+function snap(m: Meter): Snap {
+  let s: Snap | undefined;
+  for (let i = 0; i < 5; i++) {
     const t0 = process.hrtime.bigint();
-    await sleep(o.seconds * 1000);
-    const r1 = await t.rxPackets('s', 'eth0');
-    const c1 = readCpu(1);
-    const p1 = readPid(pid);
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-    const g = await gen;
-    runs.push((r1 - r0) / dt);
-    offered.push(g.sent / g.seconds);
-    cpu.push(cpuDelta(c0, c1, p0, p1));
+    const client = readNetDev(m.probes.c, 'eth0');
+    const dirOut = readNetDev(m.probes.d, 'eth1');
+    const server = readNetDev(m.probes.s, 'eth0');
+    const cpu = readCpu(1);
+    const proc = readPid(m.pid);
+    const t1 = process.hrtime.bigint();
+    s = { at: (t0 + t1) / 2n, client, dirOut, server, cpu, proc };
+    if (t1 - t0 < 500_000n) break;
+  }
+  return s!;
+}
+
+interface Sample {
+  offered: number;
+  forwarded: number;
+  sinkDrops: number;
+  cpu: ReturnType<typeof cpuDelta>;
+  gen: GenReport;
+}
+
+/** Runs the generator at `rate` (0 = flat out) and counts one window of `seconds` after `warm`. */
+async function sample(m: Meter, rate: number, warm: number, seconds: number): Promise<Sample> {
+  const { t, o } = m;
+  const gen = runGen({ tool: m.tool, ns: t.ns.c, ifname: 'eth0', dstMac: m.dstMac, srcIp: ADDR.client, dstIp: ADDR.vip, dport: ADDR.udpPort, flows: o.flows, rate, seconds: warm + seconds + 0.2, cpu: 0 });
+  gen.catch(() => undefined); // awaited below; this only keeps an early failure from being an unhandled rejection
+  await sleep(warm * 1000);
+  const a = snap(m);
+  await sleep(seconds * 1000);
+  const b = snap(m);
+  const g = await gen;
+  const dt = Number(b.at - a.at) / 1e9;
+  const offered = (b.client.txPackets + b.client.txDropped - a.client.txPackets - a.client.txDropped) / dt;
+  return {
+    offered,
+    forwarded: (b.server.rxPackets - a.server.rxPackets) / dt,
+    sinkDrops: (b.dirOut.txDropped - a.dirOut.txDropped) / dt,
+    cpu: cpuDelta(a.cpu, b.cpu, a.proc, b.proc, dt),
+    gen: g,
+  };
+}
+
+/** The pps figure of `reps` windows at `rate` (medians). */
+async function measurePps(m: Meter, rate: number, reps: number, warm: number, seconds: number): Promise<PpsFigure> {
+  const xs: Sample[] = [];
+  for (let i = 0; i < reps; i++) {
+    xs.push(await sample(m, rate, warm, seconds));
     await sleep(200);
   }
-  const pps = median(runs);
-  const busy = median(cpu.map((c) => c.busy));
+  const per = (x: Sample) => (directorShare(x.cpu) > 0 ? x.forwarded / directorShare(x.cpu) : NaN);
   return {
-    pps,
-    runs: runs.map((x) => Math.round(x)),
-    offered: median(offered),
-    cpuBusy: busy,
-    softirq: median(cpu.map((c) => c.softirq)),
-    procUser: median(cpu.map((c) => c.procUser)),
-    procSys: median(cpu.map((c) => c.procSys)),
-    dirCpu: median(cpu.map(directorShare)),
-    perCpuSec: median(runs.map((x, i) => (directorShare(cpu[i]!) > 0 ? x / directorShare(cpu[i]!) : NaN))),
+    pps: median(xs.map((x) => x.forwarded)),
+    runs: xs.map((x) => Math.round(x.forwarded)),
+    offered: median(xs.map((x) => x.offered)),
+    loss: median(xs.map((x) => (x.offered > 0 ? Math.max(0, 1 - x.forwarded / x.offered) : NaN))),
+    sinkDrops: median(xs.map((x) => x.sinkDrops)),
+    cpuBusy: median(xs.map((x) => x.cpu.busy)),
+    softirq: median(xs.map((x) => x.cpu.softirq)),
+    procUser: median(xs.map((x) => x.cpu.procUser)),
+    procSys: median(xs.map((x) => x.cpu.procSys)),
+    dirCpu: median(xs.map((x) => directorShare(x.cpu))),
+    perCpuSec: median(xs.map(per)),
   };
+}
+
+/**
+ * The no-loss rate of a case: the search from the overload point (start at what the path forwarded
+ * there, never above what the generator offered flat out), then the normal reps at the rate found.
+ * When the overload point itself lost no more than the tolerance it is the answer (no search).
+ */
+async function searchCase(m: Meter, overload: PpsFigure): Promise<NoLossFigure | undefined> {
+  const { o } = m;
+  if (!(overload.offered > 0)) return undefined;
+  // Nothing lost even flat out: the generator, not the path, is the limit, and the overload point
+  // (the highest rate it can offer) is the no-loss point; a paced search could only go lower.
+  if (overload.loss !== undefined && overload.loss <= o.lossTolerance) {
+    o.log(`    no search: the overload point lost only ${(overload.loss * 100).toFixed(2)} %`);
+    return { ...overload, rate: 0, limit: 'generator', trials: [] };
+  }
+  const s = await searchNoLossRate(async (rate) => {
+    const x = await sample(m, rate, o.trialWarm, o.trialSeconds);
+    const loss = x.offered > 0 ? 1 - x.forwarded / x.offered : 1;
+    o.log(`    trial ${kp(rate)}: offered ${kp(x.offered)}, forwarded ${kp(x.forwarded)} (${(loss * 100).toFixed(2)} % loss` +
+      `${x.sinkDrops > 0 ? `, ${kp(x.sinkDrops)}/s dropped at the server` : ''}), core ${pc(x.cpu.busy)} busy, director ${pc(directorShare(x.cpu))}` +
+      `${x.gen.skipped > 0 ? `; generator behind schedule, skipped ${x.gen.skipped}` : ''}`);
+    await sleep(150);
+    return { offered: x.offered, forwarded: x.forwarded };
+  }, {
+    start: overload.pps > 0 ? overload.pps : overload.offered / 4,
+    max: overload.offered,
+    maxTrials: o.searchTrials,
+    lossTolerance: o.lossTolerance,
+    resolution: o.searchResolution,
+  });
+  if (s.limit === 'none' || s.rate <= 0) {
+    o.log(`  search: no rate with ≤ ${(o.lossTolerance * 100).toFixed(1)} % loss found`);
+    return undefined;
+  }
+  // The normal repetitions at the rate found. A short trial can pass by luck, so when these lose
+  // more than the tolerance, back off (at most twice) to just under what was forwarded; when the
+  // generator fell short of the rate (other load on CPU0), measure once more and keep the better.
+  const trials: SearchTrial[] = [...s.trials];
+  const warm = o.quick ? 0.5 : 0.8;
+  const lossOf = (f: PpsFigure) => f.loss ?? 0;
+  const confirm = async (rate: number): Promise<PpsFigure> => {
+    const f = await measurePps(m, rate, o.reps, warm, o.seconds);
+    trials.push({ rate, offered: f.offered, forwarded: f.pps, loss: lossOf(f), pass: lossOf(f) <= o.lossTolerance, confirm: true });
+    return f;
+  };
+  let rate = s.rate;
+  let backedOff = false;
+  let f = await confirm(rate);
+  let genRetry = true;
+  for (let backoff = 0; ; ) {
+    const loss = lossOf(f);
+    if (loss <= o.lossTolerance) {
+      if (!genRetry || f.offered >= rate * 0.97) break;
+      genRetry = false;
+      o.log(`    confirm at ${kp(rate)}: the generator offered only ${kp(f.offered)}, once more`);
+      const g = await confirm(rate);
+      if (lossOf(g) <= o.lossTolerance && g.offered > f.offered) f = g;
+      break;
+    }
+    if (backoff++ === 2) break;
+    // Just under what was forwarded, but at most 15 % down a step (a loss burst from other load on
+    // the machine can make one measurement collapse).
+    const next = Math.round(Math.max(rate * 0.85, Math.min(rate * 0.95, f.pps * (1 - o.lossTolerance / 2))));
+    o.log(`    confirm at ${kp(rate)} lost ${(loss * 100).toFixed(2)} %: backing off to ${kp(next)}`);
+    if (next < 1000) break;
+    rate = next;
+    backedOff = true;
+    f = await confirm(rate);
+  }
+  const round = (x: SearchTrial): SearchTrial => ({ ...x, offered: Math.round(x.offered), forwarded: Math.round(x.forwarded), loss: Math.round(x.loss * 1e5) / 1e5 });
+  return { ...f, rate, limit: backedOff ? 'loss' : s.limit, trials: trials.map(round) };
 }
 
 async function startNginx(t: BenchTopo): Promise<SpawnedProcess> {
