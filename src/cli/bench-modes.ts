@@ -150,7 +150,10 @@ compare two runs with \`uvs bench modes --compare OLD.json NEW.json\`.
 ![modes chart](results/latest.svg)
 
 The "How to read it" paragraph under the table says what each figure is; in short, the targets compare packets per
-CPU-second of the director core at each path's no-loss rate (≤ 1 % loss), not at overload.
+CPU-second of the director core at each path's no-loss rate (≤ 1 % loss), not at overload. "uvs …" rows without a
+tag are uvsd as shipped (\`--io auto\`, which picks AF_XDP on these veths); "[packet]" rows force AF_PACKET. With
+AF_XDP a veth runs its receive side (XDP program, copy into the UMEM) in NAPI on the sender's CPU; the suite makes
+that NAPI threaded and pins it to the director core, so it is counted like the kernel paths' receive work.
 
 ${md.replace(/^# /, '## ')}`;
 }

@@ -44,13 +44,22 @@ export function parsePidStat(text: string): { utime: number; stime: number } {
   return { utime: Number(rest[11] ?? 0), stime: Number(rest[12] ?? 0) };
 }
 
-export function readPid(pid: number | undefined): { utime: number; stime: number } {
-  if (!pid) return { utime: 0, stime: 0 };
-  try {
-    return parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return { utime: 0, stime: 0 };
+/** utime/stime of a process, or the sum over several (the director process and its NAPI threads). */
+export function readPid(pid: number | readonly number[] | undefined): { utime: number; stime: number } {
+  if (pid === undefined) return { utime: 0, stime: 0 };
+  const pids = typeof pid === 'number' ? [pid] : pid;
+  const sum = { utime: 0, stime: 0 };
+  for (const x of pids) {
+    if (!x) continue;
+    try {
+      const t = parsePidStat(readFileSync(`/proc/${x}/stat`, 'utf8'));
+      sum.utime += t.utime;
+      sum.stime += t.stime;
+    } catch {
+      /* gone: counts zero */
+    }
   }
+  return sum;
 }
 
 export interface CpuDelta {

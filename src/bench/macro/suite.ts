@@ -197,7 +197,7 @@ interface Meter {
   t: BenchTopo;
   tool: string;
   dstMac: string;
-  pid: number | undefined;
+  pid: number | readonly number[] | undefined;
   probes: Probes;
   o: SuiteOptions;
 }
@@ -357,6 +357,25 @@ async function searchCase(m: Meter, overload: PpsFigure): Promise<NoLossFigure |
   return { ...f, rate, limit: backedOff ? 'loss' : s.limit, trials: trials.map(round) };
 }
 
+/**
+ * With XDP attached, a veth runs its receive side (the XDP program, the copy into the UMEM, the
+ * wakeup of uvsd) in a NAPI context scheduled on the SENDER's CPU — the generator's CPU0 here, where
+ * the director's per-CPU-second figure would not see it (AF_PACKET and the kernel baselines do that
+ * work on CPU1 through RPS). Threaded NAPI pinned to CPU1 puts it back on the director core.
+ */
+async function pinDirectorNapi(t: BenchTopo): Promise<{ pid: number; name: string }[]> {
+  for (const ifn of ['eth0', 'eth1']) await t.tryExec('d', ['sh', '-c', `echo 1 > /sys/class/net/${ifn}/threaded`]);
+  const ps = await run(['ps', '-e', '-o', 'pid=,comm='], { timeoutMs: 10_000 });
+  const pinned: { pid: number; name: string }[] = [];
+  for (const line of ps.stdout.split('\n')) {
+    const m = /^\s*(\d+)\s+(napi\/eth[01]-\d+)\s*$/.exec(line);
+    if (!m) continue;
+    await run(['taskset', '-p', '2', m[1]!], { timeoutMs: 10_000 });
+    pinned.push({ pid: Number(m[1]), name: m[2]! });
+  }
+  return pinned;
+}
+
 async function startNginx(t: BenchTopo): Promise<SpawnedProcess> {
   const conf = join(t.dir, 'nginx.conf');
   writeFileSync(conf, `worker_processes 1;
@@ -377,7 +396,7 @@ http {
 }
 
 interface CaseSetup {
-  pid: number | undefined;
+  pid: number | readonly number[] | undefined;
   undo: () => Promise<void>;
 }
 
@@ -424,6 +443,12 @@ async function setupCase(t: BenchTopo, id: string, variant: string, o: SuiteOpti
     '--iface', 'eth0', '--iface', 'eth1', ...(v.io ? ['--io', v.io] : []), '--sock', sock, '--log-level', 'info']), join(t.dir, `uvsd-${id}-${variant}.log`), { env });
   const ok = await waitFor(() => p.hasExited() || p.log().includes('uvsd ready'), 20_000, 50);
   if (!ok || p.hasExited()) throw new Error(`uvsd did not start: ${p.log().slice(-400)}`);
+  const napiPids: number[] = [];
+  if (p.log().includes('"io":"xdp"')) {
+    const pinned = await pinDirectorNapi(t);
+    for (const x of pinned) napiPids.push(x.pid);
+    o.log(`  AF_XDP: the director veths' NAPI (XDP program + copy into the UMEM) runs threaded on CPU1, counted as director: ${pinned.map((x) => x.name).join(', ') || 'NOT FOUND'}`);
+  }
   const adm = async (args: string[]) => {
     await run([node, join(REPO_ROOT, 'bin', 'uvsadm.js'), '--sock', sock, ...args], { timeoutMs: 10_000 });
   };
@@ -435,7 +460,7 @@ async function setupCase(t: BenchTopo, id: string, variant: string, o: SuiteOpti
   }
   await sleep(300);
   return {
-    pid: p.pid,
+    pid: p.pid === undefined ? undefined : [p.pid, ...napiPids],
     undo: async () => {
       await p.stop(5000);
       if (v.foreign) await setNeighbours(t, { clientGw: t.mac.d0, serverGw: t.mac.d1, lip: t.mac.d1 });
