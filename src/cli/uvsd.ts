@@ -9,6 +9,7 @@
  * Thin: builds ports and the Director, serves the control socket, drives the clock.
  */
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
 import { Director } from '../pipeline/director.js';
 import { systemClock } from '../pipeline/clock.js';
@@ -337,6 +338,9 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     });
   };
   const tick = setInterval(() => { director.tick(); drain(); }, 100);
+  // How late the event loop runs (a stall of the one uvsd thread delays every packet behind it).
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const est = setInterval(() => {
     estimate(director.stats);
     for (const s of director.config.services) {
@@ -359,7 +363,12 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       await cleanup();
       process.off('exit', exitHook);
       const drops = director.drops.snapshot();
-      log.info({ drops, passed: director.passed }, 'uvsd stopped');
+      loopDelay.disable();
+      const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+      log.info({
+        drops, passed: director.passed,
+        eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), p999: ms(loopDelay.percentile(99.9)), max: ms(loopDelay.max) },
+      }, 'uvsd stopped');
     },
   };
 }

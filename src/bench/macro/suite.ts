@@ -463,6 +463,9 @@ async function setupCase(t: BenchTopo, id: string, variant: string, o: SuiteOpti
     pid: p.pid === undefined ? undefined : [p.pid, ...napiPids],
     undo: async () => {
       await p.stop(5000);
+      const stopped = p.log().split('\n').find((l) => l.includes('uvsd stopped'));
+      const m = stopped ? /"eventLoopDelayMs":(\{[^}]*\})/.exec(stopped) : null;
+      if (m) o.log(`  uvsd event-loop delay over the case (ms): ${m[1]}`);
       if (v.foreign) await setNeighbours(t, { clientGw: t.mac.d0, serverGw: t.mac.d1, lip: t.mac.d1 });
     },
   };
