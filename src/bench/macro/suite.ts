@@ -371,6 +371,9 @@ async function pinDirectorNapi(t: BenchTopo): Promise<{ pid: number; name: strin
     const m = /^\s*(\d+)\s+(napi\/eth[01]-\d+)\s*$/.exec(line);
     if (!m) continue;
     await run(['taskset', '-p', '2', m[1]!], { timeoutMs: 10_000 });
+    // Real-time like the softirq it stands in for: it preempts uvsd when frames arrive instead of
+    // waiting for a CFS time slice (which showed as millisecond latency tails).
+    await run(['chrt', '-f', '-p', '1', m[1]!], { timeoutMs: 10_000 });
     pinned.push({ pid: Number(m[1]), name: m[2]! });
   }
   return pinned;
