@@ -34,6 +34,8 @@ export class Arena {
   readonly slots: number;
   readonly buffer: ArrayBuffer;
   readonly bytes: Uint8Array;
+  /** The same bytes as 16-bit words (host order), for checksum sums over even offsets. */
+  readonly words: Uint16Array;
   /** Frame start (absolute offset in `bytes`) per slot. */
   readonly off: Uint32Array;
   /** Frame length per slot. */
@@ -45,6 +47,7 @@ export class Arena {
     this.slots = slots;
     this.buffer = new ArrayBuffer(slots * SLOT_SIZE);
     this.bytes = new Uint8Array(this.buffer);
+    this.words = new Uint16Array(this.buffer);
     this.off = new Uint32Array(slots);
     this.len = new Uint32Array(slots);
     this.meta = new Uint16Array(slots * META_WORDS);

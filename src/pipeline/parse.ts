@@ -11,7 +11,7 @@ import { rd16, rd32 } from '../wire/bytes.js';
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import { ARP_LEN } from '../wire/arp.js';
 import { IP_OFFMASK } from '../wire/ipv4.js';
-import { ipv4ChecksumOk } from '../wire/checksum.js';
+import { ipv4Checksum20OkWords, ipv4ChecksumOk } from '../wire/checksum.js';
 import { icmpIsError, ICMP_HLEN, TCP_MIN_HLEN, UDP_HLEN } from '../wire/l4.js';
 import {
   D_IP_CSUM, D_IP_OPTIONS, D_IPV6, D_MALFORMED_ARP, D_MALFORMED_ETH, D_MALFORMED_IP, D_NOT_IPV4, D_TRUNC_L4, D_VLAN,
@@ -49,7 +49,7 @@ export function parsePacket(p: Packet): number {
   if (ihl < 20 || ihl > avail) return D_MALFORMED_IP;
   const totLen = rd16(b, l3 + 2);
   if (totLen < ihl || totLen > avail) return D_MALFORMED_IP;
-  if (!ipv4ChecksumOk(b, l3)) return D_IP_CSUM;
+  if (ihl === 20 && (l3 & 1) === 0 ? !ipv4Checksum20OkWords(a.words, l3) : !ipv4ChecksumOk(b, l3)) return D_IP_CSUM;
   if (ihl > 20 && !optionsOk(b, l3 + 20, l3 + ihl)) return D_IP_OPTIONS;
   // Ethernet padding after the IP packet is not part of it.
   if (totLen < avail) a.len[slot] = ETH_HLEN + totLen;
