@@ -19,7 +19,7 @@ Builds the LVS lab of that forwarding method in network namespaces (client, rout
 method needs one, director running uvsd, two real servers with HTTP and UDP echo servers),
 applies the rules with uvsadm, sends requests and shows which real server answered each.
   --sched NAME       scheduler of the services (default wrr; weights rs1:1, rs2:3)
-  --port-kind KIND   iface: uvsd on the director's veths (AF_PACKET, default)
+  --port-kind KIND   iface: uvsd on the director's veths (uvsd --io auto: AF_XDP here, default)
                      tap:   uvsd creates TAPs and is its own host (nat, dr, tun, fullnat)
   --keep             leave the lab running; prints how to enter each host
   --requests N       HTTP requests to send (default 8)
