@@ -516,6 +516,25 @@ describe('ConnTable: lookupBatch', () => {
     expect(hits).toBeGreaterThan(1000);
     expect(outHits).toBeGreaterThan(100);
   });
+
+  it('prefetch() is only a hint: any tuples, more than a chunk, and nothing changes', () => {
+    const t = mk({ maxConns: 1000 });
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 80, FWD_MASQ);
+    for (let i = 0; i < 500; i++) t.create(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80, d.addr, 80, 0, 0, d, svc.id, -1, T0, 0);
+    const n = 100; // beyond the 64-tuple chunk: the rest is ignored
+    const pr = new Uint8Array(n), sa = new Uint32Array(n), sp = new Uint16Array(n), da = new Uint32Array(n), dp = new Uint16Array(n);
+    for (let k = 0; k < n; k++) {
+      pr[k] = k % 3 === 0 ? 0 : IPPROTO_TCP; // garbage mixed with real tuples
+      sa[k] = k % 2 ? CIP + k : 0xffffffff; sp[k] = 1000 + k; da[k] = VIP; dp[k] = 80;
+    }
+    const before = [...Array(500).keys()].map((i) => t.lookup(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80));
+    t.prefetch(n, pr, sa, sp, da, dp);
+    t.prefetch(0, pr, sa, sp, da, dp);
+    expect([...Array(500).keys()].map((i) => t.lookup(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80))).toEqual(before);
+    expect(before.every((r) => r >= 0)).toBe(true);
+    expect(t.count).toBe(500);
+  });
 });
 
 describe('persistence key helpers and the dest registry', () => {
