@@ -135,7 +135,10 @@ for (const mode of ['nat', 'dr'] as const) {
       const late = after.filter((a) => a.start >= tKill + WINDOW_MS);
       expect(late.length, 'requests after the window').toBeGreaterThan(5);
       const bad = late.filter((a) => !a.ok || a.rs !== 'rs2');
-      expect(bad.map((a) => `${a.start - tKill}ms ${a.ok ? a.rs : a.error}`), ctx('requests after the window that failed or went to rs1')).toEqual([]);
+      // On failure, also show the conn table (a client port that matches an old conn to the dead rs1 in
+      // FIN_WAIT is forwarded there, as kernel IPVS does with conn_reuse_mode 1).
+      const conns = bad.length > 0 ? (await l.uvsadm(['-Lnc'])).stdout : '';
+      expect(bad.map((a) => `${a.start - tKill}ms ${a.ok ? a.rs : a.error}`), ctx(`requests after the window that failed or went to rs1\n--- uvsadm -Lnc ---\n${conns}`)).toEqual([]);
       expect(await weight(rs1!.addr, rs1!.httpPort), ctx('rs1 still listed')).toBeUndefined();
       const checks = (await l.uvsadm(['--checks'])).stdout;
       expect(checks).toMatch(new RegExp(`${rs1!.addr}:${rs1!.httpPort}\\s+HTTP_GET\\s+\\S+\\s+down\\s+1\\s+failed\\s`));
