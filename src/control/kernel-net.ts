@@ -17,8 +17,9 @@ export interface IfaceAddr {
   prefix: number;
 }
 
-export async function ifaceAddrs(ifname: string): Promise<IfaceAddr[]> {
-  const { stdout } = await run('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname]);
+/** IPv4 addresses of one interface, or of every interface of this namespace without `ifname`. */
+export async function ifaceAddrs(ifname?: string): Promise<IfaceAddr[]> {
+  const { stdout } = await run('ip', ['-j', '-4', 'addr', 'show', ...(ifname === undefined ? [] : ['dev', ifname])]);
   const j = JSON.parse(stdout) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
   const out: IfaceAddr[] = [];
   for (const l of j) for (const a of l.addr_info ?? []) if (a.family === 'inet') out.push({ addr: parseIp(a.local), prefix: a.prefixlen });
@@ -27,11 +28,7 @@ export async function ifaceAddrs(ifname: string): Promise<IfaceAddr[]> {
 
 /** Every IPv4 address of the host (all interfaces of this network namespace). */
 export async function hostAddrs(): Promise<number[]> {
-  const { stdout } = await run('ip', ['-j', '-4', 'addr', 'show']);
-  const j = JSON.parse(stdout) as { addr_info?: { family: string; local: string }[] }[];
-  const out: number[] = [];
-  for (const l of j) for (const a of l.addr_info ?? []) if (a.family === 'inet') out.push(parseIp(a.local));
-  return out;
+  return (await ifaceAddrs()).map((a) => a.addr);
 }
 
 /** Adds the kernel's gateway routes through the given interfaces (connected ones come from the addresses). */

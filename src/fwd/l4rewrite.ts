@@ -10,7 +10,7 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, wr16, wr32 } from '../wire/bytes.js';
-import { csumReplace4, fold } from '../wire/checksum.js';
+import { csumReplace4, fold, pseudoReplace4 } from '../wire/checksum.js';
 import { IP_CSUM, IP_DADDR, IP_SADDR } from '../wire/ipv4.js';
 import { TCP_CSUM, UDP_CSUM } from '../wire/l4.js';
 
@@ -31,7 +31,7 @@ function l4Fix2(p: Packet, a0: number, a1: number, p0: number, p1: number): void
   const hc = rd16(b, at);
   if (p.csumPartial) {
     // Pseudo-header sum only: addresses are in it, ports are not (the completer sums them).
-    if (a0 !== a1) wr16(b, at, fold(hc + (~(a0 >>> 16) & 0xffff) + (~a0 & 0xffff) + (a1 >>> 16) + (a1 & 0xffff)));
+    if (a0 !== a1) pseudoReplace4(b, at, a0, a1);
     return;
   }
   if (proto === 17 && hc === 0) return; // UDP without checksum stays without

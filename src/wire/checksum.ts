@@ -113,8 +113,3 @@ export function pseudoReplace4(b: Uint8Array, at: number, from: number, to: numb
   wr16(b, at, fold(s));
 }
 
-/** Update of a partial checksum for a 16-bit pseudo-header change (the L4 length). */
-export function pseudoReplace2(b: Uint8Array, at: number, from: number, to: number): void {
-  const hc = rd16(b, at);
-  wr16(b, at, fold(hc + (~from & 0xffff) + (to & 0xffff)));
-}
