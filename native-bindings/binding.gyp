@@ -12,7 +12,8 @@
         "src/devices.cc",
         "src/batch.cc",
         "src/watch.cc",
-        "src/xdp.cc"
+        "src/xdp.cc",
+        "src/mem.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBatch(env, exports);
   InitWatch(env, exports);
   InitXdp(env, exports);
+  InitMem(env, exports);
   return exports;
 }
 

@@ -60,5 +60,6 @@ void InitDevices(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
 void InitXdp(Napi::Env env, Napi::Object exports);  // xdp.cc: AF_XDP sockets (src/port/xdp-port.ts)
+void InitMem(Napi::Env env, Napi::Object exports);  // mem.cc: huge-page backed tables (src/conn/table-memory.ts)
 
 }  // namespace uvs

@@ -17,6 +17,7 @@ import { natForwarder } from '../fwd/nat.js';
 import { checksum, pseudoSum } from '../wire/checksum.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../model/constants.js';
 import type { Command } from '../control/types.js';
+import { hugeAllocator } from '../port/native.js';
 
 class NullPort implements Port {
   index = 0;
@@ -62,7 +63,7 @@ interface Setup { d: Director; flat: Uint32Array; nf: number; words: Uint32Array
 
 function setup(fwd: number, flows: number): Setup {
   const clock = new FakeClock();
-  const d = new Director({ clock, maxConns: Math.max(1024, flows * 2), batch: 64, maxPorts: 2 });
+  const d = new Director({ clock, maxConns: Math.max(1024, flows * 2), allocate: hugeAllocator(), batch: 64, maxPorts: 2 });
   d.addPort(new NullPort('cli0', new Uint8Array([2, 0, 0, 0, 0, 1])), [parseIp('192.168.10.100')]);
   d.addPort(new NullPort('srv0', new Uint8Array([2, 0, 0, 0, 0, 2])), [parseIp('10.0.0.8')]);
   d.routes.addAddress({ port: 0, addr: parseIp('192.168.10.100'), prefix: 24 });

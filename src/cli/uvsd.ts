@@ -17,6 +17,8 @@ import { PacketSocketPort } from '../port/packet-socket-port.js';
 import { XdpPort } from '../port/xdp-port.js';
 import { TapPort } from '../port/tap-port.js';
 import type { Port } from '../port/port.js';
+import { hugeAllocator } from '../port/native.js';
+import { MAX_CONNS } from '../conn/conn-table.js';
 import { ControlServer } from '../control/server.js';
 import { attachTracer, TraceStream, type TraceAttachment } from '../trace/attach.js';
 import { Control } from '../control/ops.js';
@@ -94,8 +96,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const maxConns = opts['max-conns'] !== undefined ? Number(opts['max-conns']) : 1 << 20;
-  if (!Number.isInteger(maxConns) || maxConns < 1 || maxConns > 1 << 26) {
-    process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']}\n`);
+  if (!Number.isInteger(maxConns) || maxConns < 1 || maxConns > MAX_CONNS) {
+    process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']} (1 … ${MAX_CONNS})\n`);
     return 2;
   }
   let metrics: MetricsAddr | undefined;
@@ -160,7 +162,7 @@ interface StartOptions {
 
 export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
-  const director = new Director({ clock: systemClock, maxConns: o.maxConns, maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
+  const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
   const cleanup = async (): Promise<void> => {

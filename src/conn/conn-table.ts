@@ -1,6 +1,6 @@
 /**
  * conn-table — the IPVS connection table: fixed-capacity struct-of-arrays storage, both
- * directions of every conn in ONE chained hash (DPVS style), the TCP/UDP state machine with
+ * directions of every conn in ONE open-addressing hash, the TCP/UDP state machine with
  * active/inactive accounting on the dests, persistence templates, and expiry on a lazy timing
  * wheel driven by an injected clock (ms).
  *
@@ -13,30 +13,31 @@
  *     destId svcId ctrl nControl i32         | 16 B
  *     expires f64 (absolute ms)              |  8 B
  *     timeout u32 (ms)  scratch u32          |  8 B
- *     hash records: 2 × 16 B                 | 32 B   key copy + chain link, see below
  *     wheel next/prev i32                    |  8 B
- *     buckets i32, 2 per conn by default     |  8 B
- *                                            = 108 B per conn, allocated once, never grown.
+ *     hash slots: 3.5 × 16 B by default      | 56 B   key + ref, see below
+ *                                            = 124 B per conn, allocated once, never grown.
  *
  * Hash. A hash entry is a ref = (idx << 1) | dir. dir 0 = IN tuple
  * <proto, caddr, cport, vaddr, vport> (client → VIP); dir 1 = OUT tuple
  * <proto, daddr, dport, laddr||caddr, lport||cport> (RIP → client, or RIP → LIP for FULLNAT).
- * Each ref owns a 16-byte record in `rec` (Uint32Array, offset ref << 2; both records of a
- * conn share one 32-byte block, so half a cache line):
+ * The table is linear probing over 16-byte slots holding the key itself (`slots`, 4 words):
  *
- *     +0 saddr   +1 daddr   +2 sport << 16 | dport   +3 (next ref + 1) << 8 | proto
+ *     +0 saddr   +1 daddr   +2 sport << 16 | dport   +3 (ref + 1) << 8 | proto   (0 = empty)
  *
- * so a lookup costs one bucket read plus one record read per chain hop (≈1.5 hops per hit at
- * full load): the key is a copy of the conn's fields, kept next to the chain link (comparing
- * the struct-of-arrays fields instead costs ~6 scattered cache misses per probe at 1M conns;
- * measured 450 → 235 ns). `lookupBatch()` interleaves the probes of a batch of packets. Templates
- * carry proto byte 0xff (IPPROTO_RAW) in their record so `lookup()` never returns one; their
- * real protocol is checked by `lookupTemplate()`. 24 bits of link limit maxConns to 2^23 - 1.
- * `buckets[h]` holds the first ref of the chain (-1 empty). Only NAT and FULLNAT conns hash an
- * OUT tuple: replies of DR/TUN/LOCAL/BYPASS conns never pass through the director, so hashing
- * them would only lengthen chains. ONE_PACKET conns are not hashed at all (K ip_vs_conn_hash).
+ * A key's home slot comes from the tuple hash by multiply-shift, and the probe runs on from
+ * there to the first empty slot. So a hit costs one cache line read (two when the run crosses
+ * a line), not a bucket head and then a record (at 1M conns each is a DRAM miss); at the
+ * default size at most 2 of 3.5 slots per conn are used (NAT/FULLNAT hash two tuples, others
+ * one), so runs are short (homes at line starts instead, 4 slots a line, measured slower: the
+ * runs pile up). Deletion shifts the rest of the run back (no tombstones), so
+ * the table does not degrade with churn. `lookupBatch()` reads the home slots of a whole batch
+ * before probing so their misses overlap. Templates carry proto byte 0xff (IPPROTO_RAW) in
+ * their slot so `lookup()` never returns one; their real protocol is checked by
+ * `lookupTemplate()`. 24 bits of ref limit maxConns to 2^23 - 1. Only NAT and FULLNAT conns
+ * hash an OUT tuple: replies of DR/TUN/LOCAL/BYPASS conns never pass through the director.
+ * ONE_PACKET conns are not hashed at all (K ip_vs_conn_hash).
  *
- * Free slots form a stack threaded through word +0 of their IN record.
+ * Free conn slots form a stack threaded through `scratch` (create() zeroes it).
  *
  * Accounting (K ip_vs_bind_dest / ip_vs_unbind_dest, set_tcp_state): a new normal conn is
  * INACTIVE (dest.inactConns++); entering an active TCP state moves it to activeConns, leaving
@@ -70,6 +71,7 @@ import {
 import { ipToString } from '../model/addr.js';
 import type { ConnSnap } from '../control/types.js';
 import { randomSeed, tupleHash } from './hash.js';
+import { carveTable, type BlockAllocator } from './table-memory.js';
 import {
   CTPL_S_ASSURED, CTPL_S_NONE, CTPL_STATE_NAMES, TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
   TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST,
@@ -109,8 +111,9 @@ export const DIR_OUT = 1;
 export interface ConnTableOptions {
   /** Fixed capacity (conns + templates). */
   maxConns: number;
-  /** Hash buckets (rounded up to a power of two); default 2 × maxConns. */
-  buckets?: number;
+  /** Hash slots (16 B each; at least 2 × maxConns + 4, so a probe always meets an empty
+   * slot); default 3.5 × maxConns. */
+  slots?: number;
   /** Hash seed; default random. Fix it for reproducible tests. */
   seed?: number;
   /** Shared timeouts (`--set`); default a fresh Timeouts. */
@@ -124,6 +127,9 @@ export interface ConnTableOptions {
   maxExpirePerTick?: number;
   /** Dest registry indexed by Dest.id; default a new array owned by the table. */
   dests?: (Dest | undefined)[];
+  /** Where the table's block comes from when it is large (e.g. the addon's huge-page mapping,
+   * port/native.ts hugeAllocator()); default a plain ArrayBuffer. */
+  allocate?: BlockAllocator | null;
   /** Called with the slot index just before a conn's slot is freed (any reason). */
   onExpire?: ((idx: number) => void) | null;
 }
@@ -153,12 +159,6 @@ export function templateDport(svc: Service, dest: Dest): number {
  * and the dest port is non-zero, else the packet's own port (port-0 / fwmark services). */
 export function persistConnDport(svc: Service, dest: Dest, pktDport: number): number {
   return pktDport === svc.port && dest.port !== 0 ? dest.port : pktDport;
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 export class ConnTable implements DueHandler {
@@ -191,9 +191,8 @@ export class ConnTable implements DueHandler {
   readonly timeout: Uint32Array;
   /** Free for the data path (e.g. a cached next-hop index). Zeroed on create. */
   readonly scratch: Uint32Array;
-  readonly buckets: Int32Array;
-  /** Hash records, 4 words per ref (see the header). */
-  readonly rec: Uint32Array;
+  /** The hash: open addressing, 4 words per slot (see the header). */
+  readonly slots: Uint32Array;
   readonly wheel: TimerWheel;
   readonly timeouts: Timeouts;
   readonly dests: (Dest | undefined)[];
@@ -208,9 +207,15 @@ export class ConnTable implements DueHandler {
   /** State before the last tcpTransition() (for the tracer). */
   lastOldState = 0;
 
-  private readonly bmask: number;
+  /** Whether the table's block came from opts.allocate (huge pages, see table-memory.ts). */
+  readonly hugePages: boolean;
+  /** Number of hash slots, and their length in words (4 per slot). */
+  readonly nSlots: number;
+  private readonly slotWords: number;
+  /** nSlots / 2^32. */
+  private readonly homeScale: number;
   private readonly batchCur = new Int32Array(BATCH_CHUNK);
-  private readonly batchPorts = new Uint32Array(BATCH_CHUNK);
+  private readonly batchRefs = new Int32Array(BATCH_CHUNK);
   /** Where the touch loops put what they read (so the loads are not dead code). */
   private sink = 0;
   private readonly seed: number;
@@ -220,28 +225,28 @@ export class ConnTable implements DueHandler {
     const cap = opts.maxConns;
     if (!Number.isInteger(cap) || cap < 1 || cap > MAX_CONNS) throw new RangeError('maxConns out of range');
     this.capacity = cap;
-    this.proto = new Uint8Array(cap);
-    this.state = new Uint8Array(cap);
-    this.flags = new Uint16Array(cap);
-    this.caddr = new Uint32Array(cap);
-    this.cport = new Uint16Array(cap);
-    this.vaddr = new Uint32Array(cap);
-    this.vport = new Uint16Array(cap);
-    this.daddr = new Uint32Array(cap);
-    this.dport = new Uint16Array(cap);
-    this.laddr = new Uint32Array(cap);
-    this.lport = new Uint16Array(cap);
-    this.destId = new Int32Array(cap).fill(-1);
-    this.svcId = new Int32Array(cap).fill(-1);
-    this.ctrl = new Int32Array(cap).fill(-1);
-    this.nControl = new Int32Array(cap);
-    this.expires = new Float64Array(cap);
-    this.timeout = new Uint32Array(cap);
-    this.scratch = new Uint32Array(cap);
-    const nb = nextPow2(Math.max(2, opts.buckets ?? cap * 2));
-    this.buckets = new Int32Array(nb).fill(-1);
-    this.bmask = nb - 1;
-    this.rec = new Uint32Array(cap * 8);
+    const minSlots = 2 * cap + 4;
+    const want = opts.slots ?? Math.ceil(cap * 3.5);
+    if (!Number.isInteger(want) || want < 1) throw new RangeError('slots out of range');
+    this.nSlots = Math.max(minSlots, want);
+    this.slotWords = this.nSlots * 4;
+    this.homeScale = this.nSlots / 4294967296;
+    // One block (huge-page backed when large): the slots first, then the fields.
+    const mem = carveTable([
+      [Uint32Array, this.slotWords],
+      [Uint8Array, cap], [Uint8Array, cap], [Uint16Array, cap],
+      [Uint32Array, cap], [Uint16Array, cap], [Uint32Array, cap], [Uint16Array, cap],
+      [Uint32Array, cap], [Uint16Array, cap], [Uint32Array, cap], [Uint16Array, cap],
+      [Int32Array, cap], [Int32Array, cap], [Int32Array, cap], [Int32Array, cap],
+      [Float64Array, cap], [Uint32Array, cap], [Uint32Array, cap],
+    ] as const, opts.allocate);
+    this.hugePages = mem.huge;
+    [this.slots, this.proto, this.state, this.flags, this.caddr, this.cport, this.vaddr, this.vport,
+      this.daddr, this.dport, this.laddr, this.lport, this.destId, this.svcId, this.ctrl, this.nControl,
+      this.expires, this.timeout, this.scratch] = mem.views;
+    this.destId.fill(-1);
+    this.svcId.fill(-1);
+    this.ctrl.fill(-1);
     this.seed = (opts.seed ?? randomSeed()) >>> 0;
     this.timeouts = opts.timeouts ?? new Timeouts();
     this.dests = opts.dests ?? [];
@@ -250,7 +255,7 @@ export class ConnTable implements DueHandler {
     this.wheel = new TimerWheel(cap, this.expires, opts.now ?? 0, opts.wheelSlotMs ?? 64, opts.wheelSlots ?? 16384);
     // Free stack: 0 on top, so slots are handed out in ascending order.
     for (let i = cap - 1; i >= 0; i--) {
-      this.rec[i << 3] = this.freeHead + 1;
+      this.scratch[i] = this.freeHead + 1;
       this.freeHead = i;
     }
   }
@@ -260,7 +265,7 @@ export class ConnTable implements DueHandler {
     let n = 0;
     for (const a of [this.proto, this.state, this.flags, this.caddr, this.cport, this.vaddr, this.vport,
       this.daddr, this.dport, this.laddr, this.lport, this.destId, this.svcId, this.ctrl, this.nControl,
-      this.expires, this.timeout, this.scratch, this.buckets, this.rec,
+      this.expires, this.timeout, this.scratch, this.slots,
       this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
     return n;
   }
@@ -289,50 +294,68 @@ export class ConnTable implements DueHandler {
 
   // ---------------------------------------------------------------- hash
 
-  /** Writes ref's record key and returns its bucket. */
-  private writeRec(ref: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
-    const o = ref << 2;
-    const rec = this.rec;
-    rec[o] = saddr;
-    rec[o + 1] = daddr;
-    rec[o + 2] = ((sport << 16) | dport) >>> 0;
-    rec[o + 3] = (rec[o + 3]! & 0xffffff00) | proto;
-    return tupleHash(proto, saddr, sport, daddr, dport, this.seed) & this.bmask;
+  /** Word offset of the slot a tuple hash `h` (u32) homes to. */
+  private home(h: number): number {
+    // Multiply-shift range reduction (Lemire): floor(h · slots / 2^32), exact in a double.
+    return ((h * this.homeScale) | 0) << 2;
   }
 
-  /** Bucket of ref from its record (the hash is over the record's own key). */
-  private recBucket(ref: number): number {
-    const o = ref << 2;
-    const rec = this.rec;
-    const p = rec[o + 2]!;
-    return tupleHash(rec[o + 3]! & 0xff, rec[o]!, p >>> 16, rec[o + 1]!, p & 0xffff, this.seed) & this.bmask;
+  private insertRef(ref: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): void {
+    const s = this.slots;
+    const end = this.slotWords;
+    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, this.seed));
+    while (s[o + 3] !== 0) {
+      o += 4;
+      if (o === end) o = 0;
+    }
+    s[o] = saddr;
+    s[o + 1] = daddr;
+    s[o + 2] = ((sport << 16) | dport) >>> 0;
+    s[o + 3] = (((ref + 1) << 8) | proto) >>> 0;
   }
 
-  private link(ref: number, b: number): void {
-    const o = (ref << 2) + 3;
-    this.rec[o] = (((this.buckets[b]! + 1) << 8) | (this.rec[o]! & 0xff)) >>> 0;
-    this.buckets[b] = ref;
-  }
-
-  private unlink(ref: number, b: number): void {
-    const rec = this.rec;
-    const w = rec[(ref << 2) + 3]!;
-    const after = (w >>> 8) - 1;
-    let r = this.buckets[b]!;
-    if (r === ref) {
-      this.buckets[b] = after;
-    } else {
-      while (r >= 0) {
-        const o = (r << 2) + 3;
-        const n = (rec[o]! >>> 8) - 1;
-        if (n === ref) {
-          rec[o] = (((after + 1) << 8) | (rec[o]! & 0xff)) >>> 0;
-          break;
-        }
-        r = n;
+  /**
+   * Removes ref (hashed under this key) and closes the gap by backward shifting (Knuth's
+   * algorithm R): every later entry of the run that may live in the hole moves into it, so the
+   * table never holds tombstones and a probe always ends at the first empty slot.
+   */
+  private removeRef(ref: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): void {
+    const s = this.slots;
+    const end = this.slotWords;
+    const seed = this.seed;
+    const want = ref + 1;
+    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, seed));
+    for (;;) {
+      const w = s[o + 3]!;
+      if (w === 0) throw new Error(`conn table: ref ${ref} not found where it was hashed`);
+      if (w >>> 8 === want) break;
+      o += 4;
+      if (o === end) o = 0;
+    }
+    let hole = o;
+    let j = o;
+    for (;;) {
+      j += 4;
+      if (j === end) j = 0;
+      const w = s[j + 3]!;
+      if (w === 0) break;
+      const p = s[j + 2]!;
+      const hj = this.home(tupleHash(w & 0xff, s[j]!, p >>> 16, s[j + 1]!, p & 0xffff, seed));
+      // j may move to the hole when the hole lies cyclically in [hj, j].
+      const dHome = j >= hj ? j - hj : j - hj + end;
+      const dHole = j >= hole ? j - hole : j - hole + end;
+      if (dHome >= dHole) {
+        s[hole] = s[j]!;
+        s[hole + 1] = s[j + 1]!;
+        s[hole + 2] = p;
+        s[hole + 3] = w;
+        hole = j;
       }
     }
-    rec[(ref << 2) + 3] = w & 0xff;
+    s[hole] = 0;
+    s[hole + 1] = 0;
+    s[hole + 2] = 0;
+    s[hole + 3] = 0;
   }
 
   private hash(idx: number): void {
@@ -340,27 +363,37 @@ export class ConnTable implements DueHandler {
     if (f & CF_ONE_PACKET) return;
     const inRef = idx << 1;
     const tmpl = (f & CF_TEMPLATE) !== 0;
-    this.link(inRef, this.writeRec(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!,
-      this.cport[idx]!, this.vaddr[idx]!, this.vport[idx]!));
+    this.insertRef(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!, this.cport[idx]!,
+      this.vaddr[idx]!, this.vport[idx]!);
     let nf = f | CF_HASHED;
     if (!tmpl) {
       const fwd = f & CF_FWD_MASK;
       if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
         const la = this.laddr[idx]!;
         const lp = this.lport[idx]!;
-        this.link(inRef | 1, this.writeRec(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
-          la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!));
+        this.insertRef(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
+          la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!);
         nf |= CF_OUT_HASHED;
       }
     }
     this.flags[idx] = nf;
   }
 
+  /** Unhashes both tuples. The key fields must be those hash() saw (only create and
+   * invalidateTemplate write them, around a hash/unhash pair). */
   private unhash(idx: number): void {
     const f = this.flags[idx]!;
     const inRef = idx << 1;
-    if (f & CF_HASHED) this.unlink(inRef, this.recBucket(inRef));
-    if (f & CF_OUT_HASHED) this.unlink(inRef | 1, this.recBucket(inRef | 1));
+    if (f & CF_HASHED) {
+      this.removeRef(inRef, f & CF_TEMPLATE ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!,
+        this.cport[idx]!, this.vaddr[idx]!, this.vport[idx]!);
+    }
+    if (f & CF_OUT_HASHED) {
+      const la = this.laddr[idx]!;
+      const lp = this.lport[idx]!;
+      this.removeRef(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
+        la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!);
+    }
     this.flags[idx] = f & ~(CF_HASHED | CF_OUT_HASHED);
   }
 
@@ -373,112 +406,95 @@ export class ConnTable implements DueHandler {
     saddr >>>= 0;
     daddr >>>= 0;
     const ports = ((sport << 16) | dport) >>> 0;
-    const rec = this.rec;
-    let r = this.buckets[tupleHash(proto, saddr, sport, daddr, dport, this.seed) & this.bmask]!;
-    while (r >= 0) {
-      const o = r << 2;
-      const w = rec[o + 3]!;
-      if (rec[o] === saddr && rec[o + 1] === daddr && rec[o + 2] === ports && (w & 0xff) === proto) return r;
-      r = (w >>> 8) - 1;
+    const s = this.slots;
+    const end = this.slotWords;
+    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, this.seed));
+    for (;;) {
+      const w = s[o + 3]!;
+      if (w === 0) return -1;
+      if (s[o] === saddr && s[o + 1] === daddr && s[o + 2] === ports && (w & 0xff) === proto) return (w >>> 8) - 1;
+      o += 4;
+      if (o === end) o = 0;
     }
-    return -1;
   }
 
   /**
    * Batched lookup: out[k] = lookup(proto[k], saddr[k], sport[k], daddr[k], dport[k]) for
-   * from <= k < from + n. Same results as n lookup() calls, but the probes are interleaved phase by phase
-   * (all bucket heads, then one chain step of every unresolved key, ...) so the cache misses
-   * of different packets overlap instead of queueing: at 1M conns the table is far larger than
-   * the caches and a single lookup is bound by two dependent DRAM misses. No allocation.
+   * from <= k < from + n. Same results as n lookup() calls, but in phases: hash every key of a
+   * chunk, read every home slot in a tight loop of its own (so the cache misses of the whole
+   * chunk are in flight together instead of one after the other: at 1M conns the table is far
+   * larger than the caches and a lone lookup is one DRAM miss), then probe. No allocation.
    */
   lookupBatch(from: number, n: number, proto: ArrayLike<number>, saddr: ArrayLike<number>, sport: ArrayLike<number>,
     daddr: ArrayLike<number>, dport: ArrayLike<number>, out: Int32Array): void {
     const cur = this.batchCur;
-    const ports = this.batchPorts;
-    const rec = this.rec;
-    const buckets = this.buckets;
+    const s = this.slots;
+    const end = this.slotWords;
     const seed = this.seed;
-    const bmask = this.bmask;
-    const end = from + n;
-    for (let base = from; base < end; base += BATCH_CHUNK) {
-      const m = Math.min(BATCH_CHUNK, end - base);
+    const stop = from + n;
+    for (let base = from; base < stop; base += BATCH_CHUNK) {
+      const m = Math.min(BATCH_CHUNK, stop - base);
       for (let k = 0; k < m; k++) {
         const j = base + k;
-        const sp = sport[j]!, dp = dport[j]!;
-        ports[k] = ((sp << 16) | dp) >>> 0;
-        const h = buckets[tupleHash(proto[j]!, saddr[j]!, sp, daddr[j]!, dp, seed) & bmask]!;
-        cur[k] = h;
-        if (h < 0) out[j] = -1;
+        cur[k] = this.home(tupleHash(proto[j]!, saddr[j]!, sport[j]!, daddr[j]!, dport[j]!, seed));
       }
-      this.touchFirstRecords(m);
-      let left = m;
-      while (left > 0) {
-        left = 0;
-        for (let k = 0; k < m; k++) {
-          const r = cur[k]!;
-          if (r < 0) continue;
-          const j = base + k;
-          const o = r << 2;
-          const w = rec[o + 3]!;
-          if (rec[o] === saddr[j]! >>> 0 && rec[o + 1] === daddr[j]! >>> 0 && rec[o + 2] === ports[k] &&
-            (w & 0xff) === proto[j]) {
-            out[j] = r;
-            cur[k] = -1;
-          } else {
-            const nx = (w >>> 8) - 1;
-            cur[k] = nx;
-            if (nx >= 0) left++;
-            else out[j] = -1;
+      this.touchHomes(m);
+      for (let k = 0; k < m; k++) {
+        const j = base + k;
+        const sa = saddr[j]! >>> 0, da = daddr[j]! >>> 0, pr = proto[j]!;
+        const ports = ((sport[j]! << 16) | dport[j]!) >>> 0;
+        let o = cur[k]!;
+        let r = -1;
+        for (;;) {
+          const w = s[o + 3]!;
+          if (w === 0) break;
+          if (s[o] === sa && s[o + 1] === da && s[o + 2] === ports && (w & 0xff) === pr) {
+            r = (w >>> 8) - 1;
+            break;
           }
+          o += 4;
+          if (o === end) o = 0;
         }
+        out[j] = r;
       }
     }
   }
 
   /**
-   * Reads the first record of each chain head in batchCur[0..m) in a tight loop of its own, so the
-   * record misses of the whole chunk are in flight together (a compare loop is too long for the
-   * CPU to look that far ahead; measured at 1M conns: 184 → 99 ns per batched lookup).
+   * Reads the home slot of each key in batchCur[0..m) in a tight loop of its own, so the
+   * misses of the whole chunk are in flight together (a probe loop is too long for the CPU to
+   * look that far ahead).
    */
-  private touchFirstRecords(m: number): void {
+  private touchHomes(m: number): void {
     const cur = this.batchCur;
-    const rec = this.rec;
+    const s = this.slots;
     let touched = 0;
-    for (let k = 0; k < m; k++) {
-      const h = cur[k]!;
-      if (h >= 0) touched ^= rec[h << 2]!;
-    }
+    for (let k = 0; k < m; k++) touched ^= s[cur[k]! + 3]!;
     this.sink ^= touched;
   }
 
   /**
    * Cache warm-up for a batch of packet tuples (k < n), before they are looked up one by one:
-   * hashes each tuple and reads its bucket head, then (in a second tight loop) the first record
-   * of every chain. Only loads, no result: what it buys is that the DRAM misses of the whole
-   * batch overlap instead of costing two dependent misses per packet in lookup(). Worth it only
-   * once the table outgrows the caches (the director calls it above PREFETCH_MIN conns). The
-   * tuples may be anything (a malformed frame only wastes a load).
+   * reads the home slot of every tuple (one tight loop, the misses overlap), resolves the refs
+   * (lines now cached) and reads the conn fields every packet of an established conn touches
+   * next. Only loads, no result: what it buys is that the DRAM misses of the whole batch
+   * overlap instead of queueing per packet. Worth it only once the table outgrows the caches
+   * (the director calls it above PREFETCH_MIN conns). The tuples may be anything (a malformed
+   * frame only wastes a load).
    */
   prefetch(n: number, proto: Uint8Array, saddr: Uint32Array, sport: Uint16Array, daddr: Uint32Array, dport: Uint16Array): void {
-    const cur = this.batchCur;
-    const buckets = this.buckets;
-    const seed = this.seed;
-    const bmask = this.bmask;
     const m = Math.min(n, BATCH_CHUNK);
-    for (let k = 0; k < m; k++) {
-      cur[k] = buckets[tupleHash(proto[k]!, saddr[k]!, sport[k]!, daddr[k]!, dport[k]!, seed) & bmask]!;
-    }
-    this.touchFirstRecords(m);
+    const refs = this.batchRefs;
+    this.lookupBatch(0, m, proto, saddr, sport, daddr, dport, refs);
     let touched = 0;
     // The fields every packet of an established conn reads next (state machine, timer, the
-    // forwarder's addresses), assuming the first record of the chain is the hit (it is for
-    // most packets: chains average ≈ 1.25 hops at full load).
+    // forwarder's addresses).
     const flags = this.flags, state = this.state, timeout = this.timeout, expires = this.expires;
     const cDaddr = this.daddr, cDport = this.dport, cVaddr = this.vaddr, cCaddr = this.caddr, destId = this.destId;
     for (let k = 0; k < m; k++) {
-      const h = cur[k]!;
-      if (h < 0) continue;
-      const i = h >> 1;
+      const r = refs[k]!;
+      if (r < 0) continue;
+      const i = r >> 1;
       touched ^= flags[i]! ^ state[i]! ^ timeout[i]! ^ cDaddr[i]! ^ cDport[i]! ^ cVaddr[i]! ^ cCaddr[i]! ^ destId[i]!;
       if (expires[i]! < 0) touched++;
     }
@@ -494,18 +510,19 @@ export class ConnTable implements DueHandler {
     caddr >>>= 0;
     vaddr >>>= 0;
     const ports = vport & 0xffff;
-    const rec = this.rec;
-    let r = this.buckets[tupleHash(REC_PROTO_TEMPLATE, caddr, 0, vaddr, vport, this.seed) & this.bmask]!;
-    while (r >= 0) {
-      const o = r << 2;
-      const w = rec[o + 3]!;
-      if (rec[o] === caddr && rec[o + 1] === vaddr && rec[o + 2] === ports && (w & 0xff) === REC_PROTO_TEMPLATE) {
-        const i = r >> 1;
+    const s = this.slots;
+    const end = this.slotWords;
+    let o = this.home(tupleHash(REC_PROTO_TEMPLATE, caddr, 0, vaddr, vport, this.seed));
+    for (;;) {
+      const w = s[o + 3]!;
+      if (w === 0) return -1;
+      if (s[o] === caddr && s[o + 1] === vaddr && s[o + 2] === ports && (w & 0xff) === REC_PROTO_TEMPLATE) {
+        const i = ((w >>> 8) - 1) >> 1;
         if (this.proto[i] === proto && (this.flags[i]! & CF_INVALID) === 0) return i;
       }
-      r = (w >>> 8) - 1;
+      o += 4;
+      if (o === end) o = 0;
     }
-    return -1;
   }
 
   // ---------------------------------------------------------------- create / bind
@@ -516,7 +533,7 @@ export class ConnTable implements DueHandler {
       this.fullDrops++;
       return -1;
     }
-    this.freeHead = this.rec[idx << 3]! - 1;
+    this.freeHead = this.scratch[idx]! - 1;
     return idx;
   }
 
@@ -818,7 +835,7 @@ export class ConnTable implements DueHandler {
     if (this.flags[idx]! & CF_TEMPLATE) this.templates--;
     this.flags[idx] = 0;
     this.count--;
-    this.rec[idx << 3] = this.freeHead + 1;
+    this.scratch[idx] = this.freeHead + 1;
     this.freeHead = idx;
   }
 

@@ -17,6 +17,7 @@
  * Nothing on this path throws or allocates: a bad frame is a counted drop reason. Control
  * changes (services, dests) are applied between batches, since everything runs on one thread.
  */
+import type { BlockAllocator } from '../conn/table-memory.js';
 import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
@@ -73,6 +74,9 @@ export interface DirectorOptions {
   clock: Clock;
   /** Conn table capacity (conns + templates). */
   maxConns?: number;
+  /** Where the conn table's block comes from when large (ConnTableOptions.allocate: uvsd passes
+   * the addon's huge-page allocator). */
+  allocate?: BlockAllocator | null;
   /** Frames per receive batch. */
   batch?: number;
   maxPorts?: number;
@@ -157,6 +161,7 @@ export class Director implements FwdContext {
       timeouts: this.timeouts,
       dests: this.config.dests,
       now: this.clock.now(),
+      allocate: opts.allocate ?? null,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     });
   }

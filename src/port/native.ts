@@ -171,6 +171,8 @@ export interface UvsIo {
   xskSetAddrs(fd: number, addrs: Uint32Array, flags: Uint32Array): number;
   /** Detaches the XDP program, unmaps UMEM and rings, closes the socket. */
   xskClose(fd: number): void;
+  /** A zeroed ArrayBuffer in a 2 MiB-aligned mapping advised MADV_HUGEPAGE (native/mem.cc). */
+  allocHuge(bytes: number): ArrayBuffer;
   watch(fd: number, callback: () => void): Watcher;
   unwatch(handle: Watcher): void;
   close(fd: number): void;
@@ -306,5 +308,18 @@ export abstract class NativeFdIo {
 
   protected closeFd(): void {
     this.io.close(this.fd);
+  }
+}
+
+/**
+ * The addon's huge-page block allocator for large tables (ConnTableOptions.allocate), or
+ * undefined when the addon is not built (the table then uses a plain ArrayBuffer).
+ */
+export function hugeAllocator(): ((bytes: number) => ArrayBuffer) | undefined {
+  try {
+    const io = uvsIo();
+    return (bytes) => io.allocHuge(bytes);
+  } catch {
+    return undefined;
   }
 }

@@ -486,6 +486,78 @@ describe('ConnTable: expiry is bounded per tick', () => {
   });
 });
 
+describe('ConnTable: open-addressing hash', () => {
+  it('the smallest slot count (long runs, wrap-around) survives churn: every live tuple found, every dead one not', () => {
+    const cap = 300;
+    const t = mk({ maxConns: cap, slots: 1 }); // clamped up to 2 × cap + 4: nearly full when every conn is NAT
+    expect(t.nSlots).toBe(2 * cap + 4);
+    const svc = mkService();
+    const nat = mkDest(svc, '10.0.0.11', 8080, FWD_MASQ);
+    const dr = mkDest(svc, '10.0.0.12', 80, FWD_DROUTE);
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const live = new Map<number, number>(); // client port → idx
+    const tmpl = new Map<number, number>(); // masked client addr → template idx
+    const checkAll = (): void => {
+      for (const [p, i] of live) {
+        const isNat = t.daddr[i] === nat.addr;
+        expect(t.lookup(IPPROTO_TCP, CIP, p, VIP, 80)).toBe(i << 1);
+        expect(t.lookup(IPPROTO_TCP, isNat ? nat.addr : dr.addr, isNat ? 8080 : 80, CIP, p)).toBe(isNat ? (i << 1) | 1 : -1);
+      }
+      for (const [a, i] of tmpl) expect(t.lookupTemplate(IPPROTO_TCP, a, VIP, 80)).toBe(i);
+    };
+    let dead = 0;
+    for (let step = 0; step < 30_000; step++) {
+      const op = rnd(10);
+      if (op < 5) {
+        const p = 1 + rnd(2000);
+        if (live.has(p)) continue;
+        const d = rnd(4) === 0 ? dr : nat;
+        const c = t.create(IPPROTO_TCP, CIP, p, VIP, 80, d.addr, d.port, 0, 0, d, svc.id, -1, T0, 0);
+        if (c < 0) {
+          expect(t.count).toBe(cap);
+          continue;
+        }
+        live.set(p, c);
+      } else if (op < 6) {
+        const a = (CIP & ~0xff) + rnd(40);
+        if (tmpl.has(a) || t.count === cap) continue;
+        tmpl.set(a, t.createTemplate(IPPROTO_TCP, a, VIP, 80, nat.addr, 8080, nat, svc.id, 360_000, T0));
+      } else if (op < 9 && live.size > 0) {
+        const ports = [...live.keys()];
+        const p = ports[rnd(ports.length)]!;
+        expect(t.expire(live.get(p)!, T0)).toBe(true);
+        live.delete(p);
+        expect(t.lookup(IPPROTO_TCP, CIP, p, VIP, 80)).toBe(-1);
+        dead++;
+      } else if (tmpl.size > 0) {
+        const as = [...tmpl.keys()];
+        const a = as[rnd(as.length)]!;
+        expect(t.expire(tmpl.get(a)!, T0)).toBe(true);
+        tmpl.delete(a);
+        expect(t.lookupTemplate(IPPROTO_TCP, a, VIP, 80)).toBe(-1);
+      }
+      expect(t.count).toBe(live.size + tmpl.size);
+      if (step % 1000 === 0) checkAll();
+    }
+    checkAll();
+    expect(dead).toBeGreaterThan(5000);
+    // Empty again: every slot is free (no tombstones left behind).
+    for (const i of live.values()) t.expire(i, T0);
+    for (const i of tmpl.values()) t.expire(i, T0);
+    expect(t.count).toBe(0);
+    expect(t.slots.every((w) => w === 0)).toBe(true);
+  });
+
+  it('rejects a bad slot count', () => {
+    expect(() => mk({ slots: 0 })).toThrow(RangeError);
+    expect(() => mk({ slots: 1.5 })).toThrow(RangeError);
+  });
+});
+
 describe('ConnTable: lookupBatch', () => {
   it('returns what lookup() returns, hits and misses, with offsets', () => {
     const t = mk({ maxConns: 5000 });
