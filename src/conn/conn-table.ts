@@ -123,7 +123,7 @@ export interface ConnTableOptions {
   /** Wheel slot width in ms (default 64) and slot count (power of two, default 16384 ≈ 17.5 min). */
   wheelSlotMs?: number;
   wheelSlots?: number;
-  /** Max conns visited per tick() call (default 2048, ≈ 0.5 ms at 1M conns on an idle core): bounds the event-loop stall. */
+  /** Max conns visited per tick() call (default 1024, ≈ 0.5 ms at 1M conns on an idle core): bounds the event-loop stall. */
   maxExpirePerTick?: number;
   /** Dest registry indexed by Dest.id; default a new array owned by the table. */
   dests?: (Dest | undefined)[];
@@ -251,7 +251,7 @@ export class ConnTable implements DueHandler {
     this.timeouts = opts.timeouts ?? new Timeouts();
     this.dests = opts.dests ?? [];
     this.onExpire = opts.onExpire ?? null;
-    this.maxExpirePerTick = opts.maxExpirePerTick ?? 2048;
+    this.maxExpirePerTick = opts.maxExpirePerTick ?? 1024;
     this.wheel = new TimerWheel(cap, this.expires, opts.now ?? 0, opts.wheelSlotMs ?? 64, opts.wheelSlots ?? 16384);
     // Free stack: 0 on top, so slots are handed out in ascending order.
     for (let i = cap - 1; i >= 0; i--) {
