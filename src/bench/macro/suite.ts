@@ -23,7 +23,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT, inNs, Registry, run, waitFor, type SpawnedProcess } from '../../lab/netns.js';
 import { ADDR, buildTopo, FOREIGN_MAC, setNeighbours, type BenchTopo } from './topology.js';
 import {
-  buildTool, cpuDelta, median, readCpu, readNetDev, readPid, runGen, runLatency, runWrk, searchNoLossRate, sleep,
+  buildTool, confirmNoLossRate, cpuDelta, median, readCpu, readNetDev, readPid, runGen, runLatency, runWrk, searchNoLossRate, sleep,
   type CpuTimes, type GenReport, type IfCounters, type SearchTrial,
 } from './measure.js';
 import type { CaseKind, CaseResult, NoLossFigure, PpsFigure, RunResult } from './report.js';
@@ -318,41 +318,20 @@ async function searchCase(m: Meter, overload: PpsFigure): Promise<NoLossFigure |
     o.log(`  search: no rate with ≤ ${(o.lossTolerance * 100).toFixed(1)} % loss found`);
     return undefined;
   }
-  // The normal repetitions at the rate found. A short trial can pass by luck, so when these lose
-  // more than the tolerance, back off (at most twice) to just under what was forwarded; when the
-  // generator fell short of the rate (other load on CPU0), measure once more and keep the better.
+  // The normal repetitions at the rate found (confirmNoLossRate: back off when they lose more than
+  // the tolerance; no figure when no rate is confirmed — the report then falls back to overload).
   const trials: SearchTrial[] = [...s.trials];
-  const warm = o.quick ? 0.5 : 0.8;
-  const lossOf = (f: PpsFigure) => f.loss ?? 0;
-  const confirm = async (rate: number): Promise<PpsFigure> => {
-    const f = await measurePps(m, rate, o.reps, warm, o.seconds);
-    trials.push({ rate, offered: f.offered, forwarded: f.pps, loss: lossOf(f), pass: lossOf(f) <= o.lossTolerance, confirm: true });
-    return f;
-  };
-  let rate = s.rate;
-  let backedOff = false;
-  let f = await confirm(rate);
-  let genRetry = true;
-  for (let backoff = 0; ; ) {
-    const loss = lossOf(f);
-    if (loss <= o.lossTolerance) {
-      if (!genRetry || f.offered >= rate * 0.97) break;
-      genRetry = false;
-      o.log(`    confirm at ${kp(rate)}: the generator offered only ${kp(f.offered)}, once more`);
-      const g = await confirm(rate);
-      if (lossOf(g) <= o.lossTolerance && g.offered > f.offered) f = g;
-      break;
-    }
-    if (backoff++ === 2) break;
-    // Just under what was forwarded, but at most 15 % down a step (a loss burst from other load on
-    // the machine can make one measurement collapse).
-    const next = Math.round(Math.max(rate * 0.85, Math.min(rate * 0.95, f.pps * (1 - o.lossTolerance / 2))));
-    o.log(`    confirm at ${kp(rate)} lost ${(loss * 100).toFixed(2)} %: backing off to ${kp(next)}`);
-    if (next < 1000) break;
-    rate = next;
-    backedOff = true;
-    f = await confirm(rate);
+  const c = await confirmNoLossRate((rate) => measurePps(m, rate, o.reps, o.quick ? 0.5 : 0.8, o.seconds), s.rate, {
+    lossTolerance: o.lossTolerance,
+    log: (msg) => o.log(`    ${msg}`),
+  });
+  trials.push(...c.trials);
+  if (c.figure === undefined) {
+    o.log(`  no rate confirmed: the repetitions kept losing more than ${(o.lossTolerance * 100).toFixed(1)} %`);
+    return undefined;
   }
+  const { figure: f, rate } = c;
+  const backedOff = rate !== s.rate;
   const round = (x: SearchTrial): SearchTrial => ({ ...x, offered: Math.round(x.offered), forwarded: Math.round(x.forwarded), loss: Math.round(x.loss * 1e5) / 1e5 });
   return { ...f, rate, limit: backedOff ? 'loss' : s.limit, trials: trials.map(round) };
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseNetDev, searchNoLossRate, type SearchOptions, type TrialOutcome } from '../../../src/bench/macro/measure.js';
+import {
+  confirmNoLossRate, MAX_BACKOFFS, parseNetDev, searchNoLossRate, type SearchOptions, type TrialOutcome,
+} from '../../../src/bench/macro/measure.js';
 import { compare, markdown, ratios, svg, type CaseResult, type NoLossFigure, type RunResult } from '../../../src/bench/macro/report.js';
 
 /** A path with capacity `cap` that livelocks above it: forwarding falls by `slope` per pps of excess, down to `floor`. */
@@ -15,6 +17,59 @@ function livelock(cap: number, slope: number, floor: number, genMax = Infinity) 
 }
 
 const opts = (o: Partial<SearchOptions>): SearchOptions => ({ start: 1000, max: 1e6, maxTrials: 6, lossTolerance: 0.01, resolution: 0.03, ...o });
+
+describe('confirming the rate a search found', () => {
+  /** Repetitions forwarding min(rate, cap) of what the generator offers (min(rate, genMax)). */
+  const path = (cap: number, genMax = Infinity) => {
+    const asked: number[] = [];
+    const measure = async (rate: number) => {
+      asked.push(rate);
+      const offered = Math.min(rate, genMax);
+      const pps = Math.min(offered, cap);
+      return { pps, offered, loss: 1 - pps / offered, tag: `at ${rate}` };
+    };
+    return { measure, asked };
+  };
+
+  it('a rate that holds is confirmed as it is', async () => {
+    const p = path(500_000);
+    const c = await confirmNoLossRate(p.measure, 300_000, { lossTolerance: 0.01 });
+    expect(c.rate).toBe(300_000);
+    expect(c.figure?.tag).toBe('at 300000');
+    expect(p.asked).toEqual([300_000]);
+    expect(c.trials).toEqual([{ rate: 300_000, offered: 300_000, forwarded: 300_000, loss: 0, pass: true, confirm: true }]);
+  });
+
+  it('backs off (at most 15 % a step) until the repetitions stay within the tolerance', async () => {
+    const p = path(250_000);
+    const c = await confirmNoLossRate(p.measure, 313_000, { lossTolerance: 0.01 });
+    expect(c.figure).toBeDefined();
+    expect(c.figure!.loss).toBeLessThanOrEqual(0.01);
+    expect(c.rate).toBeLessThanOrEqual(250_000 / 0.99);
+    for (let i = 1; i < p.asked.length; i++) expect(p.asked[i]!).toBeGreaterThanOrEqual(Math.round(p.asked[i - 1]! * 0.85));
+    expect(c.trials.map((t) => t.pass)).toEqual([...Array(c.trials.length - 1).fill(false), true]);
+  });
+
+  it('never reports a rate whose repetitions lost more than the tolerance', async () => {
+    const p = path(100_000); // far below: 4 steps of 15 % cannot reach it
+    const c = await confirmNoLossRate(p.measure, 400_000, { lossTolerance: 0.01 });
+    expect(c.figure).toBeUndefined();
+    expect(p.asked.length).toBe(MAX_BACKOFFS + 1);
+    expect(c.trials.every((t) => !t.pass)).toBe(true);
+  });
+
+  it('a generator that fell short is asked once more and the better passing figure kept', async () => {
+    let n = 0;
+    const measure = async (rate: number) => {
+      n++;
+      const offered = n === 1 ? rate * 0.8 : rate * 0.99;
+      return { pps: offered, offered, loss: 0 };
+    };
+    const c = await confirmNoLossRate(measure, 200_000, { lossTolerance: 0.01 });
+    expect(n).toBe(2);
+    expect(c.figure!.offered).toBe(198_000);
+  });
+});
 
 describe('no-loss rate search', () => {
   it('climbs out of the livelock region and brackets the capacity', async () => {
