@@ -43,11 +43,18 @@ export function parseHttpBody(body: string): HttpAnswer {
   return { ok: true, rs: m[1]!, peer: m[2]!, local: m[3]!, body };
 }
 
-/** One curl GET from namespace `ns` (undefined: this namespace). */
-export async function httpGet(ns: string | undefined, url: string, timeoutMs = 3000): Promise<HttpAnswer> {
+/**
+ * One curl GET from namespace `ns` (undefined: this namespace). `localPort` pins the client's
+ * source port (curl --local-port): Linux reuses a closed connection's port soon, and a new
+ * connection whose tuple equals a director conn still bound to a removed real server is dropped
+ * until that conn expires (IPVS with expire_nodest_conn=0, the default, does the same) — tests
+ * that remove real servers give every request a port of its own.
+ */
+export async function httpGet(ns: string | undefined, url: string, timeoutMs = 3000, localPort?: number): Promise<HttpAnswer> {
   const secs = (timeoutMs / 1000).toFixed(1);
+  const port = localPort !== undefined ? ['--local-port', String(localPort)] : [];
   const r = await tryRun(
-    inNs(ns, ['curl', '-sS', '--noproxy', '*', '--connect-timeout', secs, '--max-time', secs, '-H', 'Connection: close', url]),
+    inNs(ns, ['curl', '-sS', '--noproxy', '*', ...port, '--connect-timeout', secs, '--max-time', secs, '-H', 'Connection: close', url]),
     { timeoutMs: timeoutMs + 3000 },
   );
   if (r.code !== 0) return { ok: false, body: r.stdout, error: (r.stderr.trim() || `curl exit ${r.code}`).split('\n')[0]! };
