@@ -40,8 +40,28 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             program hands uvs only the flows it owns; the host keeps the rest of the interface's traffic
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
+            [--sysctl expire_nodest_conn=0|1]   the IPVS sysctl (default 0, as the kernel)
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
             [--keepalived FILE | --ldirectord FILE]   rules + health checks from keepalived.conf / ldirectord.cf (SIGHUP reloads)`;
+
+/** The IPVS sysctls uvsd takes with --sysctl (net.ipv4.vs.*; everything else stays at the kernel default). */
+export interface Sysctls {
+  expireNodestConn: boolean;
+}
+
+/** Parses `--sysctl NAME=VALUE` arguments; throws a clear message for anything else. */
+export function parseSysctls(args: readonly string[]): Sysctls {
+  const out: Sysctls = { expireNodestConn: false };
+  for (const a of args) {
+    const m = /^(?:net\.ipv4\.vs\.)?([a-z_]+)=(\S+)$/.exec(a);
+    if (!m) throw new Error(`--sysctl ${a}: expected NAME=VALUE`);
+    const [, name, value] = m;
+    if (name !== 'expire_nodest_conn') throw new Error(`--sysctl ${name}: not supported by uvs yet (supported: expire_nodest_conn)`);
+    if (value !== '0' && value !== '1') throw new Error(`--sysctl ${name}=${value}: 0 or 1`);
+    out.expireNodestConn = value === '1';
+  }
+  return out;
+}
 
 export interface UvsdHandle {
   director: Director;
@@ -68,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
         gateway: { type: 'string' },
         sock: { type: 'string' },
         'max-conns': { type: 'string' },
+        sysctl: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         metrics: { type: 'string' },
         'metrics-allow-remote': { type: 'boolean' },
@@ -100,6 +121,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']} (1 … ${MAX_CONNS})\n`);
     return 2;
   }
+  let sysctls: Sysctls;
+  try {
+    sysctls = parseSysctls(opts.sysctl ?? []);
+  } catch (e) {
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
   let metrics: MetricsAddr | undefined;
   try {
     if (opts.metrics !== undefined) metrics = parseMetricsAddr(opts.metrics, opts['metrics-allow-remote'] ?? false);
@@ -125,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     const trace = opts.trace !== undefined || opts.pcap !== undefined
       ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
       : undefined;
-    handle = await startDaemon({ ifaces, io: ioMode, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace });
+    handle = await startDaemon({ ifaces, io: ioMode, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -156,6 +184,8 @@ interface StartOptions {
   metrics?: MetricsAddr | undefined;
   /** keepalived.conf / ldirectord.cf to load at start (a mistake: uvsd does not start). */
   health?: { file: string; format: ConfigFormat } | undefined;
+  /** `--sysctl NAME=VALUE`: the IPVS sysctls uvs can change (defaults as the kernel). */
+  sysctls?: Sysctls;
   /** `--trace [FILTER]` / `--pcap DIR`: step-by-step trace of matching packets. */
   trace?: { filter: string; out: 'text' | 'json' | 'none'; pcapDir: string | undefined } | undefined;
 }
@@ -163,6 +193,7 @@ interface StartOptions {
 export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
   const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
+  director.expireNodestConn = o.sysctls?.expireNodestConn ?? false;
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
   const cleanup = async (): Promise<void> => {

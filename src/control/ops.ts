@@ -69,8 +69,10 @@ export class Control {
     return {
       config: d.config,
       onDestRemoved: (dest) => {
-        // Templates pointing at it become invalid; its conns stay (packets dropped) until they expire.
+        // Templates pointing at it become invalid; its conns stay (packets dropped) until they
+        // expire — unless expire_nodest_conn=1, which flushes them (K ip_vs_expire_nodest_conn_flush).
         d.conns.invalidateTemplatesOf(dest.id);
+        if (d.expireNodestConn) d.conns.flushDest(dest.id);
       },
       onServiceRemoved: (svc) => {
         d.conns.flushService(svc.id);

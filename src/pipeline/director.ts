@@ -131,6 +131,13 @@ export class Director implements FwdContext {
   private readonly key = new SchedKey();
   /** Conn count from which processBatch prefetches (PREFETCH_MIN; benches switch it). */
   prefetchMin = PREFETCH_MIN;
+  /**
+   * The IPVS sysctl expire_nodest_conn (default 0, as the kernel): with 1, a packet of a conn
+   * whose dest was removed expires that conn and is scheduled anew (a SYN gets a live dest), and
+   * removing a dest flushes its conns (Control does that part) — instead of dropping the
+   * packets until the conn times out.
+   */
+  expireNodestConn = false;
   /** Tuples of the batch being prefetched (see processBatch). */
   private readonly pf = {
     proto: new Uint8Array(64), saddr: new Uint32Array(64), sport: new Uint16Array(64), daddr: new Uint32Array(64), dport: new Uint16Array(64),
@@ -355,6 +362,10 @@ export class Director implements FwdContext {
       dir = ref & 1;
       if (dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN && conns.reuseOnSyn(c)) {
         if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
+        ref = -1;
+      } else if (this.expireNodestConn && dir === DIR_IN && !this.config.dests[conns.destId[c]!]?.available && conns.expire(c, now)) {
+        // K ip_vs_in_hook with sysctl_expire_nodest_conn: expire now, schedule this packet anew.
+        if (tr) this.tracer.step(p, 'track', `conn #${c} to a removed dest expired (expire_nodest_conn=1), rescheduling`);
         ref = -1;
       } else if (tr) {
         this.tracer.step(p, 'track', `conn #${c} found (${dir === DIR_IN ? 'client→server' : 'server→client'}), state ${conns.stateName(c)}`);

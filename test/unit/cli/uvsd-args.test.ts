@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../src/cli/uvsd.js';
+import { main, parseSysctls } from '../../../src/cli/uvsd.js';
 import { MAX_CONNS } from '../../../src/conn/conn-table.js';
 
 describe('uvsd argument checks (nothing is started)', () => {
@@ -21,6 +21,18 @@ describe('uvsd argument checks (nothing is started)', () => {
       expect(code).toBe(2);
       expect(err).toBe(`uvsd: invalid --max-conns ${bad} (1 … ${MAX_CONNS})\n`);
     }
+  });
+
+  it('--sysctl takes expire_nodest_conn only, 0 or 1, with or without the net.ipv4.vs. prefix', async () => {
+    expect(parseSysctls([])).toEqual({ expireNodestConn: false });
+    expect(parseSysctls(['expire_nodest_conn=1'])).toEqual({ expireNodestConn: true });
+    expect(parseSysctls(['net.ipv4.vs.expire_nodest_conn=1', 'expire_nodest_conn=0'])).toEqual({ expireNodestConn: false });
+    expect(() => parseSysctls(['conn_reuse_mode=2'])).toThrow('--sysctl conn_reuse_mode: not supported by uvs yet (supported: expire_nodest_conn)');
+    expect(() => parseSysctls(['expire_nodest_conn=2'])).toThrow('--sysctl expire_nodest_conn=2: 0 or 1');
+    expect(() => parseSysctls(['expire_nodest_conn'])).toThrow('--sysctl expire_nodest_conn: expected NAME=VALUE');
+    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'amemthresh=5']);
+    expect(code).toBe(2);
+    expect(err).toBe('uvsd: --sysctl amemthresh: not supported by uvs yet (supported: expire_nodest_conn)\n');
   });
 
   it('no port at all is refused', async () => {

@@ -201,6 +201,49 @@ describe('persistence (-p)', () => {
   });
 });
 
+describe('removed dests and expire_nodest_conn', () => {
+  /** A SYN from sport to the VIP; where it went (null: dropped). */
+  const syn = (l: Lab, sport: number) => connect(l, '192.168.10.6', 80, { sport });
+
+  it('expire_nodest_conn=0 (default): a conn to a removed dest drops its packets, a SYN on its tuple included', () => {
+    const l = memLab();
+    const svc = tcpSvc(VIP, 80);
+    l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
+    twoDests(l, svc);
+    expect(syn(l, 40001)).toBe(`${RS2}:80`);
+    l.cmd({ cmd: 'delete-server', svc, dest: { addr: RS2, port: 80 } });
+    const before = l.d.drops.counts.slice();
+    expect(syn(l, 40001)).toBeNull(); // same tuple: the old conn (SYN_RECV) to the removed RS2
+    expect(syn(l, 40002)).toBe(`${RS1}:80`);
+    expect(conns(l).length).toBe(2);
+    expect(l.d.drops.counts.reduce((a, x, i) => a + x - (before[i] ?? 0), 0)).toBe(1);
+  });
+
+  it('expire_nodest_conn=1: removing a dest flushes its conns, and a packet of such a conn is rescheduled', () => {
+    const l = memLab();
+    l.d.expireNodestConn = true;
+    const svc = tcpSvc(VIP, 80);
+    l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
+    twoDests(l, svc);
+    expect(syn(l, 40001)).toBe(`${RS2}:80`);
+    expect(syn(l, 40002)).toBe(`${RS1}:80`);
+    l.cmd({ cmd: 'delete-server', svc, dest: { addr: RS2, port: 80 } });
+    expect(conns(l).map((c) => c.daddr)).toEqual([RS1]); // RS2's conn flushed at once
+    expect(syn(l, 40001)).toBe(`${RS1}:80`);
+    // A conn still bound to a dest that became unavailable (here: flushed out of the way first, then
+    // the dest object made unavailable behind the flush's back) is expired by its next packet.
+    const rs1 = l.d.config.services[0]!.dests.find((d) => d.port === 80 && d.addr === parseIp(RS1))!;
+    l.cmd({ cmd: 'add-server', svc, dest: { addr: RS2, port: 80 }, opts: destOpts(FWD_MASQ) });
+    l.d.expireNodestConn = false;
+    l.cmd({ cmd: 'delete-server', svc, dest: { addr: RS1, port: 80 } });
+    l.d.expireNodestConn = true;
+    expect(rs1.available).toBe(false);
+    expect(syn(l, 40002)).toBe(`${RS2}:80`); // its conn to RS1 expired by this SYN, rescheduled
+    expect(conns(l).filter((c) => c.cport === 40002).map((c) => c.daddr)).toEqual([RS2]);
+    expect(conns(l).filter((c) => c.cport === 40001).map((c) => c.daddr)).toEqual([RS1]); // untouched until its next packet
+  });
+});
+
 describe('one-packet scheduling (-o)', () => {
   it('schedules every UDP datagram anew and leaves no conn', () => {
     const l = memLab();
