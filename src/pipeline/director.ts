@@ -660,7 +660,11 @@ export class Director implements FwdContext {
    */
   private handleIcmpError(p: Packet, now: number, tr: boolean): void {
     const conns = this.conns;
-    const ref = conns.lookup(p.inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport);
+    // Only protocols IPVS tracks (K: no proto data ⇒ not ours); this also keeps a crafted quote
+    // with protocol 255 from matching a persistence template's key (lookup() wants a real proto).
+    const inProto = p.inProto;
+    const ref = inProto === IPPROTO_TCP || inProto === IPPROTO_UDP
+      ? conns.lookup(inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport) : -1;
     if (ref < 0) {
       if (tr) this.tracer.step(p, 'track', 'ICMP error about no known conn');
       if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_ICMP_NO_CONN);

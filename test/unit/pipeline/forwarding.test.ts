@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { build, parse, arp } from '../../helpers/frames.js';
 import { memLab, tcpSvc, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
-import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/model/constants.js';
+import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_PERSISTENT } from '../../../src/model/constants.js';
+import { D_ICMP_NO_CONN } from '../../../src/pipeline/drops.js';
 
 const VIP = '192.168.10.110';
 const SYN = 0x02, ACK = 0x10, SYNACK = 0x12, FIN = 0x01;
@@ -246,6 +247,23 @@ describe('ICMP errors of a conn', () => {
     expect(ip(12)).toBe('192.168.10.6');
     expect(ip(16)).toBe(VIP);
     expect((e[22]! << 8) | e[23]!).toBe(53);
+  });
+
+  it('an error quoting a protocol IPVS does not track is no conn\'s, even when its tuple is a persistence template\'s key', () => {
+    const { d, p0, p1, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr', { flags: SVC_F_PERSISTENT, timeout: 300 }) });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ proto: 6, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 41000, dport: 80, flags: 0x02 }));
+    run();
+    expect(p1.takeSent()).toHaveLength(1); // forwarded; a template <client, 0, VIP, 80> now exists
+    // A crafted error quoting "VIP:80 → client:0, protocol 255": reversed, that is the template's key.
+    const quoted = build({ proto: 17, srcMac: ROUTER_MAC, dstMac: CLIENT_MAC, saddr: VIP, daddr: '192.168.10.6', sport: 80, dport: 0, payload: 'x' });
+    quoted[14 + 9] = 255;
+    const before = d.drops.counts[D_ICMP_NO_CONN]!;
+    p0.inject(icmpAbout('192.168.10.6', VIP, quoted, CLIENT_MAC, DIR0_MAC));
+    run();
+    expect(p1.takeSent()).toHaveLength(0);
+    expect(d.drops.counts[D_ICMP_NO_CONN]).toBe(before + 1);
   });
 
   it('FULLNAT: an error from the client side is rewritten toward the real server with the local address', () => {
