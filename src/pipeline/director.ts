@@ -363,7 +363,8 @@ export class Director implements FwdContext {
       if (dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN && conns.reuseOnSyn(c)) {
         if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
         ref = -1;
-      } else if (this.expireNodestConn && dir === DIR_IN && !this.config.dests[conns.destId[c]!]?.available && conns.expire(c, now)) {
+      } else if (this.expireNodestConn && dir === DIR_IN && conns.destId[c]! >= 0 && !this.config.dests[conns.destId[c]!]?.available &&
+        conns.expire(c, now)) {
         // K ip_vs_in_hook with sysctl_expire_nodest_conn: expire now, schedule this packet anew.
         if (tr) this.tracer.step(p, 'track', `conn #${c} to a removed dest expired (expire_nodest_conn=1), rescheduling`);
         ref = -1;
