@@ -5,7 +5,8 @@
  * Per lab: wrr 1:3 over 8 fresh HTTP connections gives rs1 2 and rs2 6; NAT reaches rs2's 8080
  * behind VIP:80; FULLNAT real servers see the local address as peer, the others the client;
  * DR/TUN replies bypass the director; a UDP service works in NAT and DR; `uvsadm -Ln` lists the
- * service and dests, `-Lnc` the connections with their states.
+ * service and dests, `-Lnc` the connections with their states. The DR run over AF_PACKET also
+ * starts uvsd with `--sysctl expire_nodest_conn=1` and checks that removing a dest flushes its conns.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
@@ -36,6 +37,8 @@ function tail(text: string, lines = 20): string {
 
 for (const [mode, portKind, io] of cases) {
   const withUdp = mode === 'nat' || mode === 'dr';
+  /** This run's uvsd also gets --sysctl expire_nodest_conn=1 (tested last: it removes a dest). */
+  const nodest = mode === 'dr' && io === 'packet';
 
   describe.skipIf(!isRoot)(`forwarding ${mode} over ${portKind}${io ? ` (--io ${io})` : ''}`, () => {
     let lab: Lab | undefined;
@@ -49,7 +52,7 @@ for (const [mode, portKind, io] of cases) {
       lab = await buildLab(mode, { portKind, ...(io ? { io } : {}) });
       if (mode === 'tun') await lab.startTunnelEndpoints();
       await lab.startServers();
-      uvsd = await lab.startUvsd({ timeoutMs: 20_000 });
+      uvsd = await lab.startUvsd({ timeoutMs: 20_000, ...(nodest ? { extraArgs: ['--sysctl', 'expire_nodest_conn=1'] } : {}) });
       for (const rule of lab.rules('wrr', { udp: withUdp })) {
         const r = await lab.uvsadm(rule);
         if (r.code !== 0) throw new Error(ctx(`uvsadm ${rule.join(' ')} failed (${r.code}): ${r.stderr}`));
@@ -148,6 +151,25 @@ for (const [mode, portKind, io] of cases) {
         expect(Number(f[2])).toBeGreaterThanOrEqual(8);
         expect(Number(f[3])).toBeGreaterThan(0);
         expect(f[4]).toBe('0');
+      });
+    }
+
+    if (nodest) {
+      it('--sysctl expire_nodest_conn=1: removing a real server flushes its conns at once', async () => {
+        const l = lab!;
+        const rs1 = l.rs.find((r) => r.name === 'rs1')!;
+        const to = (out: string) => out.split('\n').filter((x) => x.includes(`${rs1.addr}:${rs1.httpPort}`));
+        // The earlier tests' conns to rs1 are still there (FIN_WAIT in DR: the director sees one direction).
+        const before = (await l.uvsadm(['-Lnc'])).stdout;
+        expect(to(before).length, before).toBeGreaterThan(0);
+        const d = await l.uvsadm(['-d', '-t', `${l.vip}:${l.tcpPort}`, '-r', `${rs1.addr}:${rs1.httpPort}`]);
+        expect(d.code, d.stderr).toBe(0);
+        // With the default (0) they would stay until they time out, and a client reusing one of their
+        // ports would be dropped meanwhile (unit tests cover that packet path).
+        const after = (await l.uvsadm(['-Lnc'])).stdout;
+        expect(to(after), after).toEqual([]);
+        const a = await httpGet(l.ns.client, `http://${l.vip}:${l.tcpPort}/`, 3000);
+        expect(a.ok ? a.rs : a.error, ctx('request after the removal')).toBe('rs2');
       });
     }
 
