@@ -299,7 +299,8 @@ export async function searchNoLossRate(trial: (rate: number) => Promise<TrialOut
   return { rate: lo?.rate ?? 0, offered: lo?.offered ?? 0, limit, trials };
 }
 
-const kpps = (x: number): string => `${Math.round(x / 1000)}k`;
+/** Packets/s in thousands, as the suite's logs and tables print them ("—" when not a number). */
+export const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
 
 /** Back-off steps (each at most 15 % down) when the repetitions at a searched rate lose too much. */
 export const MAX_BACKOFFS = 4;
@@ -334,7 +335,7 @@ export async function confirmNoLossRate<F extends Measured>(measure: (rate: numb
     const loss = lossOf(f);
     if (loss <= o.lossTolerance) {
       if (f.offered < rate * 0.97) {
-        o.log?.(`confirm at ${kpps(rate)}: the generator offered only ${kpps(f.offered)}, once more`);
+        o.log?.(`confirm at ${kp(rate)}: the generator offered only ${kp(f.offered)}, once more`);
         const g = await confirm(rate);
         if (lossOf(g) <= o.lossTolerance && g.offered > f.offered) f = g;
       }
@@ -342,7 +343,7 @@ export async function confirmNoLossRate<F extends Measured>(measure: (rate: numb
     }
     if (backoff === MAX_BACKOFFS) return { rate, trials };
     const next = Math.round(Math.max(rate * 0.85, Math.min(rate * 0.95, f.pps * (1 - o.lossTolerance / 2))));
-    o.log?.(`confirm at ${kpps(rate)} lost ${(loss * 100).toFixed(2)} %: backing off to ${kpps(next)}`);
+    o.log?.(`confirm at ${kp(rate)} lost ${(loss * 100).toFixed(2)} %: backing off to ${kp(next)}`);
     if (next < 1000) return { rate, trials };
     rate = next;
     f = await confirm(rate);

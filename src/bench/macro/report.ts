@@ -2,7 +2,7 @@
  * Results of `uvs bench modes`: the JSON shape, the ratios and claims derived from it, the
  * markdown table, the SVG chart and the base-vs-branch comparison. Pure functions (unit-tested).
  */
-import type { Latency, SearchTrial } from './measure.js';
+import { kp, type Latency, type SearchTrial } from './measure.js';
 
 export type CaseKind = 'kernel' | 'uvs' | 'proxy';
 
@@ -195,7 +195,6 @@ export function claims(r: RunResult): Claim[] {
   return out;
 }
 
-const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
 const f1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1));
 const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(0)} %`);
 

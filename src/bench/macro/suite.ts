@@ -23,7 +23,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT, inNs, Registry, run, waitFor, type SpawnedProcess } from '../../lab/netns.js';
 import { ADDR, buildTopo, FOREIGN_MAC, setNeighbours, type BenchTopo } from './topology.js';
 import {
-  buildTool, confirmNoLossRate, cpuDelta, median, readCpu, readNetDev, readPid, runGen, runLatency, runWrk, searchNoLossRate, sleep,
+  buildTool, confirmNoLossRate, cpuDelta, kp, median, readCpu, readNetDev, readPid, runGen, runLatency, runWrk, searchNoLossRate, sleep,
   type CpuTimes, type GenReport, type IfCounters, type SearchTrial,
 } from './measure.js';
 import type { CaseKind, CaseResult, NoLossFigure, PpsFigure, RunResult } from './report.js';
@@ -164,7 +164,6 @@ async function flushConntrack(t: BenchTopo): Promise<void> {
   await t.tryExec('d', ['conntrack', '-F'], 5000);
 }
 
-const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
 const pc = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : '—');
 
 /** Holder processes (sleep) inside the client, director and server namespaces: their /proc/<pid>/net/dev are those namespaces' counters. */
