@@ -13,6 +13,11 @@
 namespace uvs {
 
 static constexpr size_t kHugeSize = 2u << 20;
+#ifdef MADV_POPULATE_WRITE
+static constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+static constexpr int kPopulateWrite = 23;  // linux/mman.h, 5.14+
+#endif
 
 struct Mapping {
   void* base;
@@ -25,7 +30,8 @@ static void FreeMapping(Napi::Env /*env*/, void* /*data*/, Mapping* m) {
 }
 
 // allocHuge(bytes) → ArrayBuffer of `bytes` zeroed bytes, 2 MiB aligned, MADV_HUGEPAGE advised
-// (advice the kernel may ignore: THP "never", no free huge pages — the memory is still good).
+// (advice the kernel may ignore: THP "never", no free huge pages — the memory is still good), and
+// resident on return (the whole block is faulted in here).
 static Napi::Value AllocHuge(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "allocHuge(bytes)");
@@ -42,6 +48,19 @@ static Napi::Value AllocHuge(const Napi::CallbackInfo& info) {
   if (tail > 0) munmap(reinterpret_cast<void*>(a + len), tail);
   void* base = reinterpret_cast<void*>(a);
   madvise(base, len, MADV_HUGEPAGE);  // advice only
+  // Fault it all in now, not on the data path: with THP defrag "madvise" (the usual default) a
+  // first touch of an MADV_HUGEPAGE range may compact memory synchronously, which stalled uvsd for
+  // 100–600 ms when traffic first spread over the conn table. MADV_POPULATE_WRITE (5.14+), else
+  // one write per 4 KiB page (the pages are zero either way).
+  if (madvise(base, len, kPopulateWrite) != 0) {
+    int err = errno;
+    if (err != EINVAL) {  // ENOMEM and the like: say so rather than fault into the OOM killer later
+      munmap(base, len);
+      throw ErrnoErrorRaw(env, err, "madvise(MADV_POPULATE_WRITE)", "allocHuge");
+    }
+    volatile uint8_t* p = static_cast<uint8_t*>(base);
+    for (size_t off = 0; off < len; off += 4096) p[off] = 0;
+  }
   auto* m = new Mapping{base, len};
   return Napi::ArrayBuffer::New(env, base, size_t(want), FreeMapping, m);
 }

@@ -2,8 +2,10 @@
  * table-memory — one block of memory for a large table's typed arrays. The caller may pass an
  * allocator for large blocks: uvsd and the benches pass the native addon's `allocHuge`
  * (native-bindings/src/mem.cc: a 2 MiB-aligned mapping advised MADV_HUGEPAGE before first
- * touch, see `hugeAllocator()` in port/native.ts), because the conn table reads ~120 MiB at
- * random at 1M conns and with 4 KiB pages almost every lookup also misses the TLB. Small
+ * touch and faulted in before it is returned, see `hugeAllocator()` in port/native.ts), because
+ * the conn table reads ~120 MiB at random at 1M conns and with 4 KiB pages almost every lookup
+ * also misses the TLB; faulting it in at start keeps page faults (and THP compaction) off the
+ * data path, so uvsd's table is resident from the start (≈ 124 B × --max-conns). Small
  * tables, or no allocator (tests, `uvs explain`, addon not built), get a plain ArrayBuffer:
  * same contents, same behaviour, only slower at scale. This module does not load the addon.
  *

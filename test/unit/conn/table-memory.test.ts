@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { carveTable, HUGE_MIN_BYTES } from '../../../src/conn/table-memory.js';
 import { ConnTable } from '../../../src/conn/conn-table.js';
@@ -36,8 +37,12 @@ describe('table memory', () => {
   it('the addon allocator gives zeroed memory of the asked size, and a conn table works in it', () => {
     const alloc = hugeAllocator();
     expect(alloc).toBeDefined(); // the addon is built by the README's install step
+    const rss = () => Number(/RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+    const before = rss();
     const ab = alloc!(HUGE_MIN_BYTES + 100);
     expect(ab.byteLength).toBe(HUGE_MIN_BYTES + 100);
+    // resident before the first touch (faulted in by the allocator, not on the data path)
+    expect(rss() - before).toBeGreaterThanOrEqual(HUGE_MIN_BYTES);
     const u = new Uint32Array(ab);
     expect(u.every((x) => x === 0)).toBe(true);
     const t = new ConnTable({ maxConns: 80_000, seed: 1, allocate: alloc });
