@@ -2,7 +2,7 @@
  * `uvs bench modes` — the macro suite (root): NAT, DR, TUN, FULLNAT through uvsd next to the
  * kernel's forwarding, nftables DNAT(+SNAT) with conntrack and haproxy, on one namespace topology.
  *
- *   uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,mac,bypass,mac+bypass]
+ *   uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,no-coalesce,mac,bypass,mac+bypass]
  *                   [--seconds S] [--reps N] [--flows N] [--latency-rate PPS] [--no-baselines]
  *                   [--no-cps] [--no-latency] [--no-search] [--cpu-prof DIR] [--out DIR] [--no-save]
  *   uvs bench modes --compare OLD.json [NEW.json]   (without NEW.json: run, then compare)
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { installCleanupHook, isRoot, Registry, REPO_ROOT } from '../lab/netns.js';
 
-const USAGE = `usage: uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,mac,bypass,mac+bypass]
+const USAGE = `usage: uvs bench modes [--quick] [--modes dr,tun,nat,fullnat] [--variants default,packet,xdp,no-coalesce,mac,bypass,mac+bypass]
                       [--seconds S] [--reps N] [--flows N] [--latency-rate PPS] [--no-baselines]
                       [--no-cps] [--no-latency] [--no-search] [--cpu-prof DIR] [--out DIR] [--no-save]
        uvs bench modes --compare OLD.json [NEW.json]

@@ -15,6 +15,7 @@ import { Director } from '../pipeline/director.js';
 import { systemClock } from '../pipeline/clock.js';
 import { PacketSocketPort } from '../port/packet-socket-port.js';
 import { XdpPort } from '../port/xdp-port.js';
+import { parseCoalesce, RxCoalescer, type CoalesceMode } from '../port/rx-coalesce.js';
 import { TapPort } from '../port/tap-port.js';
 import type { Port } from '../port/port.js';
 import { hugeAllocator } from '../port/native.js';
@@ -38,6 +39,9 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             receive queue (veth, virtio single queue), else AF_PACKET; --io xdp also accepts generic
             (skb) XDP; --io packet: always AF_PACKET. The port chosen is logged. With AF_XDP a small XDP
             program hands uvs only the flows it owns; the host keeps the rest of the interface's traffic
+            [--rx-coalesce auto|off|USECS]   AF_XDP ports: receive coalescing (the device's napi_defer_hard_irqs +
+            gro_flush_timeout, restored at exit); auto (default) turns it on above 30k frames/s, like a NIC's
+            adaptive interrupt moderation, and leaves a device alone that already has it configured
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
             [--sysctl expire_nodest_conn=0|1]   the IPVS sysctl (default 0, as the kernel)
@@ -87,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         iface: { type: 'string', multiple: true },
         io: { type: 'string' },
+        'rx-coalesce': { type: 'string' },
         tap: { type: 'string', multiple: true },
         gateway: { type: 'string' },
         sock: { type: 'string' },
@@ -144,6 +149,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: --io ${ioMode}: auto, packet or xdp\n`);
     return 2;
   }
+  let rxCoalesce: CoalesceMode;
+  try {
+    rxCoalesce = parseCoalesce(opts['rx-coalesce'] ?? 'auto');
+  } catch (e) {
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
   const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
   const sock = opts.sock ?? process.env.UVS_SOCK ?? DEFAULT_SOCK;
   let handle: UvsdHandle;
@@ -156,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     const trace = opts.trace !== undefined || opts.pcap !== undefined
       ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
       : undefined;
-    handle = await startDaemon({ ifaces, io: ioMode, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls });
+    handle = await startDaemon({ ifaces, io: ioMode, rxCoalesce, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -178,6 +190,8 @@ interface StartOptions {
   /** How --iface ports move frames: AF_PACKET (default) or AF_XDP with fallback to AF_PACKET. */
   /** --iface port kind (default auto: AF_XDP where native XDP and one rx queue, else AF_PACKET). */
   io?: 'auto' | 'packet' | 'xdp' | undefined;
+  /** `--rx-coalesce`: receive coalescing of AF_XDP ports (default auto). */
+  rxCoalesce?: CoalesceMode | undefined;
   taps: string[];
   gateway: string | undefined;
   sock: string;
@@ -199,11 +213,15 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   director.expireNodestConn = o.sysctls?.expireNodestConn ?? false;
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
+  const coalescer = new RxCoalescer(o.rxCoalesce ?? { kind: 'auto' }, undefined,
+    (port, err) => log.warn({ port, err: err.message }, 'receive coalescing not available on this port (left as it was)'),
+    (port, us, rate) => log.debug({ port, timerUs: us, rxPps: Math.round(rate) }, us > 0 ? 'receive coalescing on' : 'receive coalescing off'));
   const cleanup = async (): Promise<void> => {
+    coalescer.restore();
     for (const p of ports) { try { p.close(); } catch { /* closing anyway */ } }
     if (guard) await guard.remove();
   };
-  const exitHook = (): void => { guard?.removeSync(); };
+  const exitHook = (): void => { coalescer.restore(); guard?.removeSync(); };
   process.once('exit', exitHook);
   try {
     const byName = new Map<string, number>();
@@ -230,6 +248,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       byName.set(ifname, pi);
       for (const a of await ifaceAddrs(ifname)) director.routes.addAddress({ port: pi, addr: a.addr, prefix: a.prefix });
       if (port instanceof XdpPort) {
+        coalescer.add(port, Date.now());
         log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'xdp', xdpAttach: port.attach, zeroCopy: port.zeroCopy }, 'port attached (AF_XDP: owned flows to uvs, the rest to the host)');
       } else {
         log.info({ port: ifname, mac: macToString(port.mac), mtu: port.mtu, io: 'packet' }, 'port attached (AF_PACKET)');
@@ -266,6 +285,8 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     throw e;
   }
   for (const r of director.routes.describe()) log.info({ route: r }, 'route');
+  if (coalescer.ports.length > 0) log.info({ ports: coalescer.ports, mode: o.rxCoalesce?.kind === 'fixed' ? `${o.rxCoalesce.usecs} µs` : o.rxCoalesce?.kind ?? 'auto' }, 'receive coalescing (AF_XDP ports)');
+  for (const a of coalescer.leftAlone) log.info(a, 'receive coalescing: the device already has it configured, left alone');
 
   const control = new Control(director);
   const server = new ControlServer(o.sock);
@@ -373,7 +394,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       drain();
     });
   };
-  const tick = setInterval(() => { director.tick(); drain(); }, 100);
+  const tick = setInterval(() => { director.tick(); coalescer.tick(Date.now()); drain(); }, 100);
   // How late the event loop runs (a stall of the one uvsd thread delays every packet behind it).
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();

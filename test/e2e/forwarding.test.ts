@@ -39,6 +39,8 @@ for (const [mode, portKind, io] of cases) {
   const withUdp = mode === 'nat' || mode === 'dr';
   /** This run's uvsd also gets --sysctl expire_nodest_conn=1 (tested last: it removes a dest). */
   const nodest = mode === 'dr' && io === 'packet';
+  /** This run's uvsd gets a fixed receive-coalescing timer on its AF_XDP ports (checked, then restored at stop). */
+  const coalesce = mode === 'dr' && portKind === 'iface' && io === undefined;
 
   describe.skipIf(!isRoot)(`forwarding ${mode} over ${portKind}${io ? ` (--io ${io})` : ''}`, () => {
     let lab: Lab | undefined;
@@ -52,7 +54,8 @@ for (const [mode, portKind, io] of cases) {
       lab = await buildLab(mode, { portKind, ...(io ? { io } : {}) });
       if (mode === 'tun') await lab.startTunnelEndpoints();
       await lab.startServers();
-      uvsd = await lab.startUvsd({ timeoutMs: 20_000, ...(nodest ? { extraArgs: ['--sysctl', 'expire_nodest_conn=1'] } : {}) });
+      const extraArgs = [...(nodest ? ['--sysctl', 'expire_nodest_conn=1'] : []), ...(coalesce ? ['--rx-coalesce', '40'] : [])];
+      uvsd = await lab.startUvsd({ timeoutMs: 20_000, ...(extraArgs.length > 0 ? { extraArgs } : {}) });
       for (const rule of lab.rules('wrr', { udp: withUdp })) {
         const r = await lab.uvsadm(rule);
         if (r.code !== 0) throw new Error(ctx(`uvsadm ${rule.join(' ')} failed (${r.code}): ${r.stderr}`));
@@ -173,9 +176,37 @@ for (const [mode, portKind, io] of cases) {
       });
     }
 
+    /** The director's NAPI coalescing settings of each AF_XDP port uvsd named in its log. */
+    const coalescing = async (): Promise<Record<string, string>> => {
+      const line = uvsd!.log().split('\n').find((l) => l.includes('receive coalescing (AF_XDP ports)'));
+      const ports = line ? (JSON.parse(line) as { ports: string[] }).ports : [];
+      const out: Record<string, string> = {};
+      for (const p of ports) {
+        const r = await lab!.exec('director', ['cat', `/sys/class/net/${p}/napi_defer_hard_irqs`, `/sys/class/net/${p}/gro_flush_timeout`]);
+        out[p] = r.stdout.trim().split(/\s+/).join(' ');
+      }
+      return out;
+    };
+    let coalescedPorts: string[] = [];
+    if (coalesce) {
+      it('--rx-coalesce 40: every AF_XDP port polls on a 40 µs timer (napi_defer_hard_irqs 2, gro_flush_timeout 40000 ns)', async () => {
+        const c = await coalescing();
+        coalescedPorts = Object.keys(c);
+        const xdpPorts = uvsd!.log().split('\n').filter((l) => l.includes('port attached') && l.includes('"io":"xdp"')).length;
+        expect(xdpPorts).toBeGreaterThanOrEqual(1);
+        expect(coalescedPorts.length, ctx('ports under receive coalescing')).toBe(xdpPorts);
+        for (const v of Object.values(c)) expect(v).toBe('2 40000');
+      });
+    }
+
     it('uvsd stops cleanly on SIGTERM', async () => {
       const p = uvsd!.proc;
       await uvsd!.stop();
+      for (const port of coalescedPorts) {
+        // the devices' own settings (none) are back
+        const r = await lab!.exec('director', ['cat', `/sys/class/net/${port}/napi_defer_hard_irqs`, `/sys/class/net/${port}/gro_flush_timeout`]);
+        expect(r.stdout.trim().split(/\s+/).join(' '), port).toBe('0 0');
+      }
       expect(p.hasExited()).toBe(true);
       expect(await p.exited).toBe(0);
       // uvsd removed the nftables table it installed in the director namespace

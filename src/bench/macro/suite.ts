@@ -55,13 +55,14 @@ export interface SuiteOptions {
 }
 
 /** uvs speed variants: UVS_PACKET_OPTS for uvsd plus whether peers use the foreign MAC. */
-export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' | 'packet' }> = {
+export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' | 'packet'; args?: readonly string[] }> = {
   default: { env: '', foreign: false, about: 'as shipped (uvsd --io auto: AF_XDP on these veths)' },
   packet: { env: '', foreign: false, about: 'AF_PACKET, the portable path (uvsd --io packet)', io: 'packet' },
   mac: { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1}`, foreign: true, about: 'AF_PACKET, frames to a MAC the director kernel does not own', io: 'packet' },
   bypass: { env: 'qdisc-bypass', foreign: false, about: 'AF_PACKET with PACKET_QDISC_BYPASS on transmit', io: 'packet' },
   'mac+bypass': { env: `mac:eth0=${FOREIGN_MAC.eth0},mac:eth1=${FOREIGN_MAC.eth1},qdisc-bypass`, foreign: true, about: 'AF_PACKET, both', io: 'packet' },
   xdp: { env: '', foreign: false, about: 'AF_XDP forced (uvsd --io xdp)', io: 'xdp' },
+  'no-coalesce': { env: '', foreign: false, about: 'AF_XDP without receive coalescing (uvsd --rx-coalesce off)', args: ['--rx-coalesce', 'off'] },
 };
 
 const LABEL: Record<string, string> = {
@@ -421,7 +422,7 @@ async function setupCase(t: BenchTopo, id: string, variant: string, o: SuiteOpti
   const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf, '--cpu-prof-name', `uvsd-${id}-${variant}.cpuprofile`] : [];
   const env = { ...process.env, UVS_PACKET_OPTS: v.env };
   const p = t.registry.spawn(`uvsd-${id}-${variant}`, inNs(t.ns.d, ['taskset', '-c', '1', node, ...nodeArgs, join(REPO_ROOT, 'bin', 'uvsd.js'),
-    '--iface', 'eth0', '--iface', 'eth1', ...(v.io ? ['--io', v.io] : []), '--sock', sock, '--log-level', 'info']), join(t.dir, `uvsd-${id}-${variant}.log`), { env });
+    '--iface', 'eth0', '--iface', 'eth1', ...(v.io ? ['--io', v.io] : []), ...(v.args ?? []), '--sock', sock, '--log-level', 'info']), join(t.dir, `uvsd-${id}-${variant}.log`), { env });
   const ok = await waitFor(() => p.hasExited() || p.log().includes('uvsd ready'), 20_000, 50);
   if (!ok || p.hasExited()) throw new Error(`uvsd did not start: ${p.log().slice(-400)}`);
   const napiPids: number[] = [];
