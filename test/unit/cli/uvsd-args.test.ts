@@ -35,6 +35,14 @@ describe('uvsd argument checks (nothing is started)', () => {
     expect(err).toBe('uvsd: --sysctl amemthresh: not supported by uvs yet (supported: expire_nodest_conn)\n');
   });
 
+  it('--rx-coalesce takes auto, off or a timer in µs; anything else is refused before anything starts', async () => {
+    for (const bad of ['fast', '0.5', '5000']) {
+      const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--rx-coalesce', bad]);
+      expect(code).toBe(2);
+      expect(err).toBe(`uvsd: --rx-coalesce ${bad}: auto, off, or a timer in µs (1–1000)\n`);
+    }
+  });
+
   it('no port at all is refused', async () => {
     const { code, err } = await run([]);
     expect(code).toBe(2);
