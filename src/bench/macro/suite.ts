@@ -54,7 +54,7 @@ export interface SuiteOptions {
   log: (msg: string) => void;
 }
 
-/** uvs speed variants: UVS_PACKET_OPTS for uvsd plus whether peers use the foreign MAC. */
+/** uvs speed variants: UVS_PACKET_OPTS for uvsd, its --io and extra arguments, and whether peers use the foreign MAC. */
 export const VARIANTS: Record<string, { env: string; foreign: boolean; about: string; io?: 'xdp' | 'packet'; args?: readonly string[] }> = {
   default: { env: '', foreign: false, about: 'as shipped (uvsd --io auto: AF_XDP on these veths)' },
   packet: { env: '', foreign: false, about: 'AF_PACKET, the portable path (uvsd --io packet)', io: 'packet' },
