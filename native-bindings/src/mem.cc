@@ -50,8 +50,8 @@ static Napi::Value AllocHuge(const Napi::CallbackInfo& info) {
   madvise(base, len, MADV_HUGEPAGE);  // advice only
   // Fault it all in now, not on the data path: with THP defrag "madvise" (the usual default) a
   // first touch of an MADV_HUGEPAGE range may compact memory synchronously, which stalled uvsd's
-  // event loop for 0.5–0.9 s when traffic first spread over the conn table (0.1–0.26 s max after). MADV_POPULATE_WRITE (5.14+), else
-  // one write per 4 KiB page (the pages are zero either way).
+  // event loop for 0.5–0.9 s when traffic first spread over the conn table (0.1–0.26 s max after).
+  // MADV_POPULATE_WRITE (5.14+), else one write per 4 KiB page (the pages are zero either way).
   if (madvise(base, len, kPopulateWrite) != 0) {
     int err = errno;
     if (err != EINVAL) {  // ENOMEM and the like: say so rather than fault into the OOM killer later
