@@ -72,9 +72,9 @@ function lookupNs(f: Filled, q: number, seed: number): { ns: number; batchNs: nu
   for (let k = 0; k < q; k++) {
     const i = r() % n;
     if (k & 1) {
-      sa[k] = f.t.daddr[i]!; sp[k] = f.t.dport[i]!; da[k] = f.t.caddr[i]!; dp[k] = f.t.cport[i]!;
+      sa[k] = f.t.daddr(i); sp[k] = f.t.dport(i); da[k] = f.t.caddr(i); dp[k] = f.t.cport(i);
     } else {
-      sa[k] = f.t.caddr[i]!; sp[k] = f.t.cport[i]!; da[k] = VIP; dp[k] = 80;
+      sa[k] = f.t.caddr(i); sp[k] = f.t.cport(i); da[k] = VIP; dp[k] = 80;
     }
   }
   let best = Infinity;

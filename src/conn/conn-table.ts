@@ -1,21 +1,22 @@
 /**
- * conn-table — the IPVS connection table: fixed-capacity struct-of-arrays storage, both
+ * conn-table — the IPVS connection table: fixed-capacity storage (one 64-byte record per conn), both
  * directions of every conn in ONE open-addressing hash, the TCP/UDP state machine with
  * active/inactive accounting on the dests, persistence templates, and expiry on a lazy timing
  * wheel driven by an injected clock (ms).
  *
- * Layout. A conn is a slot index `idx` in [0, capacity). Every field is one typed array
- * indexed by idx (public, read them directly: `t.state[idx]`, `t.daddr[idx]`):
+ * Layout. A conn is a slot index `idx` in [0, capacity) and one 64-byte record (a cache line:
+ * everything a packet of an established conn reads is one miss, not one per field), read
+ * through accessors (`t.state(idx)`, `t.daddr(idx)`; each is one typed-array load):
  *
- *     proto u8  state u8  flags u16          |  4 B
- *     caddr u32 vaddr u32 daddr u32 laddr u32 | 16 B   (host-order addresses)
- *     cport vport dport lport u16            |  8 B
- *     destId svcId ctrl nControl i32         | 16 B
- *     expires f64 (absolute ms)              |  8 B
- *     timeout u32 (ms)  scratch u32          |  8 B
- *     wheel next/prev i32                    |  8 B
- *     hash slots: 3.5 × 16 B by default      | 56 B   key + ref, see below
- *                                            = 124 B per conn, allocated once, never grown.
+ *     proto u8  state u8  flags u16              |  4 B
+ *     caddr vaddr daddr laddr u32                 | 16 B   (host-order addresses)
+ *     cport vport dport lport u16                 |  8 B
+ *     destId svcId ctrl nControl i32              | 16 B
+ *     timeout u32 (ms)  scratch u32  (spare u32)  | 12 B
+ *     expires f64 (absolute ms)                   |  8 B   = the 64-byte record
+ *     wheel next/prev i32                         |  8 B
+ *     hash slots: 3.25 × 16 B by default          | 52 B   key + ref, see below
+ *                                                 = 124 B per conn, allocated once, never grown.
  *
  * Hash. A hash entry is a ref = (idx << 1) | dir. dir 0 = IN tuple
  * <proto, caddr, cport, vaddr, vport> (client → VIP); dir 1 = OUT tuple
@@ -27,7 +28,7 @@
  * A key's home slot comes from the tuple hash by multiply-shift, and the probe runs on from
  * there to the first empty slot. So a hit costs one cache line read (two when the run crosses
  * a line), not a bucket head and then a record (at 1M conns each is a DRAM miss); at the
- * default size at most 2 of 3.5 slots per conn are used (NAT/FULLNAT hash two tuples, others
+ * default size at most 2 of 3.25 slots per conn are used (NAT/FULLNAT hash two tuples, others
  * one), so runs are short (homes at line starts instead, 4 slots a line, measured slower: the
  * runs pile up). Deletion shifts the rest of the run back (no tombstones), so
  * the table does not degrade with churn. `lookupBatch()` reads the home slots of a whole batch
@@ -101,6 +102,26 @@ export const MAX_CONNS = (1 << 23) - 1;
 /** Proto byte of template hash records (IPPROTO_RAW, never a balanced protocol). */
 const REC_PROTO_TEMPLATE = 0xff;
 
+/*
+ * Conn record layout: 16 words (64 bytes, one cache line) per conn, at word (idx << REC_SHIFT).
+ *
+ *   byte 0 proto  byte 1 state  bytes 2-3 flags      | word 0
+ *   caddr  vaddr  daddr  laddr (u32, host order)      | words 1-4
+ *   cport vport | dport lport (u16)                   | words 5-6
+ *   destId  svcId  ctrl  nControl (i32)               | words 7-10
+ *   timeout (ms)  scratch                             | words 11-12
+ *   (spare)                                           | word 13
+ *   expires (f64, absolute ms)                        | words 14-15
+ */
+const REC_SHIFT = 4;
+const REC_WORDS = 1 << REC_SHIFT;
+/** Byte / u16 / word / f64 offsets inside a record. */
+const B_PROTO = 0, B_STATE = 1;
+const H_FLAGS = 1, H_CPORT = 10, H_VPORT = 11, H_DPORT = 12, H_LPORT = 13;
+const W_CADDR = 1, W_VADDR = 2, W_DADDR = 3, W_LADDR = 4;
+const W_DEST = 7, W_SVC = 8, W_CTRL = 9, W_NCTRL = 10, W_TIMEOUT = 11, W_SCRATCH = 12;
+const D_EXPIRES = 7;
+
 /** lookupBatch() works in chunks of this many keys. */
 const BATCH_CHUNK = 64;
 
@@ -112,7 +133,7 @@ export interface ConnTableOptions {
   /** Fixed capacity (conns + templates). */
   maxConns: number;
   /** Hash slots (16 B each; at least 2 × maxConns + 4, so a probe always meets an empty
-   * slot); default 3.5 × maxConns. */
+   * slot); default 3.25 × maxConns. */
   slots?: number;
   /** Hash seed; default random. Fix it for reproducible tests. */
   seed?: number;
@@ -163,34 +184,16 @@ export function persistConnDport(svc: Service, dest: Dest, pktDport: number): nu
 
 export class ConnTable implements DueHandler {
   readonly capacity: number;
-  readonly proto: Uint8Array;
-  /** TCP_S_* for TCP, UDP_S_NORMAL (0) for UDP, CTPL_S_* for templates. */
-  readonly state: Uint8Array;
-  readonly flags: Uint16Array;
-  readonly caddr: Uint32Array;
-  readonly cport: Uint16Array;
-  /** VIP, or the fwmark for fwmark templates. */
-  readonly vaddr: Uint32Array;
-  readonly vport: Uint16Array;
-  /** RIP and its port. */
-  readonly daddr: Uint32Array;
-  readonly dport: Uint16Array;
-  /** FULLNAT local address/port; 0 otherwise. */
-  readonly laddr: Uint32Array;
-  readonly lport: Uint16Array;
-  /** Dest.id (index into `dests`), -1 none. */
-  readonly destId: Int32Array;
-  readonly svcId: Int32Array;
-  /** Controlling template slot, -1 none. */
-  readonly ctrl: Int32Array;
-  /** Number of conns this template controls. */
-  readonly nControl: Int32Array;
-  /** Absolute expiry (ms, injected clock). */
-  readonly expires: Float64Array;
-  /** Current timeout (ms) re-applied on each refresh. */
-  readonly timeout: Uint32Array;
-  /** Free for the data path (e.g. a cached next-hop index). Zeroed on create. */
-  readonly scratch: Uint32Array;
+  /**
+   * The conn records: REC_BYTES (64) per conn, one cache line (the block is 64-byte aligned),
+   * viewed five ways. Read fields through the accessors below (`t.daddr(idx)`); they compile to
+   * one load each.
+   */
+  private readonly r8: Uint8Array;
+  private readonly r16: Uint16Array;
+  private readonly r32: Uint32Array;
+  private readonly ri32: Int32Array;
+  private readonly r64: Float64Array;
   /** The hash: open addressing, 4 words per slot (see the header). */
   readonly slots: Uint32Array;
   readonly wheel: TimerWheel;
@@ -226,47 +229,98 @@ export class ConnTable implements DueHandler {
     if (!Number.isInteger(cap) || cap < 1 || cap > MAX_CONNS) throw new RangeError('maxConns out of range');
     this.capacity = cap;
     const minSlots = 2 * cap + 4;
-    const want = opts.slots ?? Math.ceil(cap * 3.5);
+    const want = opts.slots ?? Math.ceil(cap * 3.25);
     if (!Number.isInteger(want) || want < 1) throw new RangeError('slots out of range');
     this.nSlots = Math.max(minSlots, want);
     this.slotWords = this.nSlots * 4;
     this.homeScale = this.nSlots / 4294967296;
-    // One block (huge-page backed when large): the slots first, then the fields.
-    const mem = carveTable([
-      [Uint32Array, this.slotWords],
-      [Uint8Array, cap], [Uint8Array, cap], [Uint16Array, cap],
-      [Uint32Array, cap], [Uint16Array, cap], [Uint32Array, cap], [Uint16Array, cap],
-      [Uint32Array, cap], [Uint16Array, cap], [Uint32Array, cap], [Uint16Array, cap],
-      [Int32Array, cap], [Int32Array, cap], [Int32Array, cap], [Int32Array, cap],
-      [Float64Array, cap], [Uint32Array, cap], [Uint32Array, cap],
-    ] as const, opts.allocate);
+    // One block (huge-page backed when large): the slots first, then the records.
+    const mem = carveTable([[Uint32Array, this.slotWords], [Uint32Array, cap * REC_WORDS]] as const, opts.allocate);
     this.hugePages = mem.huge;
-    [this.slots, this.proto, this.state, this.flags, this.caddr, this.cport, this.vaddr, this.vport,
-      this.daddr, this.dport, this.laddr, this.lport, this.destId, this.svcId, this.ctrl, this.nControl,
-      this.expires, this.timeout, this.scratch] = mem.views;
-    this.destId.fill(-1);
-    this.svcId.fill(-1);
-    this.ctrl.fill(-1);
+    const [slots, rec] = mem.views;
+    this.slots = slots;
+    this.r32 = rec;
+    this.r8 = new Uint8Array(rec.buffer, rec.byteOffset, rec.byteLength);
+    this.r16 = new Uint16Array(rec.buffer, rec.byteOffset, rec.byteLength >>> 1);
+    this.ri32 = new Int32Array(rec.buffer, rec.byteOffset, rec.length);
+    this.r64 = new Float64Array(rec.buffer, rec.byteOffset, rec.byteLength >>> 3);
+    for (let i = 0; i < cap; i++) {
+      this.ri32[(i << REC_SHIFT) + W_DEST] = -1;
+      this.ri32[(i << REC_SHIFT) + W_SVC] = -1;
+      this.ri32[(i << REC_SHIFT) + W_CTRL] = -1;
+    }
     this.seed = (opts.seed ?? randomSeed()) >>> 0;
     this.timeouts = opts.timeouts ?? new Timeouts();
     this.dests = opts.dests ?? [];
     this.onExpire = opts.onExpire ?? null;
     this.maxExpirePerTick = opts.maxExpirePerTick ?? 1024;
-    this.wheel = new TimerWheel(cap, this.expires, opts.now ?? 0, opts.wheelSlotMs ?? 64, opts.wheelSlots ?? 16384);
+    this.wheel = new TimerWheel(cap, this.r64, REC_SHIFT - 1, D_EXPIRES, opts.now ?? 0, opts.wheelSlotMs ?? 64, opts.wheelSlots ?? 16384);
     // Free stack: 0 on top, so slots are handed out in ascending order.
     for (let i = cap - 1; i >= 0; i--) {
-      this.scratch[i] = this.freeHead + 1;
+      this.setScratch(i, this.freeHead + 1);
       this.freeHead = i;
     }
   }
 
+  // ---------------------------------------------------------------- fields of conn idx
+
+  proto(idx: number): number { return this.r8[(idx << 6) + B_PROTO]!; }
+  /** TCP_S_* for TCP, UDP_S_NORMAL (0) for UDP, CTPL_S_* for templates. */
+  state(idx: number): number { return this.r8[(idx << 6) + B_STATE]!; }
+  flags(idx: number): number { return this.r16[(idx << 5) + H_FLAGS]!; }
+  caddr(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_CADDR]!; }
+  cport(idx: number): number { return this.r16[(idx << 5) + H_CPORT]!; }
+  /** VIP, or the fwmark for fwmark templates. */
+  vaddr(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_VADDR]!; }
+  vport(idx: number): number { return this.r16[(idx << 5) + H_VPORT]!; }
+  /** RIP and its port. */
+  daddr(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_DADDR]!; }
+  dport(idx: number): number { return this.r16[(idx << 5) + H_DPORT]!; }
+  /** FULLNAT local address/port; 0 otherwise. */
+  laddr(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_LADDR]!; }
+  lport(idx: number): number { return this.r16[(idx << 5) + H_LPORT]!; }
+  /** Dest.id (index into `dests`), -1 none. */
+  destId(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_DEST]!; }
+  svcId(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_SVC]!; }
+  /** Controlling template slot, -1 none. */
+  ctrl(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_CTRL]!; }
+  /** Number of conns this template controls. */
+  nControl(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_NCTRL]!; }
+  /** Absolute expiry (ms, injected clock). */
+  expires(idx: number): number { return this.r64[(idx << 3) + D_EXPIRES]!; }
+  /** Current timeout (ms) re-applied on each refresh. */
+  timeout(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_TIMEOUT]!; }
+  /** Free for the data path (e.g. a cached next-hop index). Zeroed on create. */
+  scratch(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_SCRATCH]!; }
+  setScratch(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_SCRATCH] = v; }
+  /**
+   * Sets the timeout the next refresh applies (tests; the data path goes through
+   * tcpTransition/udpPacket, which set it from the state).
+   */
+  setTimeoutMs(idx: number, ms: number): void { this.r32[(idx << REC_SHIFT) + W_TIMEOUT] = ms; }
+
+  private setProto(idx: number, v: number): void { this.r8[(idx << 6) + B_PROTO] = v; }
+  private setState(idx: number, v: number): void { this.r8[(idx << 6) + B_STATE] = v; }
+  private setFlags(idx: number, v: number): void { this.r16[(idx << 5) + H_FLAGS] = v; }
+  private setCaddr(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_CADDR] = v; }
+  private setCport(idx: number, v: number): void { this.r16[(idx << 5) + H_CPORT] = v; }
+  private setVaddr(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_VADDR] = v; }
+  private setVport(idx: number, v: number): void { this.r16[(idx << 5) + H_VPORT] = v; }
+  private setDaddr(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_DADDR] = v; }
+  private setDport(idx: number, v: number): void { this.r16[(idx << 5) + H_DPORT] = v; }
+  private setLaddr(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_LADDR] = v; }
+  private setLport(idx: number, v: number): void { this.r16[(idx << 5) + H_LPORT] = v; }
+  private setDestId(idx: number, v: number): void { this.ri32[(idx << REC_SHIFT) + W_DEST] = v; }
+  private setSvcId(idx: number, v: number): void { this.ri32[(idx << REC_SHIFT) + W_SVC] = v; }
+  private setCtrl(idx: number, v: number): void { this.ri32[(idx << REC_SHIFT) + W_CTRL] = v; }
+  private setNControl(idx: number, v: number): void { this.ri32[(idx << REC_SHIFT) + W_NCTRL] = v; }
+  private setExpires(idx: number, v: number): void { this.r64[(idx << 3) + D_EXPIRES] = v; }
+  private setTimeout(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_TIMEOUT] = v; }
+
   /** Bytes held by this table's typed arrays (for benches and `--info`). */
   memoryBytes(): number {
     let n = 0;
-    for (const a of [this.proto, this.state, this.flags, this.caddr, this.cport, this.vaddr, this.vport,
-      this.daddr, this.dport, this.laddr, this.lport, this.destId, this.svcId, this.ctrl, this.nControl,
-      this.expires, this.timeout, this.scratch, this.slots,
-      this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
+    for (const a of [this.r32, this.slots, this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
     return n;
   }
 
@@ -276,20 +330,20 @@ export class ConnTable implements DueHandler {
   }
 
   dest(idx: number): Dest | undefined {
-    const id = this.destId[idx]!;
+    const id = this.destId(idx);
     return id >= 0 ? this.dests[id] : undefined;
   }
 
   fwd(idx: number): FwdMethod {
-    return (this.flags[idx]! & CF_FWD_MASK) as FwdMethod;
+    return (this.flags(idx) & CF_FWD_MASK) as FwdMethod;
   }
 
   isTemplate(idx: number): boolean {
-    return (this.flags[idx]! & CF_TEMPLATE) !== 0;
+    return (this.flags(idx) & CF_TEMPLATE) !== 0;
   }
 
   inUse(idx: number): boolean {
-    return idx >= 0 && idx < this.capacity && (this.flags[idx]! & CF_IN_USE) !== 0;
+    return idx >= 0 && idx < this.capacity && (this.flags(idx) & CF_IN_USE) !== 0;
   }
 
   // ---------------------------------------------------------------- hash
@@ -359,42 +413,42 @@ export class ConnTable implements DueHandler {
   }
 
   private hash(idx: number): void {
-    const f = this.flags[idx]!;
+    const f = this.flags(idx);
     if (f & CF_ONE_PACKET) return;
     const inRef = idx << 1;
     const tmpl = (f & CF_TEMPLATE) !== 0;
-    this.insertRef(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!, this.cport[idx]!,
-      this.vaddr[idx]!, this.vport[idx]!);
+    this.insertRef(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddr(idx), this.cport(idx),
+      this.vaddr(idx), this.vport(idx));
     let nf = f | CF_HASHED;
     if (!tmpl) {
       const fwd = f & CF_FWD_MASK;
       if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
-        const la = this.laddr[idx]!;
-        const lp = this.lport[idx]!;
-        this.insertRef(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
-          la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!);
+        const la = this.laddr(idx);
+        const lp = this.lport(idx);
+        this.insertRef(inRef | 1, this.proto(idx), this.daddr(idx), this.dport(idx),
+          la !== 0 ? la : this.caddr(idx), lp !== 0 ? lp : this.cport(idx));
         nf |= CF_OUT_HASHED;
       }
     }
-    this.flags[idx] = nf;
+    this.setFlags(idx, nf);
   }
 
   /** Unhashes both tuples. The key fields must be those hash() saw (only create and
    * invalidateTemplate write them, around a hash/unhash pair). */
   private unhash(idx: number): void {
-    const f = this.flags[idx]!;
+    const f = this.flags(idx);
     const inRef = idx << 1;
     if (f & CF_HASHED) {
-      this.removeRef(inRef, f & CF_TEMPLATE ? REC_PROTO_TEMPLATE : this.proto[idx]!, this.caddr[idx]!,
-        this.cport[idx]!, this.vaddr[idx]!, this.vport[idx]!);
+      this.removeRef(inRef, f & CF_TEMPLATE ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddr(idx),
+        this.cport(idx), this.vaddr(idx), this.vport(idx));
     }
     if (f & CF_OUT_HASHED) {
-      const la = this.laddr[idx]!;
-      const lp = this.lport[idx]!;
-      this.removeRef(inRef | 1, this.proto[idx]!, this.daddr[idx]!, this.dport[idx]!,
-        la !== 0 ? la : this.caddr[idx]!, lp !== 0 ? lp : this.cport[idx]!);
+      const la = this.laddr(idx);
+      const lp = this.lport(idx);
+      this.removeRef(inRef | 1, this.proto(idx), this.daddr(idx), this.dport(idx),
+        la !== 0 ? la : this.caddr(idx), lp !== 0 ? lp : this.cport(idx));
     }
-    this.flags[idx] = f & ~(CF_HASHED | CF_OUT_HASHED);
+    this.setFlags(idx, f & ~(CF_HASHED | CF_OUT_HASHED));
   }
 
   /**
@@ -487,16 +541,13 @@ export class ConnTable implements DueHandler {
     const refs = this.batchRefs;
     this.lookupBatch(0, m, proto, saddr, sport, daddr, dport, refs);
     let touched = 0;
-    // The fields every packet of an established conn reads next (state machine, timer, the
-    // forwarder's addresses).
-    const flags = this.flags, state = this.state, timeout = this.timeout, expires = this.expires;
-    const cDaddr = this.daddr, cDport = this.dport, cVaddr = this.vaddr, cCaddr = this.caddr, destId = this.destId;
+    // The record every packet of an established conn reads next (state machine, timer, the
+    // forwarder's addresses): one line per conn.
+    const r32 = this.r32;
     for (let k = 0; k < m; k++) {
       const r = refs[k]!;
       if (r < 0) continue;
-      const i = r >> 1;
-      touched ^= flags[i]! ^ state[i]! ^ timeout[i]! ^ cDaddr[i]! ^ cDport[i]! ^ cVaddr[i]! ^ cCaddr[i]! ^ destId[i]!;
-      if (expires[i]! < 0) touched++;
+      touched ^= r32[(r >> 1) << REC_SHIFT]!;
     }
     this.sink ^= touched;
   }
@@ -518,7 +569,7 @@ export class ConnTable implements DueHandler {
       if (w === 0) return -1;
       if (s[o] === caddr && s[o + 1] === vaddr && s[o + 2] === ports && (w & 0xff) === REC_PROTO_TEMPLATE) {
         const i = ((w >>> 8) - 1) >> 1;
-        if (this.proto[i] === proto && (this.flags[i]! & CF_INVALID) === 0) return i;
+        if (this.proto(i) === proto && (this.flags(i) & CF_INVALID) === 0) return i;
       }
       o += 4;
       if (o === end) o = 0;
@@ -533,7 +584,7 @@ export class ConnTable implements DueHandler {
       this.fullDrops++;
       return -1;
     }
-    this.freeHead = this.scratch[idx]! - 1;
+    this.freeHead = this.scratch(idx) - 1;
     return idx;
   }
 
@@ -549,34 +600,34 @@ export class ConnTable implements DueHandler {
     laddr: number, lport: number, dest: Dest | null, svcId: number, ctrl: number, now: number, extraFlags: number): number {
     const idx = this.alloc();
     if (idx < 0) return -1;
-    this.proto[idx] = proto;
-    this.state[idx] = TCP_S_NONE;
-    this.caddr[idx] = caddr;
-    this.cport[idx] = cport;
-    this.vaddr[idx] = vaddr;
-    this.vport[idx] = vport;
-    this.daddr[idx] = daddr;
-    this.dport[idx] = dport;
-    this.laddr[idx] = laddr;
-    this.lport[idx] = lport;
-    this.svcId[idx] = svcId;
-    this.ctrl[idx] = -1;
-    this.nControl[idx] = 0;
-    this.scratch[idx] = 0;
-    this.timeout[idx] = NEW_CONN_TIMEOUT_MS;
-    this.expires[idx] = now + NEW_CONN_TIMEOUT_MS;
+    this.setProto(idx, proto);
+    this.setState(idx, TCP_S_NONE);
+    this.setCaddr(idx, caddr);
+    this.setCport(idx, cport);
+    this.setVaddr(idx, vaddr);
+    this.setVport(idx, vport);
+    this.setDaddr(idx, daddr);
+    this.setDport(idx, dport);
+    this.setLaddr(idx, laddr);
+    this.setLport(idx, lport);
+    this.setSvcId(idx, svcId);
+    this.setCtrl(idx, -1);
+    this.setNControl(idx, 0);
+    this.setScratch(idx, 0);
+    this.setTimeout(idx, NEW_CONN_TIMEOUT_MS);
+    this.setExpires(idx, now + NEW_CONN_TIMEOUT_MS);
     let f = CF_IN_USE | (extraFlags & (CF_FWD_MASK | CF_ONE_PACKET | CF_NOOUTPUT | CF_INACTIVE));
     if (proto !== IPPROTO_UDP) f &= ~CF_ONE_PACKET;
-    this.flags[idx] = f;
-    this.destId[idx] = -1;
+    this.setFlags(idx, f);
+    this.setDestId(idx, -1);
     if (dest !== null) this.bind(idx, dest);
     this.hash(idx);
     if (ctrl >= 0) {
-      this.ctrl[idx] = ctrl;
-      this.nControl[ctrl]!++;
+      this.setCtrl(idx, ctrl);
+      this.setNControl(ctrl, this.nControl(ctrl) + 1);
       this.touch(ctrl, now);
     }
-    this.wheel.insert(idx, this.expires[idx]!);
+    this.wheel.insert(idx, this.expires(idx));
     this.count++;
     return idx;
   }
@@ -590,27 +641,27 @@ export class ConnTable implements DueHandler {
     dest: Dest | null, svcId: number, timeoutMs: number, now: number): number {
     const idx = this.alloc();
     if (idx < 0) return -1;
-    this.proto[idx] = proto;
-    this.state[idx] = CTPL_S_NONE;
-    this.caddr[idx] = caddr;
-    this.cport[idx] = 0;
-    this.vaddr[idx] = vaddr;
-    this.vport[idx] = vport;
-    this.daddr[idx] = daddr;
-    this.dport[idx] = dport;
-    this.laddr[idx] = 0;
-    this.lport[idx] = 0;
-    this.svcId[idx] = svcId;
-    this.ctrl[idx] = -1;
-    this.nControl[idx] = 0;
-    this.scratch[idx] = 0;
-    this.timeout[idx] = timeoutMs;
-    this.expires[idx] = now + timeoutMs;
-    this.flags[idx] = CF_IN_USE | CF_TEMPLATE;
-    this.destId[idx] = -1;
+    this.setProto(idx, proto);
+    this.setState(idx, CTPL_S_NONE);
+    this.setCaddr(idx, caddr);
+    this.setCport(idx, 0);
+    this.setVaddr(idx, vaddr);
+    this.setVport(idx, vport);
+    this.setDaddr(idx, daddr);
+    this.setDport(idx, dport);
+    this.setLaddr(idx, 0);
+    this.setLport(idx, 0);
+    this.setSvcId(idx, svcId);
+    this.setCtrl(idx, -1);
+    this.setNControl(idx, 0);
+    this.setScratch(idx, 0);
+    this.setTimeout(idx, timeoutMs);
+    this.setExpires(idx, now + timeoutMs);
+    this.setFlags(idx, CF_IN_USE | CF_TEMPLATE);
+    this.setDestId(idx, -1);
     if (dest !== null) this.bind(idx, dest);
     this.hash(idx);
-    this.wheel.insert(idx, this.expires[idx]!);
+    this.wheel.insert(idx, this.expires(idx));
     this.count++;
     this.templates++;
     return idx;
@@ -623,8 +674,8 @@ export class ConnTable implements DueHandler {
    */
   bind(idx: number, dest: Dest): void {
     if (this.dests[dest.id] !== dest) this.dests[dest.id] = dest;
-    this.destId[idx] = dest.id;
-    let f = (this.flags[idx]! & ~CF_FWD_MASK) | dest.fwd;
+    this.setDestId(idx, dest.id);
+    let f = (this.flags(idx) & ~CF_FWD_MASK) | dest.fwd;
     if (f & CF_TEMPLATE) {
       dest.persistConns++;
     } else {
@@ -634,18 +685,18 @@ export class ConnTable implements DueHandler {
       if (dest.fwd !== FWD_MASQ && dest.fwd !== FWD_FULLNAT) f |= CF_NOOUTPUT;
       dest.inactConns++;
     }
-    this.flags[idx] = f;
+    this.setFlags(idx, f);
     if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) dest.flags |= DEST_F_OVERLOAD;
   }
 
   /** K ip_vs_unbind_dest: uncounts conn idx and applies the OVERLOAD clearing rule. */
   private unbind(idx: number): void {
-    const id = this.destId[idx]!;
+    const id = this.destId(idx);
     if (id < 0) return;
-    this.destId[idx] = -1;
+    this.setDestId(idx, -1);
     const dest = this.dests[id];
     if (dest === undefined) return;
-    const f = this.flags[idx]!;
+    const f = this.flags(idx);
     if (f & CF_TEMPLATE) dest.persistConns--;
     else if (f & CF_INACTIVE) dest.inactConns--;
     else dest.activeConns--;
@@ -666,9 +717,9 @@ export class ConnTable implements DueHandler {
    * shorter timeout) the wheel entry is relinked, otherwise only the field is written.
    */
   touch(idx: number, now: number): void {
-    const e = now + this.timeout[idx]!;
-    if (e < this.expires[idx]!) this.wheel.relink(idx, e);
-    this.expires[idx] = e;
+    const e = now + this.timeout(idx);
+    if (e < this.expires(idx)) this.wheel.relink(idx, e);
+    this.setExpires(idx, e);
   }
 
   /**
@@ -680,19 +731,22 @@ export class ConnTable implements DueHandler {
    * the previous state is left in `lastOldState`.
    */
   tcpTransition(idx: number, dir: number, tcpFlags: number, now: number): boolean {
-    let f = this.flags[idx]!;
+    let f = this.flags(idx);
     let off = dir === DIR_IN ? TCP_DIR_INPUT : TCP_DIR_OUTPUT;
     if (f & CF_NOOUTPUT) {
-      if (dir !== DIR_IN) this.flags[idx] = f &= ~CF_NOOUTPUT;
+      if (dir !== DIR_IN) {
+        f &= ~CF_NOOUTPUT;
+        this.setFlags(idx, f);
+      }
       else off = TCP_DIR_INPUT_ONLY;
     }
-    const old = this.state[idx]!;
+    const old = this.state(idx);
     this.lastOldState = old;
     const ev = tcpEventIndex(tcpFlags);
     const ns = ev < 0 ? TCP_S_CLOSE : TCP_TABLE[(off + ev) * TCP_S_LAST + old]!;
     const changed = ns !== old;
     if (changed) {
-      const id = this.destId[idx]!;
+      const id = this.destId(idx);
       const dest = id >= 0 ? this.dests[id] : undefined;
       if (dest !== undefined) {
         if (!(f & CF_INACTIVE) && !TCP_STATE_ACTIVE[ns]) {
@@ -704,12 +758,12 @@ export class ConnTable implements DueHandler {
           dest.inactConns--;
           f &= ~CF_INACTIVE;
         }
-        this.flags[idx] = f;
+        this.setFlags(idx, f);
       }
       if (ns === TCP_S_ESTABLISHED) this.assureControl(idx);
-      this.state[idx] = ns;
+      this.setState(idx, ns);
     }
-    this.timeout[idx] = this.timeouts.tcp[ns]!;
+    this.setTimeout(idx, this.timeouts.tcp[ns]!);
     this.touch(idx, now);
     return changed;
   }
@@ -721,16 +775,16 @@ export class ConnTable implements DueHandler {
    */
   udpPacket(idx: number, dir: number, now: number): void {
     if (dir !== DIR_IN) this.assureControl(idx);
-    this.timeout[idx] = this.timeouts.udp;
+    this.setTimeout(idx, this.timeouts.udp);
     this.touch(idx, now);
   }
 
   /** K ip_vs_control_assure_ct. */
   private assureControl(idx: number): void {
-    const t = this.ctrl[idx]!;
-    if (t >= 0 && this.state[t] !== CTPL_S_ASSURED) {
-      this.state[t] = CTPL_S_ASSURED;
-      this.flags[t]! |= CF_ASSURED;
+    const t = this.ctrl(idx);
+    if (t >= 0 && this.state(t) !== CTPL_S_ASSURED) {
+      this.setState(t, CTPL_S_ASSURED);
+      this.setFlags(t, this.flags(t) | CF_ASSURED);
     }
   }
 
@@ -741,10 +795,10 @@ export class ConnTable implements DueHandler {
    * false (the conn is reused and its state follows the table).
    */
   reuseOnSyn(idx: number, reuseMode = 1): boolean {
-    if (reuseMode === 0 || this.ctrl[idx] !== -1 || this.proto[idx] !== IPPROTO_TCP) return false;
-    const s = this.state[idx]!;
+    if (reuseMode === 0 || this.ctrl(idx) !== -1 || this.proto(idx) !== IPPROTO_TCP) return false;
+    const s = this.state(idx);
     if (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE ||
-      ((reuseMode & 2) !== 0 && s === TCP_S_FIN_WAIT && (this.flags[idx]! & CF_NOOUTPUT) !== 0)) {
+      ((reuseMode & 2) !== 0 && s === TCP_S_FIN_WAIT && (this.flags(idx) & CF_NOOUTPUT) !== 0)) {
       this.free(idx);
       return true;
     }
@@ -760,7 +814,7 @@ export class ConnTable implements DueHandler {
    * controlled conns end. Returns validity.
    */
   checkTemplate(t: number, expireQuiescent = false): boolean {
-    if (this.flags[t]! & CF_INVALID) return false;
+    if (this.flags(t) & CF_INVALID) return false;
     const d = this.dest(t);
     if (d !== undefined && d.available && !(expireQuiescent && d.weight === 0)) return true;
     this.invalidateTemplate(t);
@@ -768,12 +822,12 @@ export class ConnTable implements DueHandler {
   }
 
   invalidateTemplate(t: number): void {
-    if (this.flags[t]! & CF_INVALID) return;
+    if (this.flags(t) & CF_INVALID) return;
     this.unhash(t);
-    this.vport[t] = 0xffff;
-    this.dport[t] = 0xffff;
-    this.cport[t] = 0;
-    this.flags[t]! |= CF_INVALID;
+    this.setVport(t, 0xffff);
+    this.setDport(t, 0xffff);
+    this.setCport(t, 0);
+    this.setFlags(t, this.flags(t) | CF_INVALID);
     this.hash(t);
   }
 
@@ -786,11 +840,11 @@ export class ConnTable implements DueHandler {
    */
   expire(idx: number, now: number): boolean {
     if (!this.inUse(idx)) return false;
-    if (this.nControl[idx]! > 0) {
-      this.timeout[idx] = TEMPLATE_REARM_MS;
+    if (this.nControl(idx) > 0) {
+      this.setTimeout(idx, TEMPLATE_REARM_MS);
       this.wheel.remove(idx);
-      this.expires[idx] = now + TEMPLATE_REARM_MS;
-      this.wheel.insert(idx, this.expires[idx]!);
+      this.setExpires(idx, now + TEMPLATE_REARM_MS);
+      this.wheel.insert(idx, this.expires(idx));
       return false;
     }
     this.free(idx);
@@ -799,11 +853,11 @@ export class ConnTable implements DueHandler {
 
   /** Wheel callback: idx is due and unlinked. */
   onDue(idx: number, now: number): void {
-    if (this.nControl[idx]! > 0) {
+    if (this.nControl(idx) > 0) {
       // K ip_vs_conn_expire: still controlling conns ⇒ keep, timeout becomes 60 s.
-      this.timeout[idx] = TEMPLATE_REARM_MS;
-      this.expires[idx] = now + TEMPLATE_REARM_MS;
-      this.wheel.insert(idx, this.expires[idx]!);
+      this.setTimeout(idx, TEMPLATE_REARM_MS);
+      this.setExpires(idx, now + TEMPLATE_REARM_MS);
+      this.wheel.insert(idx, this.expires(idx));
       return;
     }
     this.free(idx);
@@ -825,17 +879,17 @@ export class ConnTable implements DueHandler {
   private free(idx: number): void {
     this.unhash(idx);
     this.wheel.remove(idx);
-    const t = this.ctrl[idx]!;
+    const t = this.ctrl(idx);
     if (t >= 0) {
-      this.nControl[t]!--;
-      this.ctrl[idx] = -1;
+      this.setNControl(t, this.nControl(t) - 1);
+      this.setCtrl(idx, -1);
     }
     if (this.onExpire !== null) this.onExpire(idx);
     this.unbind(idx);
-    if (this.flags[idx]! & CF_TEMPLATE) this.templates--;
-    this.flags[idx] = 0;
+    if (this.flags(idx) & CF_TEMPLATE) this.templates--;
+    this.setFlags(idx, 0);
     this.count--;
-    this.scratch[idx] = this.freeHead + 1;
+    this.setScratch(idx, this.freeHead + 1);
     this.freeHead = idx;
   }
 
@@ -856,11 +910,10 @@ export class ConnTable implements DueHandler {
 
   /** Calls fn for every conn and template in use (slot order). */
   forEach(fn: (idx: number) => void): void {
-    const flags = this.flags;
     const total = this.count; // fn may free the conn it is given
     let seen = 0;
     for (let i = 0; i < this.capacity && seen < total; i++) {
-      if (flags[i]! & CF_IN_USE) {
+      if (this.flags(i) & CF_IN_USE) {
         seen++;
         fn(i);
       }
@@ -869,9 +922,9 @@ export class ConnTable implements DueHandler {
 
   /** The state as the kernel prints it: TCP names, `UDP`, NONE/ASSURED for templates. */
   stateName(idx: number): string {
-    const s = this.state[idx]!;
-    if (this.flags[idx]! & CF_TEMPLATE) return CTPL_STATE_NAMES[s] ?? 'ERR!';
-    const p = this.proto[idx]!;
+    const s = this.state(idx);
+    if (this.flags(idx) & CF_TEMPLATE) return CTPL_STATE_NAMES[s] ?? 'ERR!';
+    const p = this.proto(idx);
     if (p === IPPROTO_TCP) return TCP_STATE_NAMES[s] ?? 'ERR!';
     if (p === IPPROTO_UDP) return 'UDP';
     return 'NONE';
@@ -879,21 +932,21 @@ export class ConnTable implements DueHandler {
 
   /** Listing row for conn idx at clock `now`. */
   snap(idx: number, now: number): ConnSnap {
-    const la = this.laddr[idx]!;
-    const proto = this.proto[idx]!;
+    const la = this.laddr(idx);
+    const proto = this.proto(idx);
     return {
       protocol: proto,
-      caddr: ipToString(this.caddr[idx]!),
-      cport: this.cport[idx]!,
-      vaddr: ipToString(this.vaddr[idx]!),
-      vport: this.vport[idx]!,
-      daddr: ipToString(this.daddr[idx]!),
-      dport: this.dport[idx]!,
+      caddr: ipToString(this.caddr(idx)),
+      cport: this.cport(idx),
+      vaddr: ipToString(this.vaddr(idx)),
+      vport: this.vport(idx),
+      daddr: ipToString(this.daddr(idx)),
+      dport: this.dport(idx),
       laddr: la !== 0 ? ipToString(la) : '',
-      lport: this.lport[idx]!,
+      lport: this.lport(idx),
       state: this.stateName(idx),
-      expires: Math.max(0, Math.floor((this.expires[idx]! - now) / 1000)),
-      template: (this.flags[idx]! & CF_TEMPLATE) !== 0,
+      expires: Math.max(0, Math.floor((this.expires(idx) - now) / 1000)),
+      template: (this.flags(idx) & CF_TEMPLATE) !== 0,
       fwd: this.fwd(idx),
     };
   }
@@ -910,21 +963,20 @@ export class ConnTable implements DueHandler {
    */
   private flushWhere(pred: (idx: number) => boolean): number {
     let n = 0;
-    const ctrl = this.ctrl;
     const tmpl: number[] = [];
     this.forEach((i) => {
       if (!pred(i)) return;
-      if (this.flags[i]! & CF_TEMPLATE) tmpl.push(i);
+      if (this.flags(i) & CF_TEMPLATE) tmpl.push(i);
       else {
         this.free(i);
         n++;
       }
     });
     for (const t of tmpl) {
-      if (this.nControl[t]! > 0) {
+      if (this.nControl(t) > 0) {
         // Controlled conns outside the flushed set (rare): detach them so no stale link survives.
-        for (let i = 0; i < this.capacity; i++) if (ctrl[i] === t) ctrl[i] = -1;
-        this.nControl[t] = 0;
+        for (let i = 0; i < this.capacity; i++) if (this.ctrl(i) === t) this.setCtrl(i, -1);
+        this.setNControl(t, 0);
       }
       this.free(t);
       n++;
@@ -934,12 +986,12 @@ export class ConnTable implements DueHandler {
 
   /** Removes every conn and template bound to dest id (ipvsadm -d with expire, trash purge). */
   flushDest(destId: number): number {
-    return this.flushWhere((i) => this.destId[i] === destId);
+    return this.flushWhere((i) => this.destId(i) === destId);
   }
 
   /** Removes every conn and template of service id (ipvsadm -D). */
   flushService(svcId: number): number {
-    return this.flushWhere((i) => this.svcId[i] === svcId);
+    return this.flushWhere((i) => this.svcId(i) === svcId);
   }
 
   /** Removes everything (ipvsadm -C). */
@@ -951,7 +1003,7 @@ export class ConnTable implements DueHandler {
   invalidateTemplatesOf(destId: number): number {
     let n = 0;
     this.forEach((i) => {
-      if ((this.flags[i]! & CF_TEMPLATE) && this.destId[i] === destId && !(this.flags[i]! & CF_INVALID)) {
+      if ((this.flags(i) & CF_TEMPLATE) && this.destId(i) === destId && !(this.flags(i) & CF_INVALID)) {
         this.invalidateTemplate(i);
         n++;
       }

@@ -37,13 +37,16 @@ export class TimerWheel {
   readonly slotMs: number;
   readonly nSlots: number;
   private readonly mask: number;
+  /** expires of item i is expires[(i << shift) + offset] (a field of the caller's records). */
   private readonly expires: Float64Array;
+  private readonly shift: number;
+  private readonly offset: number;
   /** Next slot key to process (absolute: floor(time / slotMs)). */
   private cur: number;
   /** True when the last advance() stopped on its budget with due work left. */
   pending = false;
 
-  constructor(capacity: number, expires: Float64Array, now: number, slotMs = 64, nSlots = 16384) {
+  constructor(capacity: number, expires: Float64Array, shift: number, offset: number, now: number, slotMs = 64, nSlots = 16384) {
     if ((nSlots & (nSlots - 1)) !== 0 || nSlots < 2) throw new RangeError('nSlots must be a power of two');
     this.next = new Int32Array(capacity).fill(NOT_LINKED);
     this.prev = new Int32Array(capacity);
@@ -53,6 +56,8 @@ export class TimerWheel {
     this.nSlots = nSlots;
     this.mask = nSlots - 1;
     this.expires = expires;
+    this.shift = shift;
+    this.offset = offset;
     this.cur = Math.floor(now / slotMs);
   }
 
@@ -132,7 +137,7 @@ export class TimerWheel {
 
   /** Walks a detached chain; false when the budget ran out (rest parked on the resume list). */
   private walk(i: number, now: number, budget: number, handler: DueHandler): boolean {
-    const next = this.next, prev = this.prev, expires = this.expires;
+    const next = this.next, prev = this.prev, expires = this.expires, shift = this.shift, offset = this.offset;
     while (i >= 0) {
       if (this.visits >= budget) {
         const res = this.nSlots;
@@ -143,7 +148,7 @@ export class TimerWheel {
       }
       this.visits++;
       const n = next[i]!;
-      const e = expires[i]!;
+      const e = expires[(i << shift) + offset]!;
       next[i] = NOT_LINKED;
       if (n >= 0) prev[n] = -1 - this.nSlots; // n is now the head of the detached rest
       if (e <= now) {

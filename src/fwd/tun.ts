@@ -24,7 +24,7 @@ export const IPIP_OVERHEAD = 20;
 export const tunForwarder: Forwarder = {
   name: 'tun',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
-    const rip = ctx.conns.daddr[c]!;
+    const rip = ctx.conns.daddr(c);
     const src = ctx.routeSrc(rip);
     if (src === 0) return D_NO_ROUTE;
     const mtu = ctx.routeMtu(rip) - IPIP_OVERHEAD;

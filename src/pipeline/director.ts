@@ -302,7 +302,7 @@ export class Director implements FwdContext {
     this.drops.counts[reason]!++;
     p.drop = reason;
     // A one-packet (-o) conn lives for its one packet only, forwarded or not.
-    if (p.conn >= 0 && (this.conns.flags[p.conn]! & CF_ONE_PACKET) !== 0) this.conns.expire(p.conn, this.clock.now());
+    if (p.conn >= 0 && (this.conns.flags(p.conn) & CF_ONE_PACKET) !== 0) this.conns.expire(p.conn, this.clock.now());
     if (this.tracer.on) this.tracer.end(p, '', DROP_REASONS[reason]!);
   }
 
@@ -363,7 +363,7 @@ export class Director implements FwdContext {
       if (dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN && conns.reuseOnSyn(c)) {
         if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
         ref = -1;
-      } else if (this.expireNodestConn && dir === DIR_IN && conns.destId[c]! >= 0 && !this.config.dests[conns.destId[c]!]?.available &&
+      } else if (this.expireNodestConn && dir === DIR_IN && conns.destId(c) >= 0 && !this.config.dests[conns.destId(c)]?.available &&
         conns.expire(c, now)) {
         // K ip_vs_in_hook with sysctl_expire_nodest_conn: expire now, schedule this packet anew.
         if (tr) this.tracer.step(p, 'track', `conn #${c} to a removed dest expired (expire_nodest_conn=1), rescheduling`);
@@ -391,7 +391,7 @@ export class Director implements FwdContext {
     p.conn = c;
     p.dir = dir;
     p.traceId = c + 1;
-    const dest = this.config.dests[conns.destId[c]!];
+    const dest = this.config.dests[conns.destId(c)];
     if (dest === undefined || !dest.available) {
       // expire_nodest_conn=0: packets of conns to a removed dest are dropped until they expire.
       if (tr) this.tracer.step(p, 'track', 'dest of this conn was removed: dropped (expire_nodest_conn=0)');
@@ -401,11 +401,11 @@ export class Director implements FwdContext {
     if (proto === IPPROTO_TCP) {
       const changed = conns.tcpTransition(c, dir, p.tcpFlags, now);
       if (tr) this.tracer.step(p, 'state', changed
-        ? `${stateNameOf(conns, conns.lastOldState)} → ${conns.stateName(c)} (timeout ${conns.timeout[c]! / 1000}s)`
-        : `${conns.stateName(c)} (unchanged, timeout ${conns.timeout[c]! / 1000}s)`);
+        ? `${stateNameOf(conns, conns.lastOldState)} → ${conns.stateName(c)} (timeout ${conns.timeout(c) / 1000}s)`
+        : `${conns.stateName(c)} (unchanged, timeout ${conns.timeout(c) / 1000}s)`);
     } else {
       conns.udpPacket(c, dir, now);
-      if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout[c]! / 1000}s)`);
+      if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout(c) / 1000}s)`);
     }
     // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length).
     const svc = dest.svc;
@@ -438,7 +438,7 @@ export class Director implements FwdContext {
       return;
     }
     if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', fwd.name); }
-    if (conns.flags[c]! & CF_ONE_PACKET) conns.expire(c, now);
+    if (conns.flags(c) & CF_ONE_PACKET) conns.expire(c, now);
     this.egress(p, now, tr);
   }
 
@@ -451,7 +451,7 @@ export class Director implements FwdContext {
     if (p.proto !== IPPROTO_TCP) { this.dropPkt(p, D_GSO); return; }
     const b = p.b;
     const doff = (b[p.l4 + 12]! >>> 4) << 2;
-    const room = this.routeMtu(this.conns.daddr[c]!) - IPIP_OVERHEAD - p.ihl - doff;
+    const room = this.routeMtu(this.conns.daddr(c)) - IPIP_OVERHEAD - p.ihl - doff;
     if (room < 8) { this.dropPkt(p, D_GSO); return; }
     const mss = p.gsoSize > 0 ? Math.min(p.gsoSize, room) : room;
     const n = segmentCount(b, p.off, p.len, mss);
@@ -531,8 +531,8 @@ export class Director implements FwdContext {
         t = -1;
       }
       if (t >= 0) {
-        dest = this.config.dests[conns.destId[t]!] ?? null;
-        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} ${ipToString(cm)} → ${dest ? ipToString(dest.addr) : '?'}:${conns.dport[t]}`);
+        dest = this.config.dests[conns.destId(t)] ?? null;
+        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} ${ipToString(cm)} → ${dest ? ipToString(dest.addr) : '?'}:${conns.dport(t)}`);
       } else {
         dest = svc.sched.pick(key, now, note);
         if (dest !== null) {
@@ -677,7 +677,7 @@ export class Director implements FwdContext {
     p.conn = c;
     p.dir = dir;
     p.traceId = c + 1;
-    const dest = this.config.dests[conns.destId[c]!];
+    const dest = this.config.dests[conns.destId(c)];
     if (dest === undefined || !dest.available) { this.dropPkt(p, D_DEST_UNAVAIL); return; }
     conns.touch(c, now);
     if (p.ttl <= 1) { this.dropPkt(p, D_TTL); return; }
@@ -690,12 +690,12 @@ export class Director implements FwdContext {
       if (dir === DIR_IN) {
         // Embedded = our reply as the client side saw it (VIP:vport → CIP:cport).
         // Make it what the RS sent: RIP:dport → (LIP:lport | CIP:cport).
-        this.setEmbedded(p, conns.daddr[c]!, conns.dport[c]!, full ? conns.laddr[c]! : p.inDaddr, full ? conns.lport[c]! : p.inDport);
-        this.setOuter(p, full ? conns.laddr[c]! : p.saddr, conns.daddr[c]!);
+        this.setEmbedded(p, conns.daddr(c), conns.dport(c), full ? conns.laddr(c) : p.inDaddr, full ? conns.lport(c) : p.inDport);
+        this.setOuter(p, full ? conns.laddr(c) : p.saddr, conns.daddr(c));
       } else {
         // Embedded = our rewritten request ((LIP|CIP) → RIP:dport); make it CIP:cport → VIP:vport.
-        this.setEmbedded(p, conns.caddr[c]!, conns.cport[c]!, conns.vaddr[c]!, conns.vport[c]!);
-        this.setOuter(p, conns.vaddr[c]!, full ? conns.caddr[c]! : p.daddr);
+        this.setEmbedded(p, conns.caddr(c), conns.cport(c), conns.vaddr(c), conns.vport(c));
+        this.setOuter(p, conns.vaddr(c), full ? conns.caddr(c) : p.daddr);
       }
       p.nextHop = p.daddr;
       if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', `ICMP error for conn #${c}: outer and embedded headers rewritten (${fwdStr(fwd)})`); }

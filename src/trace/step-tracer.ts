@@ -84,7 +84,7 @@ export interface TraceHost {
   clock: { now(): number };
   conns: {
     lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number;
-    readonly flags: Uint16Array;
+    flags(idx: number): number;
     stateName(idx: number): string;
   };
 }
@@ -187,7 +187,7 @@ export class StepTracer implements Tracer {
       ev.dir = p.dir === 0 ? 'in' : 'out';
       const h = this.host;
       if (h) {
-        ev.method = METHOD_NAMES[h.conns.flags[p.conn]! & CF_FWD_MASK] ?? '';
+        ev.method = METHOD_NAMES[h.conns.flags(p.conn) & CF_FWD_MASK] ?? '';
         ev.state = h.conns.stateName(p.conn);
       }
       if (this.traced.size >= MAX_TRACED_CONNS) this.traced.delete(this.traced.values().next().value!);

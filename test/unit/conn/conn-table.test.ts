@@ -39,9 +39,9 @@ describe('ConnTable: NAT flow', () => {
     expect(t.lookup(IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe((c << 1) | DIR_OUT);
     expect(t.lookup(IPPROTO_UDP, CIP, 40000, VIP, 80)).toBe(-1);
     expect(t.lookup(IPPROTO_TCP, CIP, 40001, VIP, 80)).toBe(-1);
-    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
-    expect(t.state[c]).toBe(TCP_S_NONE);
-    expect(t.timeout[c]).toBe(3000);
+    expect(t.flags(c) & CF_NOOUTPUT).toBe(0);
+    expect(t.state(c)).toBe(TCP_S_NONE);
+    expect(t.timeout(c)).toBe(3000);
     expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
 
     expect(t.tcpTransition(c, DIR_IN, TCP_SYN, T0)).toBe(true);
@@ -52,13 +52,13 @@ describe('ConnTable: NAT flow', () => {
     expect(t.stateName(c)).toBe('SYN_RECV');
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 2);
     expect(t.stateName(c)).toBe('ESTABLISHED');
-    expect(t.expires[c]).toBe(T0 + 2 + 900_000);
+    expect(t.expires(c)).toBe(T0 + 2 + 900_000);
     t.tcpTransition(c, DIR_IN, TCP_FIN | TCP_ACK, T0 + 3);
     expect(t.stateName(c)).toBe('CLOSE_WAIT');
     expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
     t.tcpTransition(c, DIR_OUT, TCP_FIN | TCP_ACK, T0 + 4);
     expect(t.stateName(c)).toBe('TIME_WAIT');
-    expect(t.expires[c]).toBe(T0 + 4 + 120_000);
+    expect(t.expires(c)).toBe(T0 + 4 + 120_000);
 
     t.tick(T0 + 4 + 119_999);
     expect(t.inUse(c)).toBe(true);
@@ -88,19 +88,19 @@ describe('ConnTable: DR flow (INPUT-ONLY)', () => {
     const svc = mkService();
     const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
     const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, -1, T0, 0);
-    expect(t.flags[c]! & CF_NOOUTPUT).toBe(CF_NOOUTPUT);
+    expect(t.flags(c) & CF_NOOUTPUT).toBe(CF_NOOUTPUT);
     expect(t.fwd(c)).toBe(FWD_DROUTE);
     expect(t.lookup(IPPROTO_TCP, RIP, 80, CIP, 40000)).toBe(-1);
     t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
-    expect(t.state[c]).toBe(TCP_S_SYN_RECV);
+    expect(t.state(c)).toBe(TCP_S_SYN_RECV);
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
-    expect(t.state[c]).toBe(TCP_S_ESTABLISHED);
+    expect(t.state(c)).toBe(TCP_S_ESTABLISHED);
     expect(d.activeConns).toBe(1);
     t.tcpTransition(c, DIR_IN, TCP_FIN | TCP_ACK, T0 + 10);
-    expect(t.state[c]).toBe(TCP_S_FIN_WAIT); // INPUT-ONLY: ES --fin--> FIN_WAIT (INPUT row says CLOSE_WAIT)
+    expect(t.state(c)).toBe(TCP_S_FIN_WAIT); // INPUT-ONLY: ES --fin--> FIN_WAIT (INPUT row says CLOSE_WAIT)
     expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 20);
-    expect(t.state[c]).toBe(TCP_S_FIN_WAIT);
+    expect(t.state(c)).toBe(TCP_S_FIN_WAIT);
     t.tick(T0 + 20 + 119_999);
     expect(t.inUse(c)).toBe(true);
     t.tick(T0 + 20 + 120_000);
@@ -116,7 +116,7 @@ describe('ConnTable: DR flow (INPUT-ONLY)', () => {
     t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
     t.tcpTransition(c, DIR_OUT, TCP_ACK, T0);
-    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
+    expect(t.flags(c) & CF_NOOUTPUT).toBe(0);
     t.tcpTransition(c, DIR_IN, TCP_FIN, T0);
     expect(t.stateName(c)).toBe('CLOSE_WAIT');
   });
@@ -156,7 +156,7 @@ describe('ConnTable: timeouts with a fake clock', () => {
     t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
     t.tcpTransition(c, DIR_IN, TCP_RST, T0 + 1000);
-    expect(t.state[c]).toBe(TCP_S_CLOSE);
+    expect(t.state(c)).toBe(TCP_S_CLOSE);
     t.tick(T0 + 1000 + 9_999);
     expect(t.inUse(c)).toBe(true);
     t.tick(T0 + 1000 + 10_000);
@@ -171,9 +171,9 @@ describe('ConnTable: timeouts with a fake clock', () => {
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0);
     tos.set(60, 0, 0);
     expect(tos.get()).toEqual({ tcp: 60, tcpfin: 120, udp: 300 });
-    expect(t.expires[c]).toBe(T0 + 900_000); // not moved by the change itself
+    expect(t.expires(c)).toBe(T0 + 900_000); // not moved by the change itself
     t.tcpTransition(c, DIR_IN, TCP_ACK, T0 + 5);
-    expect(t.expires[c]).toBe(T0 + 5 + 60_000);
+    expect(t.expires(c)).toBe(T0 + 5 + 60_000);
     t.tick(T0 + 5 + 60_000);
     expect(t.inUse(c)).toBe(false);
     expect(() => tos.set(-1, 0, 0)).toThrow(RangeError);
@@ -188,11 +188,11 @@ describe('ConnTable: timeouts with a fake clock', () => {
     const c = t.create(IPPROTO_UDP, CIP, 5353, VIP, 53, RIP, 53, 0, 0, d, svc.id, -1, T0, 0);
     t.udpPacket(c, DIR_IN, T0);
     expect(t.stateName(c)).toBe('UDP');
-    expect(t.expires[c]).toBe(T0 + 300_000);
+    expect(t.expires(c)).toBe(T0 + 300_000);
     t.udpPacket(c, DIR_OUT, T0 + 100_000);
-    expect(t.expires[c]).toBe(T0 + 400_000);
+    expect(t.expires(c)).toBe(T0 + 400_000);
     expect([d.activeConns, d.inactConns]).toEqual([0, 1]);
-    expect(t.flags[c]! & CF_INACTIVE).toBe(CF_INACTIVE);
+    expect(t.flags(c) & CF_INACTIVE).toBe(CF_INACTIVE);
     t.tick(T0 + 399_999);
     expect(t.inUse(c)).toBe(true);
     t.tick(T0 + 400_000);
@@ -207,7 +207,7 @@ describe('ConnTable: persistence templates', () => {
     const svc = mkService();
     const d = mkDest(svc, '10.0.0.11', 80, FWD_DROUTE);
     const tp = t.createTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 80, RIP, 80, d, svc.id, 360_000, T0);
-    expect(t.flags[tp]! & CF_TEMPLATE).toBe(CF_TEMPLATE);
+    expect(t.flags(tp) & CF_TEMPLATE).toBe(CF_TEMPLATE);
     expect(t.lookupTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 80)).toBe(tp);
     expect(t.lookupTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 443)).toBe(-1);
     expect(t.lookup(IPPROTO_TCP, CIP & 0xffffff00, 0, VIP, 80)).toBe(-1); // never a normal hit
@@ -215,34 +215,34 @@ describe('ConnTable: persistence templates', () => {
     expect(t.stateName(tp)).toBe('NONE');
 
     const c1 = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0 + 1000, 0);
-    expect(t.nControl[tp]).toBe(1);
-    expect(t.ctrl[c1]).toBe(tp);
-    expect(t.expires[tp]).toBe(T0 + 1000 + 360_000);
+    expect(t.nControl(tp)).toBe(1);
+    expect(t.ctrl(c1)).toBe(tp);
+    expect(t.expires(tp)).toBe(T0 + 1000 + 360_000);
     t.tcpTransition(c1, DIR_IN, TCP_SYN, T0 + 1000);
     t.tcpTransition(c1, DIR_IN, TCP_ACK, T0 + 1000);
-    expect(t.state[tp]).toBe(CTPL_S_ASSURED);
-    expect(t.flags[tp]! & CF_ASSURED).toBe(CF_ASSURED);
+    expect(t.state(tp)).toBe(CTPL_S_ASSURED);
+    expect(t.flags(tp) & CF_ASSURED).toBe(CF_ASSURED);
     expect(t.stateName(tp)).toBe('ASSURED');
 
     // Template expires while it still controls c1 (900 s ESTABLISHED) ⇒ kept, 60 s from now on.
     t.tick(T0 + 1000 + 360_000);
     expect(t.inUse(tp)).toBe(true);
-    expect(t.timeout[tp]).toBe(60_000);
-    expect(t.expires[tp]).toBe(T0 + 1000 + 360_000 + 60_000);
+    expect(t.timeout(tp)).toBe(60_000);
+    expect(t.expires(tp)).toBe(T0 + 1000 + 360_000 + 60_000);
     // A new conn re-arms it with its (now 60 s) timeout.
     const c2 = t.create(IPPROTO_TCP, CIP, 40001, VIP, 80, RIP, 80, 0, 0, d, svc.id, tp, T0 + 400_000, 0);
-    expect(t.nControl[tp]).toBe(2);
-    expect(t.expires[tp]).toBe(T0 + 460_000);
+    expect(t.nControl(tp)).toBe(2);
+    expect(t.expires(tp)).toBe(T0 + 460_000);
     t.tick(T0 + 403_000); // c2 (NONE, 3 s) expires
     expect(t.inUse(c2)).toBe(false);
-    expect(t.nControl[tp]).toBe(1);
+    expect(t.nControl(tp)).toBe(1);
     // c1 ends with a RST; the template dies at the first expiry without controlled conns.
     t.tcpTransition(c1, DIR_IN, TCP_RST, T0 + 450_000);
     t.tick(T0 + 460_000);
     expect(t.inUse(tp)).toBe(true); // c1 still there (CLOSE until +10 s) ⇒ re-armed again
     t.tick(T0 + 460_001);
     expect(t.inUse(c1)).toBe(false);
-    expect(t.nControl[tp]).toBe(0);
+    expect(t.nControl(tp)).toBe(0);
     t.tick(T0 + 520_000);
     expect(t.inUse(tp)).toBe(false);
     expect([d.persistConns, d.activeConns, d.inactConns]).toEqual([0, 0, 0]);
@@ -270,12 +270,12 @@ describe('ConnTable: persistence templates', () => {
     d.weight = 0;
     expect(t.checkTemplate(tp)).toBe(true); // quiescent: still valid by default
     expect(t.checkTemplate(tp, true)).toBe(false); // expire_quiescent_template=1
-    expect(t.vport[tp]).toBe(0xffff);
-    expect(t.dport[tp]).toBe(0xffff);
+    expect(t.vport(tp)).toBe(0xffff);
+    expect(t.dport(tp)).toBe(0xffff);
     expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 80)).toBe(-1);
     expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 0xffff)).toBe(-1);
     expect(t.inUse(tp)).toBe(true);
-    expect(t.nControl[tp]).toBe(1);
+    expect(t.nControl(tp)).toBe(1);
     // A new template can be created next to it.
     const tp2 = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 80, d, svc.id, 360_000, T0);
     expect(t.lookupTemplate(IPPROTO_TCP, CIP, VIP, 80)).toBe(tp2);
@@ -323,7 +323,7 @@ describe('ConnTable: capacity, FULLNAT, OVERLOAD, reuse, flush', () => {
     expect(t.fullDrops).toBe(0);
     expect(t.memoryBytes()).toBe(bytes);
     for (const c of live) {
-      const ref = t.lookup(IPPROTO_TCP, t.caddr[c]!, t.cport[c]!, VIP, 80);
+      const ref = t.lookup(IPPROTO_TCP, t.caddr(c), t.cport(c), VIP, 80);
       expect(ref >> 1).toBe(c);
     }
   });
@@ -333,9 +333,9 @@ describe('ConnTable: capacity, FULLNAT, OVERLOAD, reuse, flush', () => {
     const svc = mkService();
     const d = mkDest(svc, '10.0.0.11', 8080, FWD_FULLNAT);
     const released: number[] = [];
-    t.onExpire = (i) => released.push(t.lport[i]!);
+    t.onExpire = (i) => released.push(t.lport(i));
     const c = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 8080, LIP, 5001, d, svc.id, -1, T0, 0);
-    expect(t.flags[c]! & CF_NOOUTPUT).toBe(0);
+    expect(t.flags(c) & CF_NOOUTPUT).toBe(0);
     expect(t.lookup(IPPROTO_TCP, RIP, 8080, LIP, 5001)).toBe((c << 1) | DIR_OUT);
     expect(t.lookup(IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe(-1);
     expect(t.lookup(IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe(c << 1);
@@ -382,7 +382,7 @@ describe('ConnTable: capacity, FULLNAT, OVERLOAD, reuse, flush', () => {
     t.tcpTransition(c, DIR_IN, TCP_SYN, T0);
     expect(t.reuseOnSyn(c)).toBe(false); // SYN_RECV
     t.tcpTransition(c, DIR_IN, TCP_FIN, T0); // SYN_RECV --fin--> TIME_WAIT
-    expect(t.state[c]).toBe(TCP_S_TIME_WAIT);
+    expect(t.state(c)).toBe(TCP_S_TIME_WAIT);
     expect(t.reuseOnSyn(c)).toBe(true);
     expect(t.inUse(c)).toBe(false);
     expect(d.inactConns).toBe(0);
@@ -454,7 +454,7 @@ describe('ConnTable: expiry is bounded per tick', () => {
     };
     const idxOf = new Map<number, number>();
     t.onExpire = (i) => {
-      idxOf.delete(t.cport[i]!);
+      idxOf.delete(t.cport(i));
     };
     for (let step = 0; step < 20_000; step++) {
       const op = rnd(10);
@@ -471,9 +471,9 @@ describe('ConnTable: expiry is bounded per tick', () => {
       } else if (op < 8) {
         const c = idxOf.get(port);
         if (c !== undefined) {
-          t.timeout[c] = 1000 + rnd(400_000); // any timeout, longer or shorter than before
+          t.setTimeoutMs(c, 1000 + rnd(400_000)); // any timeout, longer or shorter than before
           t.touch(c, now);
-          model.set(port, t.expires[c]!);
+          model.set(port, t.expires(c));
         }
       } else {
         now += rnd(20_000);
@@ -503,7 +503,7 @@ describe('ConnTable: open-addressing hash', () => {
     const tmpl = new Map<number, number>(); // masked client addr → template idx
     const checkAll = (): void => {
       for (const [p, i] of live) {
-        const isNat = t.daddr[i] === nat.addr;
+        const isNat = t.daddr(i) === nat.addr;
         expect(t.lookup(IPPROTO_TCP, CIP, p, VIP, 80)).toBe(i << 1);
         expect(t.lookup(IPPROTO_TCP, isNat ? nat.addr : dr.addr, isNat ? 8080 : 80, CIP, p)).toBe(isNat ? (i << 1) | 1 : -1);
       }
@@ -635,5 +635,44 @@ describe('persistence key helpers and the dest registry', () => {
     t.expire(c, T0);
     expect(t.forgetDest(d.id)).toBe(true);
     expect(t.dests[d.id]).toBeUndefined();
+  });
+});
+
+describe('ConnTable: record layout', () => {
+  it('every field of a conn reads back what was written, and neighbouring records do not bleed into it', () => {
+    const t = new ConnTable({ maxConns: 8, seed: 7, now: T0 });
+    const svc = mkService();
+    const d = mkDest(svc, '10.0.0.11', 8080, FWD_FULLNAT);
+    // Slots 0 and 2 hold all-ones-ish values, slot 1 small distinct ones: any overlap shows.
+    const hi = t.create(IPPROTO_UDP, 0xffffffff, 0xffff, 0xfffffffe, 0xfffe, 0xfffffffd, 0xfffd, 0xfffffffc, 0xfffc, d, 0x7fffffff, -1, T0, 0);
+    const mid = t.create(IPPROTO_TCP, 1, 2, 3, 4, 5, 6, 7, 8, null, 9, -1, T0 + 1, FWD_MASQ);
+    const hi2 = t.create(IPPROTO_UDP, 0xffffffff, 0xfff0, 0xfffffffe, 0xfffe, 0xfffffffd, 0xfffd, 0xfffffffc, 0xfffb, d, 0x7fffffff, -1, T0, 0);
+    expect([hi, mid, hi2]).toEqual([0, 1, 2]);
+    t.udpPacket(hi, DIR_IN, T0);
+    t.udpPacket(hi2, DIR_IN, T0);
+    expect([t.proto(mid), t.state(mid), t.caddr(mid), t.cport(mid), t.vaddr(mid), t.vport(mid), t.daddr(mid), t.dport(mid),
+      t.laddr(mid), t.lport(mid), t.destId(mid), t.svcId(mid), t.ctrl(mid), t.nControl(mid), t.timeout(mid), t.expires(mid)])
+      .toEqual([IPPROTO_TCP, TCP_S_NONE, 1, 2, 3, 4, 5, 6, 7, 8, -1, 9, -1, 0, 3000, T0 + 1 + 3000]);
+    expect(t.fwd(mid)).toBe(FWD_MASQ);
+    for (const c of [hi, hi2]) {
+      expect([t.proto(c), t.caddr(c), t.vaddr(c), t.vport(c), t.daddr(c), t.dport(c), t.laddr(c), t.destId(c), t.svcId(c)])
+        .toEqual([IPPROTO_UDP, 0xffffffff, 0xfffffffe, 0xfffe, 0xfffffffd, 0xfffd, 0xfffffffc, d.id, 0x7fffffff]);
+      expect(t.fwd(c)).toBe(FWD_FULLNAT);
+      expect(t.timeout(c)).toBe(300_000);
+      expect(t.expires(c)).toBe(T0 + 300_000);
+    }
+    expect([t.cport(hi), t.lport(hi)]).toEqual([0xffff, 0xfffc]);
+    expect([t.cport(hi2), t.lport(hi2)]).toEqual([0xfff0, 0xfffb]);
+    // Both tuples of each conn are found; the scratch word is the caller's.
+    expect(t.lookup(IPPROTO_TCP, 1, 2, 3, 4)).toBe(mid << 1);
+    expect(t.lookup(IPPROTO_TCP, 5, 6, 7, 8)).toBe((mid << 1) | DIR_OUT);
+    expect(t.lookup(IPPROTO_UDP, 0xfffffffd, 0xfffd, 0xfffffffc, 0xfffc)).toBe((hi << 1) | DIR_OUT);
+    expect(t.lookup(IPPROTO_UDP, 0xfffffffd, 0xfffd, 0xfffffffc, 0xfffb)).toBe((hi2 << 1) | DIR_OUT);
+    expect(t.lookup(IPPROTO_UDP, 0xffffffff, 0xfff0, 0xfffffffe, 0xfffe)).toBe(hi2 << 1);
+    t.setScratch(mid, 0xdeadbeef);
+    expect(t.scratch(mid)).toBe(0xdeadbeef);
+    expect([t.timeout(mid), t.expires(mid), t.nControl(mid)]).toEqual([3000, T0 + 1 + 3000, 0]);
+    expect(t.caddr(hi2)).toBe(0xffffffff);
+    expect(t.expires(hi)).toBe(T0 + 300_000);
   });
 });

@@ -11,7 +11,7 @@ class Collect implements DueHandler {
 describe('TimerWheel', () => {
   it('fires exactly at expiry, re-slots lazily refreshed items, honours relink to earlier', () => {
     const exp = new Float64Array(4);
-    const w = new TimerWheel(4, exp, 0, 100, 8); // span 800 ms
+    const w = new TimerWheel(4, exp, 0, 0, 0, 100, 8); // span 800 ms
     const h = new Collect();
     exp[0] = 250; w.insert(0, 250);
     exp[1] = 5_000; w.insert(1, 5_000); // beyond the span: parked in the farthest slot
@@ -31,7 +31,7 @@ describe('TimerWheel', () => {
 
   it('survives a clock jump far beyond the span', () => {
     const exp = new Float64Array(3);
-    const w = new TimerWheel(3, exp, 0, 64, 16);
+    const w = new TimerWheel(3, exp, 0, 0, 0, 64, 16);
     const h = new Collect();
     exp[0] = 10_000; w.insert(0, 10_000);
     exp[1] = 50_000_000; w.insert(1, 50_000_000);
@@ -47,7 +47,7 @@ describe('TimerWheel', () => {
   it('budget stops mid-slot and resumes without losing items (incl. ones re-linked into the same slot)', () => {
     const n = 1000;
     const exp = new Float64Array(n);
-    const w = new TimerWheel(n, exp, 0, 1000, 4);
+    const w = new TimerWheel(n, exp, 0, 0, 0, 1000, 4);
     for (let i = 0; i < n; i++) {
       exp[i] = i % 2 === 0 ? 500 : 900; // same slot [0, 1000)
       w.insert(i, exp[i]!);
