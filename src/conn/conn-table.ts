@@ -218,7 +218,6 @@ export class ConnTable implements DueHandler {
   /** nSlots / 2^32. */
   private readonly homeScale: number;
   private readonly batchCur = new Int32Array(BATCH_CHUNK);
-  private readonly batchRefs = new Int32Array(BATCH_CHUNK);
   /** Where the touch loops put what they read (so the loads are not dead code). */
   private sink = 0;
   private readonly seed: number;
@@ -528,28 +527,53 @@ export class ConnTable implements DueHandler {
   }
 
   /**
-   * Cache warm-up for a batch of packet tuples (k < n), before they are looked up one by one:
-   * reads the home slot of every tuple (one tight loop, the misses overlap), resolves the refs
-   * (lines now cached) and reads the conn fields every packet of an established conn touches
-   * next. Only loads, no result: what it buys is that the DRAM misses of the whole batch
-   * overlap instead of queueing per packet. Worth it only once the table outgrows the caches
-   * (the director calls it above PREFETCH_MIN conns). The tuples may be anything (a malformed
-   * frame only wastes a load).
+   * Cache warm-up for a batch of packet tuples (k < n, at most BATCH_CHUNK), before they are
+   * processed one by one: looks them all up with lookupBatch (the misses of the hash lines
+   * overlap) and reads the first word of each hit's record (so those misses overlap too).
+   * out[k] is the ref found for tuple k (-1 none): a hint for lookupHinted(), which checks it
+   * against the record, so the tuples may be anything (a malformed frame only wastes a load).
+   * Worth it only once the table outgrows the caches (the director calls it above PREFETCH_MIN
+   * conns).
    */
-  prefetch(n: number, proto: Uint8Array, saddr: Uint32Array, sport: Uint16Array, daddr: Uint32Array, dport: Uint16Array): void {
-    const m = Math.min(n, BATCH_CHUNK);
-    const refs = this.batchRefs;
-    this.lookupBatch(0, m, proto, saddr, sport, daddr, dport, refs);
+  prefetch(n: number, proto: Uint8Array, saddr: Uint32Array, sport: Uint16Array, daddr: Uint32Array, dport: Uint16Array,
+    out: Int32Array): void {
+    const m = Math.min(n, BATCH_CHUNK, out.length);
+    this.lookupBatch(0, m, proto, saddr, sport, daddr, dport, out);
     let touched = 0;
     // The record every packet of an established conn reads next (state machine, timer, the
     // forwarder's addresses): one line per conn.
     const r32 = this.r32;
     for (let k = 0; k < m; k++) {
-      const r = refs[k]!;
-      if (r < 0) continue;
-      touched ^= r32[(r >> 1) << REC_SHIFT]!;
+      const r = out[k]!;
+      if (r >= 0) touched ^= r32[(r >> 1) << REC_SHIFT]!;
     }
     this.sink ^= touched;
+  }
+
+  /**
+   * lookup() with a hint: `hint` is a ref prefetch() found for (what should be) this tuple.
+   * When the hinted conn is in use, hashed in that direction and its tuple in that direction is
+   * exactly this one, it is the answer (tuples are unique in the hash, so lookup() would return
+   * it too) and the hash is not probed again; otherwise (hint -1, stale, or another tuple) this
+   * is lookup().
+   */
+  lookupHinted(hint: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    if (hint >= 0) {
+      const i = hint >> 1;
+      const f = this.flags(i);
+      if ((f & (CF_IN_USE | CF_TEMPLATE)) === CF_IN_USE && this.proto(i) === proto) {
+        saddr >>>= 0;
+        daddr >>>= 0;
+        if ((hint & 1) === DIR_IN) {
+          if ((f & CF_HASHED) !== 0 && this.caddr(i) === saddr && this.cport(i) === sport && this.vaddr(i) === daddr &&
+            this.vport(i) === dport) return hint;
+        } else if ((f & CF_OUT_HASHED) !== 0 && this.daddr(i) === saddr && this.dport(i) === sport) {
+          const la = this.laddr(i), lp = this.lport(i);
+          if ((la !== 0 ? la : this.caddr(i)) === daddr && (lp !== 0 ? lp : this.cport(i)) === dport) return hint;
+        }
+      }
+    }
+    return this.lookup(proto, saddr, sport, daddr, dport);
   }
 
   /**

@@ -141,7 +141,10 @@ export class Director implements FwdContext {
   /** Tuples of the batch being prefetched (see processBatch). */
   private readonly pf = {
     proto: new Uint8Array(64), saddr: new Uint32Array(64), sport: new Uint16Array(64), daddr: new Uint32Array(64), dport: new Uint16Array(64),
+    ref: new Int32Array(64),
   };
+  /** The prefetched ref of the packet being processed (ConnTable.lookupHinted), -1 none. */
+  private hint = -1;
   private readonly note = new SchedNote();
   private ipId = 1;
   private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
@@ -226,22 +229,27 @@ export class Director implements FwdContext {
   /**
    * Runs the n frames in slots rx[0..n) received on port pi through the pipeline, then sends
    * what they produced. Above PREFETCH_MIN conns the conn-table lines of the whole batch are
-   * loaded first (ConnTable.prefetch), so their cache misses overlap.
+   * loaded first (ConnTable.prefetch), so their cache misses overlap, and each packet's conn
+   * lookup starts from the ref found there (ConnTable.lookupHinted checks it).
    */
   processBatch(pi: number, rx: Uint32Array, n: number): void {
     const now = this.clock.now();
-    if (this.conns.count >= this.prefetchMin) this.prefetchBatch(rx, n);
+    const hinted = this.conns.count >= this.prefetchMin ? this.prefetchBatch(rx, n) : 0;
+    const refs = this.pf.ref;
     for (let k = 0; k < n; k++) {
       const p = this.packets[rx[k]!]!;
       p.port = pi;
+      this.hint = k < hinted ? refs[k]! : -1;
       this.process(p, now);
     }
+    this.hint = -1;
     this.flush();
   }
 
   /** Reads the 5-tuple of each IPv4 frame straight from its bytes (no checks beyond bounds:
-   * it is only a hint) and lets the conn table touch the lines lookup() will read. */
-  private prefetchBatch(rx: Uint32Array, n: number): void {
+   * it is only a hint), lets the conn table look them up together and touch the lines the
+   * packets will read; pf.ref[k] is then the hint for frame k. Returns how many were hinted. */
+  private prefetchBatch(rx: Uint32Array, n: number): number {
     const a = this.arena;
     const b = a.bytes;
     const pf = this.pf;
@@ -263,7 +271,8 @@ export class Director implements FwdContext {
       }
       pf.proto[k] = proto; pf.saddr[k] = sa; pf.daddr[k] = da; pf.sport[k] = sp; pf.dport[k] = dp;
     }
-    this.conns.prefetch(m, pf.proto, pf.saddr, pf.sport, pf.daddr, pf.dport);
+    this.conns.prefetch(m, pf.proto, pf.saddr, pf.sport, pf.daddr, pf.dport, pf.ref);
+    return m;
   }
 
   /** Sends everything queued, then recycles scratch and released pending slots. */
@@ -354,7 +363,9 @@ export class Director implements FwdContext {
       return;
     }
     const conns = this.conns;
-    let ref = conns.lookup(proto, p.saddr, p.sport, p.daddr, p.dport);
+    const hint = this.hint;
+    this.hint = -1;
+    let ref = conns.lookupHinted(hint, proto, p.saddr, p.sport, p.daddr, p.dport);
     let c: number;
     let dir: number;
     if (ref >= 0) {

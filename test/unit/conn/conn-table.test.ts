@@ -601,11 +601,47 @@ describe('ConnTable: lookupBatch', () => {
       sa[k] = k % 2 ? CIP + k : 0xffffffff; sp[k] = 1000 + k; da[k] = VIP; dp[k] = 80;
     }
     const before = [...Array(500).keys()].map((i) => t.lookup(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80));
-    t.prefetch(n, pr, sa, sp, da, dp);
-    t.prefetch(0, pr, sa, sp, da, dp);
+    const refs = new Int32Array(n).fill(-7);
+    t.prefetch(n, pr, sa, sp, da, dp, refs);
+    for (let k = 0; k < 64; k++) expect(refs[k]).toBe(t.lookup(pr[k]!, sa[k]!, sp[k]!, da[k]!, dp[k]!));
+    expect(refs[64]).toBe(-7);
+    t.prefetch(0, pr, sa, sp, da, dp, refs);
     expect([...Array(500).keys()].map((i) => t.lookup(IPPROTO_TCP, CIP + i, 1000 + i, VIP, 80))).toEqual(before);
     expect(before.every((r) => r >= 0)).toBe(true);
     expect(t.count).toBe(500);
+  });
+});
+
+describe('ConnTable.lookupHinted', () => {
+  it('takes a hint only when the hinted conn is in use, hashed that way and holds exactly this tuple', () => {
+    const t = mk();
+    const svc = mkService();
+    const nat = mkDest(svc, '10.0.0.11', 8080, FWD_MASQ);
+    const fnat = mkDest(svc, '10.0.0.12', 80, FWD_FULLNAT);
+    const dr = mkDest(svc, '10.0.0.13', 80, FWD_DROUTE);
+    const a = t.create(IPPROTO_TCP, CIP, 40000, VIP, 80, RIP, 8080, 0, 0, nat, svc.id, -1, T0, 0);
+    const b = t.create(IPPROTO_TCP, CIP, 40001, VIP, 80, fnat.addr, 80, LIP, 5000, fnat, svc.id, -1, T0, 0);
+    const c = t.create(IPPROTO_TCP, CIP, 40002, VIP, 80, dr.addr, 80, 0, 0, dr, svc.id, -1, T0, 0);
+    const tp = t.createTemplate(IPPROTO_TCP, CIP, VIP, 80, RIP, 8080, nat, svc.id, 360_000, T0);
+    const tuples: [number, number, number, number][] = [
+      [CIP, 40000, VIP, 80], [RIP, 8080, CIP, 40000], [CIP, 40001, VIP, 80], [fnat.addr, 80, LIP, 5000],
+      [CIP, 40002, VIP, 80], [dr.addr, 80, CIP, 40002], [CIP, 40003, VIP, 80], [CIP, 0, VIP, 80],
+    ];
+    const hints = [-1, 0, 1, 2, 3, 4, 5, 6, 7, (tp << 1), (tp << 1) | 1, 1000 << 1];
+    for (const [sa, sp, da, dp] of tuples) {
+      const want = t.lookup(IPPROTO_TCP, sa, sp, da, dp);
+      for (const h of hints) expect(t.lookupHinted(h, IPPROTO_TCP, sa, sp, da, dp)).toBe(want);
+      expect(t.lookupHinted(want, IPPROTO_UDP, sa, sp, da, dp)).toBe(-1);
+    }
+    expect(t.lookupHinted(a << 1, IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe(a << 1);
+    expect(t.lookupHinted((b << 1) | 1, IPPROTO_TCP, fnat.addr, 80, LIP, 5000)).toBe((b << 1) | 1);
+    // A stale hint: the conn is gone, its slot reused by another tuple.
+    t.expire(a, T0);
+    const a2 = t.create(IPPROTO_TCP, CIP, 41000, VIP, 80, RIP, 8080, 0, 0, nat, svc.id, -1, T0, 0);
+    expect(a2).toBe(a);
+    expect(t.lookupHinted(a << 1, IPPROTO_TCP, CIP, 40000, VIP, 80)).toBe(-1);
+    expect(t.lookupHinted((a << 1) | 1, IPPROTO_TCP, RIP, 8080, CIP, 40000)).toBe(-1);
+    expect(t.lookupHinted(c << 1, IPPROTO_TCP, CIP, 41000, VIP, 80)).toBe(a2 << 1);
   });
 });
 

@@ -24,6 +24,16 @@ describe('NAT', () => {
       const out = p1.takeSent().map((o) => parse(o.frame, o.meta)).map((f) => `${f.daddr}:${f.dport} ${f.sport} ${f.ipOk && f.l4Ok}`);
       expect(out).toHaveLength(80);
       expect(d.conns.count).toBe(40);
+      // Replies (the OUT tuples, looked up from the other port's batch), one with a wrong port.
+      for (let i = 0; i < 40; i++) {
+        const rs = out[i]!.startsWith('10.0.0.17:8080') ? { saddr: '10.0.0.17', sport: 8080 } : { saddr: '10.0.0.7', sport: 80 };
+        p1.inject(build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, ...rs, daddr: '192.168.10.6', dport: 40000 + i, flags: SYNACK }));
+      }
+      p1.inject(build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: '10.0.0.7', sport: 81, daddr: '192.168.10.6', dport: 40001, flags: SYNACK }));
+      run();
+      const back = p0.takeSent().map((o) => parse(o.frame, o.meta)).map((f) => `${f.saddr}:${f.sport} ${f.dport} ${f.ipOk && f.l4Ok}`);
+      expect(back.filter((x) => x.startsWith(`${VIP}:80 `) && x.endsWith(' true'))).toHaveLength(40);
+      out.push(...back);
       results.push(out);
     }
     expect(results[1]).toEqual(results[0]);
