@@ -59,9 +59,9 @@ function ns(start: bigint, n: number): number {
 /** Frames are kept flat: frame i at words [i * FW, i * FW + FW) of a Uint32Array (54 B padded to 56). */
 const FW = 14;
 
-interface Setup { d: Director; flat: Uint32Array; nf: number; words: Uint32Array }
+export interface Setup { d: Director; flat: Uint32Array; nf: number; words: Uint32Array }
 
-function setup(fwd: number, flows: number): Setup {
+export function setup(fwd: number, flows: number): Setup {
   const clock = new FakeClock();
   const d = new Director({ clock, maxConns: Math.max(1024, flows * 2), allocate: hugeAllocator(), batch: 64, maxPorts: 2 });
   d.addPort(new NullPort('cli0', new Uint8Array([2, 0, 0, 0, 0, 1])), [parseIp('192.168.10.100')]);
@@ -115,7 +115,7 @@ function load(s: Setup, slot: number, k: number): void {
 }
 
 /** parse (stages 0), + conn lookup (1), + NAT rewrite (2) per packet. */
-function runCore(s: Setup, iters: number, stages = 2): number {
+export function runCore(s: Setup, iters: number, stages = 2): number {
   const { d, nf } = s;
   let k = 0;
   let hits = 0;
@@ -173,7 +173,7 @@ function runBatches(s: Setup, iters: number, order: Uint32Array): number {
   return ns(t0, iters);
 }
 
-function runCopyOnly(s: Setup, iters: number, order?: Uint32Array): number {
+export function runCopyOnly(s: Setup, iters: number, order?: Uint32Array): number {
   const no = order ? order.length : s.nf;
   let k = 0;
   const t0 = process.hrtime.bigint();

@@ -10,77 +10,70 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, wr16, wr32 } from '../wire/bytes.js';
-import { csumReplace4, fold, pseudoReplace4 } from '../wire/checksum.js';
 import { IP_CSUM, IP_DADDR, IP_SADDR } from '../wire/ipv4.js';
 import { TCP_CSUM, UDP_CSUM } from '../wire/l4.js';
 
+/** One's-complement fold of a small sum (< 2^31: a handful of 16-bit terms), integer ops only. */
+function fold16(s: number): number {
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
 /**
- * One update of the TCP/UDP checksum for an address change a0 → a1 and a port change p0 → p1
- * (either may be "no change": equal values) — one read and one write of the field instead of
- * one per change.
+ * Rewrites the IPv4 address at l3 + `field` (IP_SADDR or IP_DADDR) a0 → a1 and, when `portAt`
+ * >= 0, the 16-bit port at that offset p0 → p1, with both checksums updated (RFC 1624: one
+ * read and one write of each field; the address delta is summed once for both).
  */
-function l4Fix2(p: Packet, a0: number, a1: number, p0: number, p1: number): void {
-  const l4 = p.l4;
-  if (l4 < 0) return;
+function rewrite(p: Packet, field: number, a0: number, a1: number, portAt: number, p0: number, p1: number): void {
   const b = p.b;
-  const proto = p.proto;
-  let at: number;
-  if (proto === 6) at = l4 + TCP_CSUM;
-  else if (proto === 17) at = l4 + UDP_CSUM;
-  else return;
-  const hc = rd16(b, at);
-  if (p.csumPartial) {
-    // Pseudo-header sum only: addresses are in it, ports are not (the completer sums them).
-    if (a0 !== a1) pseudoReplace4(b, at, a0, a1);
-    return;
+  const l3 = p.l3;
+  // The address's contribution to either checksum: ~a0 + a1 in 16-bit halves.
+  const da = a0 !== a1 ? (~(a0 >>> 16) & 0xffff) + (~a0 & 0xffff) + (a1 >>> 16) + (a1 & 0xffff) : 0;
+  const l4 = p.l4;
+  if (l4 >= 0) {
+    const proto = p.proto;
+    const at = proto === 6 ? l4 + TCP_CSUM : proto === 17 ? l4 + UDP_CSUM : -1;
+    if (at >= 0) {
+      const hc = rd16(b, at);
+      if (p.csumPartial) {
+        // Pseudo-header sum only (not complemented): addresses are in it, ports are not (the
+        // completer sums them).
+        if (da !== 0) wr16(b, at, fold16(hc + da));
+      } else if (proto !== 17 || hc !== 0) { // a UDP checksum of 0 means "none" and stays 0
+        const dp = portAt >= 0 ? (~p0 & 0xffff) + p1 : 0;
+        let c = ~fold16((~hc & 0xffff) + da + dp) & 0xffff;
+        if (c === 0 && proto === 17) c = 0xffff;
+        wr16(b, at, c);
+      }
+    }
   }
-  if (proto === 17 && hc === 0) return; // UDP without checksum stays without
-  let s = ~hc & 0xffff;
-  if (a0 !== a1) s += (~(a0 >>> 16) & 0xffff) + (~a0 & 0xffff) + (a1 >>> 16) + (a1 & 0xffff);
-  if (p0 !== p1) s += (~p0 & 0xffff) + (p1 & 0xffff);
-  let c = ~fold(s) & 0xffff;
-  if (c === 0 && proto === 17) c = 0xffff;
-  wr16(b, at, c);
+  if (da !== 0) {
+    wr16(b, l3 + IP_CSUM, ~fold16((~rd16(b, l3 + IP_CSUM) & 0xffff) + da) & 0xffff);
+    wr32(b, l3 + field, a1);
+  }
+  if (portAt >= 0) wr16(b, portAt, p1);
 }
 
 /** Rewrites the destination address and port (port ignored when equal or for portless protocols). */
 export function rewriteDst(p: Packet, addr: number, port: number): void {
-  const b = p.b;
-  const l3 = p.l3;
   const a0 = p.daddr;
   const p0 = p.dport;
   const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
   if (a0 === addr && !portChange) return;
-  l4Fix2(p, a0, addr, p0, portChange ? port : p0);
-  if (a0 !== addr) {
-    csumReplace4(b, l3 + IP_CSUM, a0, addr);
-    wr32(b, l3 + IP_DADDR, addr);
-    p.daddr = addr;
-  }
-  if (portChange) {
-    wr16(b, p.l4 + 2, port);
-    p.dport = port;
-  }
+  rewrite(p, IP_DADDR, a0, addr, portChange ? p.l4 + 2 : -1, p0, port);
+  p.daddr = addr;
+  if (portChange) p.dport = port;
 }
 
 /** Rewrites the source address and port. */
 export function rewriteSrc(p: Packet, addr: number, port: number): void {
-  const b = p.b;
-  const l3 = p.l3;
   const a0 = p.saddr;
   const p0 = p.sport;
   const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
   if (a0 === addr && !portChange) return;
-  l4Fix2(p, a0, addr, p0, portChange ? port : p0);
-  if (a0 !== addr) {
-    csumReplace4(b, l3 + IP_CSUM, a0, addr);
-    wr32(b, l3 + IP_SADDR, addr);
-    p.saddr = addr;
-  }
-  if (portChange) {
-    wr16(b, p.l4, port);
-    p.sport = port;
-  }
+  rewrite(p, IP_SADDR, a0, addr, portChange ? p.l4 : -1, p0, port);
+  p.saddr = addr;
+  if (portChange) p.sport = port;
 }
 
 /** Reads the current TCP/UDP checksum field (for the tracer). */
