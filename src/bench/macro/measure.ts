@@ -302,8 +302,15 @@ export async function searchNoLossRate(trial: (rate: number) => Promise<TrialOut
 /** Packets/s in thousands, as the suite's logs and tables print them ("—" when not a number). */
 export const kp = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '—');
 
-/** Back-off steps (each at most 15 % down) when the repetitions at a searched rate lose too much. */
-export const MAX_BACKOFFS = 4;
+/**
+ * Back-off steps (each at most 15 % down, so down to ≈ 27 % of the searched rate) when the
+ * repetitions at a searched rate lose too much. A path near its limit can pass the search's short
+ * trials and then lose in the longer repetitions down to well below that rate (one stall of uvsd
+ * fills the socket's ring and the kernel's receive work then takes the core: in one run AF_XDP
+ * DR lost more than 1 % at the searched 505k and at every back-off down to ≈ 264k), so the steps
+ * must reach far.
+ */
+export const MAX_BACKOFFS = 8;
 
 /** What confirmNoLossRate needs of a measurement (PpsFigure has it). */
 export interface Measured {

@@ -51,7 +51,7 @@ describe('confirming the rate a search found', () => {
   });
 
   it('never reports a rate whose repetitions lost more than the tolerance', async () => {
-    const p = path(100_000); // far below: 4 steps of 15 % cannot reach it
+    const p = path(100_000); // far below: 8 steps of 15 % (400k → 109k) cannot reach it
     const c = await confirmNoLossRate(p.measure, 400_000, { lossTolerance: 0.01 });
     expect(c.figure).toBeUndefined();
     expect(p.asked.length).toBe(MAX_BACKOFFS + 1);
