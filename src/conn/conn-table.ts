@@ -248,7 +248,7 @@ export class ConnTable implements DueHandler {
       this.ri32[(i << REC_SHIFT) + W_SVC] = -1;
       this.ri32[(i << REC_SHIFT) + W_CTRL] = -1;
     }
-    this.seed = (opts.seed ?? randomSeed()) >>> 0;
+    this.seed = (opts.seed ?? randomSeed()) | 0; // int32: passed to tupleHash, never boxed
     this.timeouts = opts.timeouts ?? new Timeouts();
     this.dests = opts.dests ?? [];
     this.onExpire = opts.onExpire ?? null;
@@ -289,6 +289,15 @@ export class ConnTable implements DueHandler {
   expires(idx: number): number { return this.r64[(idx << 3) + D_EXPIRES]!; }
   /** Current timeout (ms) re-applied on each refresh. */
   timeout(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_TIMEOUT]!; }
+  /**
+   * The same four addresses as int32 bits (`addr | 0`), for the data path: a u32 above 2^31
+   * returned from (or passed to) a call that is not inlined is boxed in a new HeapNumber each
+   * time; an int32 never is. Bit operations and wr32 treat both forms alike.
+   */
+  caddrBits(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_CADDR]!; }
+  vaddrBits(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_VADDR]!; }
+  daddrBits(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_DADDR]!; }
+  laddrBits(idx: number): number { return this.ri32[(idx << REC_SHIFT) + W_LADDR]!; }
   /** Free for the data path (e.g. a cached next-hop index). Zeroed on create. */
   scratch(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_SCRATCH]!; }
   setScratch(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_SCRATCH] = v; }
@@ -347,16 +356,16 @@ export class ConnTable implements DueHandler {
 
   // ---------------------------------------------------------------- hash
 
-  /** Word offset of the slot a tuple hash `h` (u32) homes to. */
+  /** Word offset of the slot a tuple hash `h` (its int32 bits, see tupleHash) homes to. */
   private home(h: number): number {
     // Multiply-shift range reduction (Lemire): floor(h · slots / 2^32), exact in a double.
-    return ((h * this.homeScale) | 0) << 2;
+    return (((h >>> 0) * this.homeScale) | 0) << 2;
   }
 
   private insertRef(ref: number, proto: number, saddr: number, sport: number, daddr: number, dport: number): void {
     const s = this.slots;
     const end = this.slotWords;
-    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, this.seed));
+    let o = this.home(tupleHash(proto, saddr | 0, sport, daddr | 0, dport, this.seed));
     while (s[o + 3] !== 0) {
       o += 4;
       if (o === end) o = 0;
@@ -377,7 +386,7 @@ export class ConnTable implements DueHandler {
     const end = this.slotWords;
     const seed = this.seed;
     const want = ref + 1;
-    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, seed));
+    let o = this.home(tupleHash(proto, saddr | 0, sport, daddr | 0, dport, seed));
     for (;;) {
       const w = s[o + 3]!;
       if (w === 0) throw new Error(`conn table: ref ${ref} not found where it was hashed`);
@@ -393,7 +402,7 @@ export class ConnTable implements DueHandler {
       const w = s[j + 3]!;
       if (w === 0) break;
       const p = s[j + 2]!;
-      const hj = this.home(tupleHash(w & 0xff, s[j]!, p >>> 16, s[j + 1]!, p & 0xffff, seed));
+      const hj = this.home(tupleHash(w & 0xff, s[j]! | 0, p >>> 16, s[j + 1]! | 0, p & 0xffff, seed));
       // j may move to the hole when the hole lies cyclically in [hj, j].
       const dHome = j >= hj ? j - hj : j - hj + end;
       const dHole = j >= hole ? j - hole : j - hole + end;
@@ -452,7 +461,9 @@ export class ConnTable implements DueHandler {
 
   /**
    * Finds the non-template conn whose IN or OUT tuple equals the packet's tuple.
-   * Returns (idx << 1) | dir (dir 0 = client→server, 1 = server→client) or -1.
+   * Returns (idx << 1) | dir (dir 0 = client→server, 1 = server→client) or -1. Addresses may be
+   * passed as u32 or int32 (`addr | 0`, the same bits): the data path passes int32, because a u32
+   * above 2^31 crossing a call is boxed in a fresh HeapNumber each time.
    * proto must be a real packet protocol (never 255).
    */
   lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
@@ -461,7 +472,7 @@ export class ConnTable implements DueHandler {
     const ports = ((sport << 16) | dport) >>> 0;
     const s = this.slots;
     const end = this.slotWords;
-    let o = this.home(tupleHash(proto, saddr, sport, daddr, dport, this.seed));
+    let o = this.home(tupleHash(proto, saddr | 0, sport, daddr | 0, dport, this.seed));
     for (;;) {
       const w = s[o + 3]!;
       if (w === 0) return -1;
@@ -489,7 +500,7 @@ export class ConnTable implements DueHandler {
       const m = Math.min(BATCH_CHUNK, stop - base);
       for (let k = 0; k < m; k++) {
         const j = base + k;
-        cur[k] = this.home(tupleHash(proto[j]!, saddr[j]!, sport[j]!, daddr[j]!, dport[j]!, seed));
+        cur[k] = this.home(tupleHash(proto[j]!, saddr[j]! | 0, sport[j]!, daddr[j]! | 0, dport[j]!, seed));
       }
       this.touchHomes(m);
       for (let k = 0; k < m; k++) {
@@ -562,14 +573,15 @@ export class ConnTable implements DueHandler {
       const i = hint >> 1;
       const f = this.flags(i);
       if ((f & (CF_IN_USE | CF_TEMPLATE)) === CF_IN_USE && this.proto(i) === proto) {
-        saddr >>>= 0;
-        daddr >>>= 0;
+        // saddr/daddr stay as passed (callers pass int32: see lookup()); compared as u32 here.
+        // Compared as int32 bits (the Bits accessors never box, inlined or not).
+        const sa = saddr | 0, da = daddr | 0;
         if ((hint & 1) === DIR_IN) {
-          if ((f & CF_HASHED) !== 0 && this.caddr(i) === saddr && this.cport(i) === sport && this.vaddr(i) === daddr &&
+          if ((f & CF_HASHED) !== 0 && this.caddrBits(i) === sa && this.cport(i) === sport && this.vaddrBits(i) === da &&
             this.vport(i) === dport) return hint;
-        } else if ((f & CF_OUT_HASHED) !== 0 && this.daddr(i) === saddr && this.dport(i) === sport) {
-          const la = this.laddr(i), lp = this.lport(i);
-          if ((la !== 0 ? la : this.caddr(i)) === daddr && (lp !== 0 ? lp : this.cport(i)) === dport) return hint;
+        } else if ((f & CF_OUT_HASHED) !== 0 && this.daddrBits(i) === sa && this.dport(i) === sport) {
+          const la = this.laddrBits(i), lp = this.lport(i);
+          if ((la !== 0 ? la : this.caddrBits(i)) === da && (lp !== 0 ? lp : this.cport(i)) === dport) return hint;
         }
       }
     }
@@ -587,7 +599,7 @@ export class ConnTable implements DueHandler {
     const ports = vport & 0xffff;
     const s = this.slots;
     const end = this.slotWords;
-    let o = this.home(tupleHash(REC_PROTO_TEMPLATE, caddr, 0, vaddr, vport, this.seed));
+    let o = this.home(tupleHash(REC_PROTO_TEMPLATE, caddr | 0, 0, vaddr | 0, vport, this.seed));
     for (;;) {
       const w = s[o + 3]!;
       if (w === 0) return -1;

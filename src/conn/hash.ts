@@ -4,7 +4,9 @@
  * Murmur3-style mixing of three 32-bit words (saddr, daddr, sport<<16|dport) seeded with the
  * protocol and a per-table random seed (the kernel seeds its jhash the same way, so a client
  * cannot aim all its flows at one bucket). Math.imul only: no strings, no allocation, ~5 ns.
- * Returns a non-negative int (u32 >>> 0); callers mask with (buckets - 1).
+ * Returns the hash as int32 bits (`h | 0`; `>>> 0` gives the u32): like the addresses, which may
+ * come as u32 or int32 (same bits) and which the data path passes as int32, an int32 never has to
+ * be boxed in a HeapNumber when it crosses a call that is not inlined.
  */
 
 const C1 = 0xcc9e2d51;
@@ -31,7 +33,7 @@ export function tupleHash(proto: number, saddr: number, sport: number, daddr: nu
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 /** A random 32-bit seed (control path; one per table). */

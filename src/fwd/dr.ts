@@ -10,7 +10,7 @@ import type { Forwarder, FwdContext } from './forwarder.js';
 export const drForwarder: Forwarder = {
   name: 'dr',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
-    p.nextHop = ctx.conns.daddr(c);
+    p.nextHop = ctx.conns.daddrBits(c) >>> 0; // int32 read: never boxed (see ConnTable.daddrBits)
     return 0;
   },
   outbound(p: Packet, _c: number, _ctx: FwdContext): number {

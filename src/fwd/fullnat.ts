@@ -14,15 +14,15 @@ export const fullnatForwarder: Forwarder = {
   name: 'fullnat',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
     const t = ctx.conns;
-    rewriteSrc(p, t.laddr(c), t.lport(c));
-    rewriteDst(p, t.daddr(c), t.dport(c));
+    rewriteSrc(p, t.laddrBits(c), t.lport(c));
+    rewriteDst(p, t.daddrBits(c), t.dport(c));
     p.nextHop = p.daddr;
     return 0;
   },
   outbound(p: Packet, c: number, ctx: FwdContext): number {
     const t = ctx.conns;
-    rewriteSrc(p, t.vaddr(c), t.vport(c));
-    rewriteDst(p, t.caddr(c), t.cport(c));
+    rewriteSrc(p, t.vaddrBits(c), t.vport(c));
+    rewriteDst(p, t.caddrBits(c), t.cport(c));
     p.nextHop = p.daddr;
     return 0;
   },

@@ -22,7 +22,9 @@ function fold16(s: number): number {
 /**
  * Rewrites the IPv4 address at l3 + `field` (IP_SADDR or IP_DADDR) a0 → a1 and, when `portAt`
  * >= 0, the 16-bit port at that offset p0 → p1, with both checksums updated (RFC 1624: one
- * read and one write of each field; the address delta is summed once for both).
+ * read and one write of each field; the address delta is summed once for both). a0 and a1 come
+ * as int32 (`| 0`: a u32 above 2^31 passed to a call is boxed in a new HeapNumber); only bit
+ * operations and equality between the two touch them.
  */
 function rewrite(p: Packet, field: number, a0: number, a1: number, portAt: number, p0: number, p1: number): void {
   const b = p.b;
@@ -54,25 +56,31 @@ function rewrite(p: Packet, field: number, a0: number, a1: number, portAt: numbe
   if (portAt >= 0) wr16(b, portAt, p1);
 }
 
-/** Rewrites the destination address and port (port ignored when equal or for portless protocols). */
+/**
+ * Rewrites the destination address and port (port ignored when equal or for portless
+ * protocols). `addr` may be a u32 or its int32 bits (`| 0`, what the forwarders pass: a u32
+ * above 2^31 crossing a call is boxed in a new HeapNumber); p.daddr stays a u32.
+ */
 export function rewriteDst(p: Packet, addr: number, port: number): void {
-  const a0 = p.daddr;
+  const a0 = p.daddr | 0;
+  const a1 = addr | 0;
   const p0 = p.dport;
   const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
-  if (a0 === addr && !portChange) return;
-  rewrite(p, IP_DADDR, a0, addr, portChange ? p.l4 + 2 : -1, p0, port);
-  p.daddr = addr;
+  if (a0 === a1 && !portChange) return;
+  rewrite(p, IP_DADDR, a0, a1, portChange ? p.l4 + 2 : -1, p0, port);
+  p.daddr = a1 >>> 0;
   if (portChange) p.dport = port;
 }
 
-/** Rewrites the source address and port. */
+/** Rewrites the source address and port (as rewriteDst). */
 export function rewriteSrc(p: Packet, addr: number, port: number): void {
-  const a0 = p.saddr;
+  const a0 = p.saddr | 0;
+  const a1 = addr | 0;
   const p0 = p.sport;
   const portChange = p0 !== port && p.l4 >= 0 && (p.proto === 6 || p.proto === 17 || p.proto === 132);
-  if (a0 === addr && !portChange) return;
-  rewrite(p, IP_SADDR, a0, addr, portChange ? p.l4 : -1, p0, port);
-  p.saddr = addr;
+  if (a0 === a1 && !portChange) return;
+  rewrite(p, IP_SADDR, a0, a1, portChange ? p.l4 : -1, p0, port);
+  p.saddr = a1 >>> 0;
   if (portChange) p.sport = port;
 }
 

@@ -13,13 +13,13 @@ export const natForwarder: Forwarder = {
   name: 'nat',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
     const t = ctx.conns;
-    rewriteDst(p, t.daddr(c), t.dport(c));
+    rewriteDst(p, t.daddrBits(c), t.dport(c));
     p.nextHop = p.daddr;
     return 0;
   },
   outbound(p: Packet, c: number, ctx: FwdContext): number {
     const t = ctx.conns;
-    rewriteSrc(p, t.vaddr(c), t.vport(c));
+    rewriteSrc(p, t.vaddrBits(c), t.vport(c));
     p.nextHop = p.daddr;
     return 0;
   },

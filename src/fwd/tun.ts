@@ -24,7 +24,7 @@ export const IPIP_OVERHEAD = 20;
 export const tunForwarder: Forwarder = {
   name: 'tun',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
-    const rip = ctx.conns.daddr(c);
+    const rip = ctx.conns.daddrBits(c); // int32 across calls (a u32 above 2^31 would be boxed)
     const src = ctx.routeSrc(rip);
     if (src === 0) return D_NO_ROUTE;
     const mtu = ctx.routeMtu(rip) - IPIP_OVERHEAD;
@@ -52,7 +52,7 @@ export const tunForwarder: Forwarder = {
     p.shiftCsumStart(IPIP_OVERHEAD);
     // The packet's L3 is now the outer header; inner offsets stay valid for the tracer.
     p.l3 = outer;
-    p.nextHop = rip;
+    p.nextHop = rip >>> 0;
     return 0;
   },
   outbound(p: Packet, _c: number, _ctx: FwdContext): number {

@@ -26,6 +26,7 @@ export class NeighborTable {
   readonly expires: Float64Array;
   readonly probes: Uint8Array;
   readonly nextProbe: Float64Array;
+  /** Address (as int32, `addr | 0`: a Smi, so a lookup never boxes it) → entry index. */
   private readonly index = new Map<number, number>();
   private free: number[] = [];
 
@@ -41,8 +42,9 @@ export class NeighborTable {
     for (let i = cap - 1; i >= 0; i--) this.free.push(i);
   }
 
+  /** Entry index of `addr` (u32 or its int32 bits), -1 none. */
   find(addr: number): number {
-    const i = this.index.get(addr);
+    const i = this.index.get(addr | 0);
     return i === undefined ? -1 : i;
   }
 
@@ -56,7 +58,7 @@ export class NeighborTable {
       }
       if (i === undefined) return -1;
     }
-    this.index.set(addr, i);
+    this.index.set(addr | 0, i);
     this.addr[i] = addr;
     this.port[i] = port;
     this.state[i] = N_INCOMPLETE;
@@ -83,9 +85,10 @@ export class NeighborTable {
   }
 
   remove(addr: number): void {
-    const i = this.index.get(addr);
+    const k = addr | 0;
+    const i = this.index.get(k);
     if (i === undefined) return;
-    this.index.delete(addr);
+    this.index.delete(k);
     this.state[i] = N_FREE;
     this.free.push(i);
   }
@@ -97,6 +100,6 @@ export class NeighborTable {
   }
 
   entries(): { addr: number; index: number }[] {
-    return [...this.index].map(([addr, index]) => ({ addr, index }));
+    return [...this.index].map(([addr, index]) => ({ addr: addr >>> 0, index }));
   }
 }

@@ -41,7 +41,7 @@ import {
   D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
 } from './drops.js';
 import type { Clock } from './clock.js';
-import { rd16, rd32, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
+import { rd16, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
 import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } from '../wire/ethernet.js';
 import {
   ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
@@ -263,8 +263,8 @@ export class Director implements FwdContext {
         const l4 = f + 14 + ((b[f + 14]! & 15) << 2);
         if (l4 + 4 <= f + len) {
           proto = b[f + 23]!;
-          sa = rd32(b, f + 26);
-          da = rd32(b, f + 30);
+          sa = rd32Bits(b, f + 26);
+          da = rd32Bits(b, f + 30);
           sp = rd16(b, l4);
           dp = rd16(b, l4 + 2);
         }
@@ -365,7 +365,9 @@ export class Director implements FwdContext {
     const conns = this.conns;
     const hint = this.hint;
     this.hint = -1;
-    let ref = conns.lookupHinted(hint, proto, p.saddr, p.sport, p.daddr, p.dport);
+    // Addresses cross calls as int32 (`| 0`): a u32 above 2^31 would be boxed in a new HeapNumber
+    // per call (the conn table compares them as u32 again).
+    let ref = conns.lookupHinted(hint, proto, p.saddr | 0, p.sport, p.daddr | 0, p.dport);
     let c: number;
     let dir: number;
     if (ref >= 0) {
@@ -773,13 +775,14 @@ export class Director implements FwdContext {
 
   // ------------------------------------------------------------------ route + egress
 
+  /** Source address for packets to `addr` (u32 or int32 bits), as int32 (`| 0`), 0 = no route. */
   routeSrc(addr: number): number {
-    const ri = this.routes.lookup(addr);
-    return ri < 0 ? 0 : this.routes.get(ri).src;
+    const ri = this.routes.lookup(addr | 0);
+    return ri < 0 ? 0 : this.routes.get(ri).src | 0;
   }
 
   routeMtu(addr: number): number {
-    const ri = this.routes.lookup(addr);
+    const ri = this.routes.lookup(addr | 0);
     return ri < 0 ? 0 : this.ports[this.routes.get(ri).port]!.port.mtu;
   }
 
@@ -791,7 +794,7 @@ export class Director implements FwdContext {
   /** Route toward p.nextHop, check the MTU, resolve the next hop's MAC, queue for sending. */
   private egress(p: Packet, now: number, tr: boolean): void {
     const target = p.nextHop;
-    const ri = this.routes.lookup(target);
+    const ri = this.routes.lookup(target | 0); // int32 across calls: see process()
     if (ri < 0) {
       if (tr) this.tracer.step(p, 'route', `no route to ${ipToString(target)}`);
       this.dropPkt(p, D_NO_ROUTE);
@@ -816,7 +819,7 @@ export class Director implements FwdContext {
     copyMac(b, f + ETH_SRC, ps.port.mac, 0);
     wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
     const neigh = this.neigh;
-    let ni = neigh.find(nh);
+    let ni = neigh.find(nh | 0);
     if (ni >= 0 && neigh.usable(ni)) {
       copyMac(b, f + ETH_DST, neigh.mac, ni * 6);
       if (neigh.state[ni] === N_REACHABLE && neigh.expires[ni]! < now) {

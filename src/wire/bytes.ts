@@ -8,6 +8,11 @@ export function rd32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
+/** rd32 as int32 bits (no `>>> 0`): what the data path passes across calls (never boxed). */
+export function rd32Bits(b: Uint8Array, o: number): number {
+  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+}
+
 export function wr16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 255;
   b[o + 1] = v & 255;
