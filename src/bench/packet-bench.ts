@@ -10,24 +10,14 @@ import { Director } from '../pipeline/director.js';
 import { FakeClock } from '../pipeline/clock.js';
 import { parsePacket } from '../pipeline/parse.js';
 import { Control } from '../control/ops.js';
-import type { Port } from '../port/port.js';
-import { HEADROOM, SLOT_SIZE, type Arena } from '../packet/arena.js';
+import { HEADROOM, SLOT_SIZE } from '../packet/arena.js';
 import { parseIp } from '../model/addr.js';
 import { natForwarder } from '../fwd/nat.js';
 import { checksum, pseudoSum } from '../wire/checksum.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../model/constants.js';
 import type { Command } from '../control/types.js';
 import { hugeAllocator } from '../port/native.js';
-
-class NullPort implements Port {
-  index = 0;
-  readonly mtu = 1500;
-  constructor(readonly name: string, readonly mac: Uint8Array) {}
-  recv(_a: Arena, _s: Uint32Array, _n: number): number { return 0; }
-  send(_a: Arena, _s: Uint32Array, n: number): number { return n; }
-  onReadable(): void {}
-  close(): void {}
-}
+import { NullPort } from '../port/null-port.js';
 
 function frame(saddr: number, daddr: number, sport: number, dport: number, flags: number): Uint8Array {
   const b = new Uint8Array(54);

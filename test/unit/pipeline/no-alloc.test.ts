@@ -11,23 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { Director } from '../../../src/pipeline/director.js';
 import { FakeClock } from '../../../src/pipeline/clock.js';
 import { Control } from '../../../src/control/ops.js';
-import type { Port } from '../../../src/port/port.js';
-import type { Arena } from '../../../src/packet/arena.js';
 import { HEADROOM, SLOT_SIZE } from '../../../src/packet/arena.js';
 import { parseIp } from '../../../src/model/addr.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/model/constants.js';
 import type { Command } from '../../../src/control/types.js';
 import { build, mac } from '../../helpers/frames.js';
-
-class NullPort implements Port {
-  index = 0;
-  readonly mtu = 1500;
-  constructor(readonly name: string, readonly mac: Uint8Array) {}
-  recv(_a: Arena, _s: Uint32Array, _n: number): number { return 0; }
-  send(_a: Arena, _s: Uint32Array, n: number): number { return n; }
-  onReadable(): void {}
-  close(): void {}
-}
+import { NullPort } from '../../../src/port/null-port.js';
 
 const CIP = '200.1.1.6';
 const VIP = '200.1.1.110';
