@@ -185,7 +185,7 @@ export function persistConnDport(svc: Service, dest: Dest, pktDport: number): nu
 export class ConnTable implements DueHandler {
   readonly capacity: number;
   /**
-   * The conn records: REC_BYTES (64) per conn, one cache line (the block is 64-byte aligned),
+   * The conn records: REC_WORDS words (64 bytes) per conn, one cache line (carveTable aligns the block),
    * viewed five ways. Read fields through the accessors below (`t.daddr(idx)`); they compile to
    * one load each.
    */
@@ -425,16 +425,17 @@ export class ConnTable implements DueHandler {
     if (f & CF_ONE_PACKET) return;
     const inRef = idx << 1;
     const tmpl = (f & CF_TEMPLATE) !== 0;
-    this.insertRef(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddr(idx), this.cport(idx),
-      this.vaddr(idx), this.vport(idx));
+    // Addresses as int32 bits (see caddrBits): a new conn does not box them either.
+    this.insertRef(inRef, tmpl ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddrBits(idx), this.cport(idx),
+      this.vaddrBits(idx), this.vport(idx));
     let nf = f | CF_HASHED;
     if (!tmpl) {
       const fwd = f & CF_FWD_MASK;
       if (fwd === FWD_MASQ || fwd === FWD_FULLNAT) {
-        const la = this.laddr(idx);
+        const la = this.laddrBits(idx);
         const lp = this.lport(idx);
-        this.insertRef(inRef | 1, this.proto(idx), this.daddr(idx), this.dport(idx),
-          la !== 0 ? la : this.caddr(idx), lp !== 0 ? lp : this.cport(idx));
+        this.insertRef(inRef | 1, this.proto(idx), this.daddrBits(idx), this.dport(idx),
+          la !== 0 ? la : this.caddrBits(idx), lp !== 0 ? lp : this.cport(idx));
         nf |= CF_OUT_HASHED;
       }
     }
@@ -447,14 +448,14 @@ export class ConnTable implements DueHandler {
     const f = this.flags(idx);
     const inRef = idx << 1;
     if (f & CF_HASHED) {
-      this.removeRef(inRef, f & CF_TEMPLATE ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddr(idx),
-        this.cport(idx), this.vaddr(idx), this.vport(idx));
+      this.removeRef(inRef, f & CF_TEMPLATE ? REC_PROTO_TEMPLATE : this.proto(idx), this.caddrBits(idx),
+        this.cport(idx), this.vaddrBits(idx), this.vport(idx));
     }
     if (f & CF_OUT_HASHED) {
-      const la = this.laddr(idx);
+      const la = this.laddrBits(idx);
       const lp = this.lport(idx);
-      this.removeRef(inRef | 1, this.proto(idx), this.daddr(idx), this.dport(idx),
-        la !== 0 ? la : this.caddr(idx), lp !== 0 ? lp : this.cport(idx));
+      this.removeRef(inRef | 1, this.proto(idx), this.daddrBits(idx), this.dport(idx),
+        la !== 0 ? la : this.caddrBits(idx), lp !== 0 ? lp : this.cport(idx));
     }
     this.setFlags(idx, f & ~(CF_HASHED | CF_OUT_HASHED));
   }
@@ -573,8 +574,7 @@ export class ConnTable implements DueHandler {
       const i = hint >> 1;
       const f = this.flags(i);
       if ((f & (CF_IN_USE | CF_TEMPLATE)) === CF_IN_USE && this.proto(i) === proto) {
-        // saddr/daddr stay as passed (callers pass int32: see lookup()); compared as u32 here.
-        // Compared as int32 bits (the Bits accessors never box, inlined or not).
+        // Compared as int32 bits (callers pass int32, see lookup(); the Bits accessors never box).
         const sa = saddr | 0, da = daddr | 0;
         if ((hint & 1) === DIR_IN) {
           if ((f & CF_HASHED) !== 0 && this.caddrBits(i) === sa && this.cport(i) === sport && this.vaddrBits(i) === da &&
@@ -773,8 +773,9 @@ export class ConnTable implements DueHandler {
       if (dir !== DIR_IN) {
         f &= ~CF_NOOUTPUT;
         this.setFlags(idx, f);
+      } else {
+        off = TCP_DIR_INPUT_ONLY;
       }
-      else off = TCP_DIR_INPUT_ONLY;
     }
     const old = this.state(idx);
     this.lastOldState = old;
