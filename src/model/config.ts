@@ -22,6 +22,12 @@ export class Config {
   /** Services in the order they were added (the listing sorts; --nosort shows this order). */
   readonly services: Service[] = [];
   private readonly byKey = new Map<number, Service>();
+  /**
+   * The same services for the data path: VIP as int32 bits (`addr | 0`) → (port × 4 + proto
+   * slot) → service. Both keys are Smis, so a lookup allocates nothing (svcKey's 50-bit double
+   * would be boxed in a HeapNumber on every Map call).
+   */
+  private readonly byAddr = new Map<number, Map<number, Service>>();
   private readonly byMark = new Map<number, Service>();
   /** Dest registry by id (ids are reused after a dest is forgotten). */
   readonly dests: (Dest | undefined)[] = [];
@@ -62,11 +68,15 @@ export class Config {
     return this.byMark.get(mark >>> 0);
   }
 
-  /** Service for a packet to addr:port: exact match, else the port-0 (all ports) service. */
+  /** Service for a packet to addr:port (addr as u32 or int32 bits): exact match, else the port-0
+   * (all ports) service. */
   lookup(proto: number, addr: number, port: number): Service | undefined {
-    const s = this.byKey.get(svcKey(proto, addr, port));
+    const m = this.byAddr.get(addr | 0);
+    if (m === undefined) return undefined;
+    const slot = protoSlot(proto);
+    const s = m.get(port * 4 + slot);
     if (s !== undefined) return s;
-    return port !== 0 ? this.byKey.get(svcKey(proto, addr, 0)) : undefined;
+    return port !== 0 ? m.get(slot) : undefined;
   }
 
   /** Whether any service (any proto/port) uses this VIP. */
@@ -78,8 +88,14 @@ export class Config {
   add(s: Service): void {
     this.services.push(s);
     this.svcById[s.id] = s;
-    if (s.fwmark) this.byMark.set(s.fwmark, s);
-    else this.byKey.set(svcKey(s.protocol, s.addr, s.port), s);
+    if (s.fwmark) {
+      this.byMark.set(s.fwmark, s);
+    } else {
+      this.byKey.set(svcKey(s.protocol, s.addr, s.port), s);
+      let m = this.byAddr.get(s.addr | 0);
+      if (m === undefined) this.byAddr.set(s.addr | 0, m = new Map());
+      m.set(s.port * 4 + protoSlot(s.protocol), s);
+    }
     this.changed();
   }
 
@@ -87,8 +103,16 @@ export class Config {
     const i = this.services.indexOf(s);
     if (i >= 0) this.services.splice(i, 1);
     this.svcById[s.id] = undefined;
-    if (s.fwmark) this.byMark.delete(s.fwmark);
-    else this.byKey.delete(svcKey(s.protocol, s.addr, s.port));
+    if (s.fwmark) {
+      this.byMark.delete(s.fwmark);
+    } else {
+      this.byKey.delete(svcKey(s.protocol, s.addr, s.port));
+      const m = this.byAddr.get(s.addr | 0);
+      if (m !== undefined && m.get(s.port * 4 + protoSlot(s.protocol)) === s) {
+        m.delete(s.port * 4 + protoSlot(s.protocol));
+        if (m.size === 0) this.byAddr.delete(s.addr | 0);
+      }
+    }
     this.changed();
   }
 

@@ -506,7 +506,7 @@ export class Director implements FwdContext {
         if (s !== undefined) return s;
       }
     }
-    return config.lookup(p.proto, p.daddr, p.dport);
+    return config.lookup(p.proto, p.daddr | 0, p.dport); // int32 across calls: see process()
   }
 
   /**
@@ -582,7 +582,8 @@ export class Director implements FwdContext {
       lport = this.laddrPool.lport;
     }
     const onePacket = proto === IPPROTO_UDP && (svc.flags & 0x0004) !== 0 ? CF_ONE_PACKET : 0;
-    const c = conns.create(proto, p.saddr, p.sport, p.daddr, p.dport, dest.addr, dport, laddr, lport, dest, svc.id, ctrl, now, onePacket);
+    // Addresses as int32 bits (see process()); the table stores the same 32 bits.
+    const c = conns.create(proto, p.saddr | 0, p.sport, p.daddr | 0, p.dport, dest.addr | 0, dport, laddr | 0, lport, dest, svc.id, ctrl, now, onePacket);
     if (c < 0) {
       if (tr) this.tracer.step(p, 'track', 'conn table full');
       this.dropPkt(p, D_CONN_FULL);

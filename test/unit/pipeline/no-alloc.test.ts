@@ -30,9 +30,9 @@ const BATCH = 32;
 
 interface Lab { d: Director; frames: Uint8Array[]; ports: number[] }
 
-function lab(fwd: number): Lab {
+function lab(fwd: number, maxConns = 4096): Lab {
   const clock = new FakeClock();
-  const d = new Director({ clock, maxConns: 4096, batch: 64, maxPorts: 2 });
+  const d = new Director({ clock, maxConns, batch: 64, maxPorts: 2 });
   d.addPort(new NullPort('cli0', DIR0), [parseIp('200.1.1.100')]);
   d.addPort(new NullPort('srv0', DIR1), [parseIp('172.20.0.8')]);
   d.routes.addAddress({ port: 0, addr: parseIp('200.1.1.100'), prefix: 24 });
@@ -113,6 +113,34 @@ function pump(l: Lab, batches: number): number {
 
 interface ProfileNode { callFrame: { url: string; functionName: string }; selfSize: number; children?: ProfileNode[] }
 
+/** Runs `work` (returns packets processed) under V8's sampling heap profiler and expects
+ * (almost) nothing allocated in uvs's own code per packet. */
+async function expectNoAlloc(work: () => number): Promise<void> {
+  const s = new Session();
+  s.connect();
+  try {
+    await s.post('HeapProfiler.startSampling', { samplingInterval: 64, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+    const packets = work();
+    const { profile } = await s.post('HeapProfiler.stopSampling') as unknown as { profile: { head: ProfileNode } };
+    let ours = 0;
+    const sites: string[] = [];
+    const walk = (n: ProfileNode, inUvs: boolean): void => {
+      const here = inUvs || /\/src\/(pipeline|fwd|conn|wire|packet|model|sched)\//.test(n.callFrame.url);
+      if (here && n.selfSize > 0) {
+        ours += n.selfSize;
+        sites.push(`${n.callFrame.functionName} ${n.callFrame.url.split('/').slice(-2).join('/')}: ${n.selfSize} B`);
+      }
+      for (const c of n.children ?? []) walk(c, here);
+    };
+    walk(profile.head, false);
+    expect(packets).toBeGreaterThan(90_000);
+    // One HeapNumber per packet would be 16 B/packet; allow a few stray bytes in total.
+    expect(ours / packets, sites.join('\n')).toBeLessThan(0.5);
+  } finally {
+    s.disconnect();
+  }
+}
+
 const methods = [
   ['NAT', FWD_MASQ, false], ['DR', FWD_DROUTE, false], ['TUN', FWD_TUNNEL, false], ['FULLNAT', FWD_FULLNAT, false],
   ['NAT with the large-table batch prefetch', FWD_MASQ, true], ['FULLNAT with the large-table batch prefetch', FWD_FULLNAT, true],
@@ -136,31 +164,25 @@ describe('the data path allocates nothing per packet', () => {
       }
       const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
       pump(l, 6000); // warm-up: the optimizing compiler has seen it all
-      const s = new Session();
-      s.connect();
-      try {
-        await s.post('HeapProfiler.startSampling', { samplingInterval: 64, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
-        const packets = pump(l, 3000);
-        const { profile } = await s.post('HeapProfiler.stopSampling') as unknown as { profile: { head: ProfileNode } };
-        let ours = 0;
-        const sites: string[] = [];
-        const walk = (n: ProfileNode, inUvs: boolean): void => {
-          const here = inUvs || /\/src\/(pipeline|fwd|conn|wire|packet|model|sched)\//.test(n.callFrame.url);
-          if (here && n.selfSize > 0) {
-            ours += n.selfSize;
-            sites.push(`${n.callFrame.functionName} ${n.callFrame.url.split('/').slice(-2).join('/')}: ${n.selfSize} B`);
-          }
-          for (const c of n.children ?? []) walk(c, here);
-        };
-        walk(profile.head, false);
-        expect(packets).toBeGreaterThan(90_000);
-        // One HeapNumber per packet would be 16 B/packet; allow a few stray bytes in total.
-        expect(ours / packets, sites.join('\n')).toBeLessThan(0.5);
-      } finally {
-        s.disconnect();
-      }
+      await expectNoAlloc(() => pump(l, 3000));
       // Everything was forwarded, nothing dropped.
       expect(l.d.drops.counts.reduce((s, x) => s + x, 0)).toBe(before);
     });
   }
+
+  it('SYNs of new conns (rr, NAT): scheduling, conn creation, hashing', async () => {
+    const l = lab(FWD_MASQ, 1 << 18);
+    const syns: Uint8Array[] = [];
+    for (let i = 0; i < 144_000; i++) {
+      const cip = `200.1.${2 + (i >> 15)}.${6 + ((i >> 13) & 3)}`; // 8192 ports per client address
+      syns.push(build({ srcMac: PEER_S, dstMac: DIR0_S, saddr: cip, daddr: VIP, sport: 1024 + (i & 0x1fff), dport: 80, flags: 0x02 }));
+    }
+    const lab2: Lab = { d: l.d, frames: syns.slice(0, 48_000), ports: Array(48_000).fill(0) };
+    pump(lab2, 48_000 / BATCH); // warm-up on their own conns
+    lab2.frames = syns.slice(48_000);
+    lab2.ports = Array(lab2.frames.length).fill(0);
+    const before = l.d.conns.count;
+    await expectNoAlloc(() => pump(lab2, lab2.frames.length / BATCH));
+    expect(l.d.conns.count - before).toBe(96_000);
+  });
 });
