@@ -625,6 +625,35 @@ export class ConnTable implements DueHandler {
   }
 
   /**
+   * Takes a free slot and writes every field of its record (unbound: destId/ctrl -1, no
+   * controlled conns, expires = now + timeoutMs). Returns idx, or -1 when the table is full.
+   */
+  private fill(proto: number, state: number, flags: number, caddr: number, cport: number, vaddr: number, vport: number,
+    daddr: number, dport: number, laddr: number, lport: number, svcId: number, timeoutMs: number, now: number): number {
+    const idx = this.alloc();
+    if (idx < 0) return -1;
+    this.setProto(idx, proto);
+    this.setState(idx, state);
+    this.setFlags(idx, flags);
+    this.setCaddr(idx, caddr);
+    this.setCport(idx, cport);
+    this.setVaddr(idx, vaddr);
+    this.setVport(idx, vport);
+    this.setDaddr(idx, daddr);
+    this.setDport(idx, dport);
+    this.setLaddr(idx, laddr);
+    this.setLport(idx, lport);
+    this.setDestId(idx, -1);
+    this.setSvcId(idx, svcId);
+    this.setCtrl(idx, -1);
+    this.setNControl(idx, 0);
+    this.setScratch(idx, 0);
+    this.setTimeout(idx, timeoutMs);
+    this.setExpires(idx, now + timeoutMs);
+    return idx;
+  }
+
+  /**
    * Creates a normal conn bound to `dest` (its forwarding method copied into the flags, as the
    * kernel's bind does; with dest null the fwd comes from `extraFlags & CF_FWD_MASK`).
    * `ctrl` is the controlling template (-1 none): its n_control++ and its timer is re-armed to
@@ -634,28 +663,11 @@ export class ConnTable implements DueHandler {
    */
   create(proto: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
     laddr: number, lport: number, dest: Dest | null, svcId: number, ctrl: number, now: number, extraFlags: number): number {
-    const idx = this.alloc();
-    if (idx < 0) return -1;
-    this.setProto(idx, proto);
-    this.setState(idx, TCP_S_NONE);
-    this.setCaddr(idx, caddr);
-    this.setCport(idx, cport);
-    this.setVaddr(idx, vaddr);
-    this.setVport(idx, vport);
-    this.setDaddr(idx, daddr);
-    this.setDport(idx, dport);
-    this.setLaddr(idx, laddr);
-    this.setLport(idx, lport);
-    this.setSvcId(idx, svcId);
-    this.setCtrl(idx, -1);
-    this.setNControl(idx, 0);
-    this.setScratch(idx, 0);
-    this.setTimeout(idx, NEW_CONN_TIMEOUT_MS);
-    this.setExpires(idx, now + NEW_CONN_TIMEOUT_MS);
     let f = CF_IN_USE | (extraFlags & (CF_FWD_MASK | CF_ONE_PACKET | CF_NOOUTPUT | CF_INACTIVE));
     if (proto !== IPPROTO_UDP) f &= ~CF_ONE_PACKET;
-    this.setFlags(idx, f);
-    this.setDestId(idx, -1);
+    const idx = this.fill(proto, TCP_S_NONE, f, caddr, cport, vaddr, vport, daddr, dport, laddr, lport, svcId,
+      NEW_CONN_TIMEOUT_MS, now);
+    if (idx < 0) return -1;
     if (dest !== null) this.bind(idx, dest);
     this.hash(idx);
     if (ctrl >= 0) {
@@ -675,26 +687,9 @@ export class ConnTable implements DueHandler {
    */
   createTemplate(proto: number, caddr: number, vaddr: number, vport: number, daddr: number, dport: number,
     dest: Dest | null, svcId: number, timeoutMs: number, now: number): number {
-    const idx = this.alloc();
+    const idx = this.fill(proto, CTPL_S_NONE, CF_IN_USE | CF_TEMPLATE, caddr, 0, vaddr, vport, daddr, dport, 0, 0, svcId,
+      timeoutMs, now);
     if (idx < 0) return -1;
-    this.setProto(idx, proto);
-    this.setState(idx, CTPL_S_NONE);
-    this.setCaddr(idx, caddr);
-    this.setCport(idx, 0);
-    this.setVaddr(idx, vaddr);
-    this.setVport(idx, vport);
-    this.setDaddr(idx, daddr);
-    this.setDport(idx, dport);
-    this.setLaddr(idx, 0);
-    this.setLport(idx, 0);
-    this.setSvcId(idx, svcId);
-    this.setCtrl(idx, -1);
-    this.setNControl(idx, 0);
-    this.setScratch(idx, 0);
-    this.setTimeout(idx, timeoutMs);
-    this.setExpires(idx, now + timeoutMs);
-    this.setFlags(idx, CF_IN_USE | CF_TEMPLATE);
-    this.setDestId(idx, -1);
     if (dest !== null) this.bind(idx, dest);
     this.hash(idx);
     this.wheel.insert(idx, this.expires(idx));

@@ -10,14 +10,9 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, wr16, wr32 } from '../wire/bytes.js';
+import { fold } from '../wire/checksum.js';
 import { IP_CSUM, IP_DADDR, IP_SADDR } from '../wire/ipv4.js';
 import { TCP_CSUM, UDP_CSUM } from '../wire/l4.js';
-
-/** One's-complement fold of a small sum (< 2^31: a handful of 16-bit terms), integer ops only. */
-function fold16(s: number): number {
-  s = (s & 0xffff) + (s >>> 16);
-  return (s & 0xffff) + (s >>> 16);
-}
 
 /**
  * Rewrites the IPv4 address at l3 + `field` (IP_SADDR or IP_DADDR) a0 → a1 and, when `portAt`
@@ -40,17 +35,17 @@ function rewrite(p: Packet, field: number, a0: number, a1: number, portAt: numbe
       if (p.csumPartial) {
         // Pseudo-header sum only (not complemented): addresses are in it, ports are not (the
         // completer sums them).
-        if (da !== 0) wr16(b, at, fold16(hc + da));
+        if (da !== 0) wr16(b, at, fold(hc + da));
       } else if (proto !== 17 || hc !== 0) { // a UDP checksum of 0 means "none" and stays 0
         const dp = portAt >= 0 ? (~p0 & 0xffff) + p1 : 0;
-        let c = ~fold16((~hc & 0xffff) + da + dp) & 0xffff;
+        let c = ~fold((~hc & 0xffff) + da + dp) & 0xffff;
         if (c === 0 && proto === 17) c = 0xffff;
         wr16(b, at, c);
       }
     }
   }
   if (da !== 0) {
-    wr16(b, l3 + IP_CSUM, ~fold16((~rd16(b, l3 + IP_CSUM) & 0xffff) + da) & 0xffff);
+    wr16(b, l3 + IP_CSUM, ~fold((~rd16(b, l3 + IP_CSUM) & 0xffff) + da) & 0xffff);
     wr32(b, l3 + field, a1);
   }
   if (portAt >= 0) wr16(b, portAt, p1);

@@ -22,9 +22,12 @@ export function sumBytes(b: Uint8Array, off: number, len: number, init: number):
   return s;
 }
 
-/** Folds a 32-bit-plus sum to 16 bits (no complement). */
+/**
+ * Folds a sum below 2^32 to 16 bits (no complement), integer operations only. Every sum here is
+ * far below that: a 64 KiB segment's words plus a pseudo-header stay under 2^31 + 2^19.
+ */
 export function fold(s: number): number {
-  s = (s & 0xffff) + Math.floor(s / 65536);
+  s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   return s;
@@ -104,12 +107,5 @@ export function csumReplace4(b: Uint8Array, at: number, from: number, to: number
   const hc = rd16(b, at);
   const s = (~hc & 0xffff) + (~(from >>> 16) & 0xffff) + (~from & 0xffff) + (to >>> 16) + (to & 0xffff);
   wr16(b, at, ~fold(s) & 0xffff);
-}
-
-/** Update of a partial (non-complemented pseudo-header) checksum at `at` for a 32-bit change. */
-export function pseudoReplace4(b: Uint8Array, at: number, from: number, to: number): void {
-  const hc = rd16(b, at);
-  const s = hc + (~(from >>> 16) & 0xffff) + (~from & 0xffff) + (to >>> 16) + (to & 0xffff);
-  wr16(b, at, fold(s));
 }
 

@@ -187,6 +187,17 @@ describe('checksums', () => {
     }
   });
 
+  it('fold: any sum below 2^32 folds to the same 16 bits as long division, up to a 64 KiB segment of 0xff', async () => {
+    const { fold, checksum } = await import('../../../src/wire/checksum.js');
+    const ref = (x: number): number => { while (x > 0xffff) x = (x % 65536) + Math.floor(x / 65536); return x; };
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (const x of [0, 1, 0xffff, 0x10000, 0x1fffe, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 2 ** 19, 2 ** 32 - 1]) expect(fold(x)).toBe(ref(x));
+    for (let i = 0; i < 10_000; i++) { const x = Math.floor(rnd() * 2 ** 32); expect(fold(x)).toBe(ref(x)); }
+    const big = new Uint8Array(65536).fill(0xff);
+    expect(checksum(big, 0, big.length, 0xffff * 6)).toBe(0); // all-ones words sum to 0xffff: ~0xffff
+  });
+
   it('sumBytes handles odd lengths', () => {
     const b = Uint8Array.from([1, 2, 3]);
     expect(sumBytes(b, 0, 3, 0)).toBe(0x0102 + 0x0300);
