@@ -25,8 +25,8 @@
  * - Events go to listeners at end(): text (attach.ts), pino JSON, pcapng (pcapng.ts), the
  *   control-socket stream (attach.ts TraceStream), tests.
  * - No wall-clock time appears in the text: with a fake clock and a fixed conn hash seed the
- *   text of a scenario is the same on every run (golden tests rely on it). `at` (clock ms) is
- *   only in the JSON.
+ *   text of a scenario is the same on every run (golden tests rely on it). `at` (wall-clock ms)
+ *   is only in the JSON and pcapng.
  *
  * See also: tracer.ts (the interface the stages call), describe.ts, filter.ts, attach.ts.
  */
@@ -46,7 +46,8 @@ export interface TraceStep {
 export interface TraceEvent {
   /** Sequence number of traced packets, from 1. */
   id: number;
-  /** Clock time (ms) the packet entered. */
+  /** When the packet entered: wall-clock ms since 1970 (clock time + the clock's epochMs; with a
+   * fake clock, its own time). */
   at: number;
   /** Conn index (as in the trace's "conn #N"), -1 when the packet has none. */
   conn: number;
@@ -81,7 +82,7 @@ export type TraceListener = (ev: TraceEvent, frames: TraceFrames) => void;
 
 /** What the tracer reads from the director (structural, so this file does not import it). */
 export interface TraceHost {
-  clock: { now(): number };
+  clock: { now(): number; readonly epochMs?: number };
   conns: {
     lookup(proto: number, saddr: number, sport: number, daddr: number, dport: number): number;
     flags(idx: number): number;
@@ -144,7 +145,7 @@ export class StepTracer implements Tracer {
       slot: p.slot,
       inBytes: p.b.slice(off, off + len),
       ev: {
-        id: ++this.seq, at: this.host?.clock.now() ?? 0, conn: -1, dir: '', method: '', state: '',
+        id: ++this.seq, at: this.host ? this.host.clock.now() + (this.host.clock.epochMs ?? 0) : 0, conn: -1, dir: '', method: '', state: '',
         inPort: portName, frameIn: v, steps: [], verdict: 'done', reason: '', outPort: '',
       },
     };
