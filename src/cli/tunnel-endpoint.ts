@@ -18,8 +18,10 @@
  *
  * Inner packets whose checksum was left partial by a local sender (virtio-net NEEDS_CSUM) are
  * completed in software first: a TUN device has no way to carry "checksum pending". Outer ECN CE
- * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are dropped (counted):
- * the director sets DF and sends ICMP fragmentation-needed instead. No allocation per packet.
+ * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are dropped (counted),
+ * not reassembled: for a DF packet the director sends ICMP fragmentation-needed instead, but the
+ * IPIP packet of a too-big packet without DF leaves the director fragmented (as the kernel's does),
+ * and only a kernel ipip endpoint reassembles those. No allocation per packet.
  *
  * Prints `tunnel-endpoint ready …` when up and its counters when it stops.
  */

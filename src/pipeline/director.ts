@@ -21,7 +21,7 @@ import type { BlockAllocator } from '../conn/table-memory.js';
 import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
-import { ConnTable, CF_ONE_PACKET, DIR_IN } from '../conn/conn-table.js';
+import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
 import { Timeouts } from '../conn/timeouts.js';
 import { TCP_STATE_NAMES } from '../conn/tcp-state.js';
 import { Config } from '../model/config.js';
@@ -38,7 +38,7 @@ import { parsePacket } from './parse.js';
 import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
-  D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
+  D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
 } from './drops.js';
 import type { Clock } from './clock.js';
 import { rd16, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
@@ -46,8 +46,10 @@ import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } fro
 import {
   ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
 } from '../wire/arp.js';
-import { IP_F_DF, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
-import { checksum, setIpv4Checksum } from '../wire/checksum.js';
+import { IP_F_DF, IP_F_MF, IP_ID, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
+import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.js';
+import { FragTable } from '../conn/frag-table.js';
+import { checksum, fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_RST, TCP_SYN,
   icmpIsError,
@@ -148,6 +150,9 @@ export class Director implements FwdContext {
   private readonly note = new SchedNote();
   private ipId = 1;
   private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
+
+  /** Which conn the later fragments of a datagram follow (its first fragment's). */
+  readonly frags = new FragTable(4096);
 
   constructor(opts: DirectorOptions) {
     this.clock = opts.clock;
@@ -340,9 +345,15 @@ export class Director implements FwdContext {
     }
     if (tr) this.tracer.step(p, 'parse', '');
     if (p.l4 < 0) {
-      // Non-first fragment: without reassembly there are no ports to find the conn by.
-      if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_FRAG_NO_CONN);
-      else this.pass(p, tr);
+      // A later fragment (no ports): it follows the conn its first fragment took (frag-table.ts).
+      const c = this.fragmentConn(p, now);
+      if (c >= 0) {
+        if (tr) this.tracer.step(p, 'track', `fragment at offset ${(p.frag & 0x1fff) * 8} of IP id ${rd16(b, p.l3 + IP_ID)}: conn #${c >> 1} of its first fragment`);
+        this.forwardConn(p, c >> 1, c & 1, now, tr);
+      } else if (this.isOwned(p.daddr, p.port)) {
+        if (tr) this.tracer.step(p, 'track', 'fragment without its first fragment before it: no conn (uvs does not reassemble)');
+        this.dropPkt(p, D_FRAG_NO_CONN);
+      } else this.pass(p, tr);
       return;
     }
     const proto = p.proto;
@@ -352,6 +363,7 @@ export class Director implements FwdContext {
         return;
       }
       if (p.icmpType === ICMP_ECHO && this.isOwned(p.daddr, p.port)) {
+        if ((p.frag & IP_F_MF) !== 0) { this.dropPkt(p, D_ECHO_FRAG); return; }
         this.echoReply(p, tr);
         return;
       }
@@ -401,6 +413,44 @@ export class Director implements FwdContext {
       c = ref >> 1;
       dir = ref & 1;
     }
+    this.forwardConn(p, c, dir, now, tr);
+  }
+
+  /**
+   * The conn ref (c << 1 | dir) the first fragment of p's datagram took, when that conn still
+   * holds p's addresses in that direction (it may have expired and its slot been reused), else -1.
+   */
+  private fragmentConn(p: Packet, now: number): number {
+    const proto = p.proto;
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return -1;
+    const sa = p.saddr | 0, da = p.daddr | 0;
+    const ref = this.frags.get(proto, sa, da, rd16(p.b, p.l3 + IP_ID), now);
+    if (ref < 0) return -1;
+    const conns = this.conns;
+    const c = ref >> 1;
+    if ((conns.flags(c) & (CF_IN_USE | CF_TEMPLATE)) !== CF_IN_USE || conns.proto(c) !== proto) return -1;
+    if ((ref & 1) === DIR_IN) return conns.caddrBits(c) === sa && conns.vaddrBits(c) === da ? ref : -1;
+    const la = conns.laddrBits(c);
+    return conns.daddrBits(c) === sa && (la !== 0 ? la : conns.caddrBits(c)) === da ? ref : -1;
+  }
+
+  /** A first fragment remembers its conn for the rest of its datagram; the last one forgets it. */
+  private trackFragment(p: Packet, c: number, dir: number, now: number): void {
+    const id = rd16(p.b, p.l3 + IP_ID);
+    if (p.l4 >= 0) this.frags.put(p.proto, p.saddr | 0, p.daddr | 0, id, (c << 1) | dir, now);
+    else if ((p.frag & IP_F_MF) === 0) this.frags.remove(p.proto, p.saddr | 0, p.daddr | 0, id, now);
+  }
+
+  /**
+   * The rest of the pipeline for a packet of conn c in direction dir: state, counters, TTL, the
+   * forwarder, egress. A first fragment (MF, offset 0) leaves its conn in the fragment table for
+   * the fragments after it; those (p.l4 < 0) skip the state machine and drop the entry after the
+   * last one.
+   */
+  private forwardConn(p: Packet, c: number, dir: number, now: number, tr: boolean): void {
+    const conns = this.conns;
+    const proto = p.proto;
+    const b = p.b;
     p.conn = c;
     p.dir = dir;
     p.traceId = c + 1;
@@ -411,7 +461,10 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_DEST_UNAVAIL);
       return;
     }
-    if (proto === IPPROTO_TCP) {
+    if ((p.frag & IP_F_MF) !== 0 || p.l4 < 0) this.trackFragment(p, c, dir, now);
+    if (p.l4 < 0) {
+      // A later fragment: the datagram's state change came with its first fragment.
+    } else if (proto === IPPROTO_TCP) {
       const changed = conns.tcpTransition(c, dir, p.tcpFlags, now);
       if (tr) this.tracer.step(p, 'state', changed
         ? `${stateNameOf(conns, conns.lastOldState)} → ${conns.stateName(c)} (timeout ${conns.timeout(c) / 1000}s)`
@@ -420,16 +473,20 @@ export class Director implements FwdContext {
       conns.udpPacket(c, dir, now);
       if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout(c) / 1000}s)`);
     }
-    // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length).
+    // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length). The kernel counts a
+    // fragmented datagram once, reassembled: its first fragment counts the packet, each later
+    // one only the payload it adds.
     const svc = dest.svc;
+    const pkts = p.l4 < 0 ? 0 : 1;
+    const bytes = p.l4 < 0 ? p.ipLen - p.ihl : p.ipLen;
     if (dir === DIR_IN) {
-      dest.stats.inpkts++; dest.stats.inbytes += p.ipLen;
-      svc.stats.inpkts++; svc.stats.inbytes += p.ipLen;
-      this.stats.inpkts++; this.stats.inbytes += p.ipLen;
+      dest.stats.inpkts += pkts; dest.stats.inbytes += bytes;
+      svc.stats.inpkts += pkts; svc.stats.inbytes += bytes;
+      this.stats.inpkts += pkts; this.stats.inbytes += bytes;
     } else {
-      dest.stats.outpkts++; dest.stats.outbytes += p.ipLen;
-      svc.stats.outpkts++; svc.stats.outbytes += p.ipLen;
-      this.stats.outpkts++; this.stats.outbytes += p.ipLen;
+      dest.stats.outpkts += pkts; dest.stats.outbytes += bytes;
+      svc.stats.outpkts += pkts; svc.stats.outbytes += bytes;
+      this.stats.outpkts += pkts; this.stats.outbytes += bytes;
     }
     if (p.ttl <= 1) {
       this.icmpError(p, ICMP_TIME_EXCEEDED, 0, 0, this.routeSrc(p.saddr) || p.daddr);
@@ -792,6 +849,48 @@ export class Director implements FwdContext {
     return this.ipId;
   }
 
+  /**
+   * p is larger than the MTU and may be fragmented (no DF): it leaves as fragments (wire/fragment.ts,
+   * as the kernel's output path fragments it), each in a scratch slot and through egress on its
+   * own. A partial L4 checksum is completed first (a fragment cannot carry one).
+   */
+  private fragmentOut(p: Packet, mtu: number, now: number, tr: boolean): void {
+    const b = p.b;
+    const l3 = p.l3;
+    const ihl = (b[l3]! & 15) << 2;
+    const totLen = rd16(b, l3 + 2);
+    if (l3 !== p.off + ETH_HLEN || fragmentPayload(ihl, mtu) < 8) { this.dropPkt(p, D_TOO_BIG); return; }
+    const n = fragmentCount(totLen, ihl, mtu);
+    if (n > this.scratchFree.length) { this.dropPkt(p, D_TOO_BIG); return; }
+    if (p.csumPartial) {
+      const cs = p.off + p.csumStart;
+      const at = cs + p.csumOffset;
+      const end = l3 + totLen;
+      if (cs < l3 + ihl || at + 2 > end) { this.dropPkt(p, D_TOO_BIG); return; }
+      let sum = ~fold(sumBytes(b, cs, end - cs, 0)) & 0xffff;
+      if (sum === 0 && b[l3 + 9] === IPPROTO_UDP) sum = 0xffff;
+      wr16(b, at, sum);
+      p.clearOffload();
+    }
+    if (tr) this.tracer.step(p, 'route', `${totLen} bytes > MTU ${mtu}, no DF: sent as ${n} fragments`);
+    const a = this.arena;
+    for (let k = 0; k < n; k++) {
+      const s = this.scratchFree.pop()!;
+      this.scratchUsed.push(s);
+      a.reset(s);
+      a.len[s] = writeFragment(b, p.off, ihl, totLen, mtu, k, a.off[s]!);
+      const q = this.packets[s]!;
+      parsePacket(q);
+      q.port = p.port;
+      q.conn = p.conn;
+      q.dir = p.dir;
+      q.traceId = p.traceId;
+      q.nextHop = p.nextHop;
+      this.egress(q, now, false);
+    }
+    if (tr) this.tracer.end(p, '', '');
+  }
+
   /** Route toward p.nextHop, check the MTU, resolve the next hop's MAC, queue for sending. */
   private egress(p: Packet, now: number, tr: boolean): void {
     const target = p.nextHop;
@@ -811,7 +910,7 @@ export class Director implements FwdContext {
         if (tr) this.tracer.step(p, 'route', `${p.len - ETH_HLEN} bytes > MTU ${mtu} with DF: ICMP fragmentation needed`);
         this.dropPkt(p, D_FRAG_NEEDED);
       } else {
-        this.dropPkt(p, D_TOO_BIG);
+        this.fragmentOut(p, mtu, now, tr);
       }
       return;
     }

@@ -34,6 +34,7 @@ export const DROP_REASONS = [
   'frame-too-big',
   'own-frame',
   'ipv6-unsupported',
+  'echo-fragmented',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -73,6 +74,7 @@ export const D_GSO = dropIndex('gso-unsupported');
 export const D_TOO_BIG = dropIndex('frame-too-big');
 export const D_OWN = dropIndex('own-frame');
 export const D_IPV6 = dropIndex('ipv6-unsupported');
+export const D_ECHO_FRAG = dropIndex('echo-fragmented');
 
 /** Counters, indexed by reason. */
 export class DropCounters {

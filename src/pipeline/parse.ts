@@ -10,7 +10,7 @@ import type { Packet } from '../packet/packet.js';
 import { rd16, rd32 } from '../wire/bytes.js';
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import { ARP_LEN } from '../wire/arp.js';
-import { IP_OFFMASK } from '../wire/ipv4.js';
+import { IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
 import { ipv4Checksum20OkWords, ipv4ChecksumOk } from '../wire/checksum.js';
 import { icmpIsError, ICMP_HLEN, TCP_MIN_HLEN, UDP_HLEN } from '../wire/l4.js';
 import {
@@ -78,7 +78,8 @@ export function parsePacket(p: Packet): number {
   } else if (proto === 17) {
     if (l4len < UDP_HLEN) return D_TRUNC_L4;
     const ulen = rd16(b, l4 + 4);
-    if (ulen < UDP_HLEN || ulen > l4len) return D_TRUNC_L4;
+    // A first fragment (MF) holds only the start of the datagram its UDP length counts.
+    if (ulen < UDP_HLEN || (ulen > l4len && (frag & IP_F_MF) === 0)) return D_TRUNC_L4;
     p.sport = rd16(b, l4);
     p.dport = rd16(b, l4 + 2);
   } else if (proto === 1) {

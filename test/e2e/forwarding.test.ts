@@ -112,6 +112,14 @@ for (const [mode, portKind, io] of cases) {
         const t = tally(replies);
         expect((t.rs1 ?? 0) + (t.rs2 ?? 0)).toBe(4);
       });
+
+      it('a UDP datagram larger than the MTU (IP fragments, both ways) gets through', async () => {
+        const l = lab!;
+        // 4000 bytes: the client's kernel sends 3 fragments, the real server's answers in 3 too.
+        const big = 'uvs-'.repeat(1000);
+        const r = await udpRequest(l.ns.client, l.vip, l.udpPort, big, 3000);
+        expect(r.ok, ctx(`large UDP request: ${r.error ?? ''}`)).toBe(true);
+      });
     }
 
     it('uvsadm -Ln shows the service and its dests', async () => {

@@ -29,7 +29,6 @@ const SORRY_PORT = 8081;
 /** uvsd's metrics endpoint inside the director namespace (read only to explain a failure). */
 const METRICS_PORT = 9109;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const node = process.execPath;
 const httpServerScript = join(REPO_ROOT, 'dist', 'lab', 'http-server.js');
 

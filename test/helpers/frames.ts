@@ -1,6 +1,7 @@
 /** Test frame builders and checkers (plain Buffers; not for the data path). */
 import { parseIp, parseMac } from '../../src/model/addr.js';
-import { checksum, pseudoSum, l4ChecksumOk, ipv4ChecksumOk } from '../../src/wire/checksum.js';
+import { checksum, pseudoSum, l4ChecksumOk, ipv4ChecksumOk, setIpv4Checksum } from '../../src/wire/checksum.js';
+import { fragmentCount, writeFragment } from '../../src/wire/fragment.js';
 
 export interface FrameSpec {
   srcMac?: string;
@@ -153,4 +154,52 @@ export function arp(op: number, sha: string, spa: string, tpa: string, tha = '00
   b.set(mac(tha), 32);
   dv.setUint32(38, parseIp(tpa));
   return b;
+}
+
+/** Splits an Ethernet/IPv4 frame into its fragments for `mtu` (uvs's own wire/fragment). */
+export function fragmentFrame(frame: Uint8Array, mtu: number): Uint8Array[] {
+  const ihl = (frame[14]! & 15) * 4;
+  const totLen = (frame[16]! << 8) | frame[17]!;
+  const n = fragmentCount(totLen, ihl, mtu);
+  const buf = new Uint8Array(frame.length + n * (mtu + 14));
+  buf.set(frame, 0);
+  const out: Uint8Array[] = [];
+  let dst = frame.length;
+  for (let k = 0; k < n; k++) {
+    const len = writeFragment(buf, 0, ihl, totLen, mtu, k, dst);
+    out.push(buf.slice(dst, dst + len));
+    dst += len;
+  }
+  return out;
+}
+
+/**
+ * Reassembles the fragments of one datagram (any order) the way a receiving host does: payloads
+ * placed by offset, which must cover it without gaps, the last one without MF. Returns the whole
+ * frame (Ethernet header and IP header of the first fragment, MF/offset cleared, checksum redone).
+ */
+export function reassemble(frags: Uint8Array[]): Uint8Array {
+  const parts = frags.map((f) => {
+    const ihl = (f[14]! & 15) * 4;
+    const tot = (f[16]! << 8) | f[17]!;
+    const fr = (f[20]! << 8) | f[21]!;
+    return { f, ihl, off: (fr & 0x1fff) * 8, mf: (fr & 0x2000) !== 0, data: f.subarray(14 + ihl, 14 + tot) };
+  }).sort((a, b) => a.off - b.off);
+  const first = parts[0]!;
+  if (first.off !== 0) throw new Error('no first fragment');
+  let at = 0;
+  for (const p of parts) {
+    if (p.off !== at) throw new Error(`gap or overlap at ${at} (fragment at ${p.off})`);
+    at += p.data.length;
+  }
+  if (parts[parts.length - 1]!.mf) throw new Error('last fragment has MF');
+  const out = new Uint8Array(14 + first.ihl + at);
+  out.set(first.f.subarray(0, 14 + first.ihl), 0);
+  for (const p of parts) out.set(p.data, 14 + first.ihl + p.off);
+  out[16] = ((first.ihl + at) >> 8) & 255;
+  out[17] = (first.ihl + at) & 255;
+  out[20] &= 0x40;
+  out[21] = 0;
+  setIpv4Checksum(out, 14);
+  return out;
 }

@@ -17,11 +17,11 @@ export const ROUTER_MAC = '02:00:00:00:00:c8';
 export const DIR0_MAC = '02:00:00:00:00:01';
 export const DIR1_MAC = '02:00:00:00:00:02';
 
-export function memLab(opts: { gateway?: string; learn?: boolean } = {}) {
+export function memLab(opts: { gateway?: string; learn?: boolean; mtu1?: number } = {}) {
   const clock = new FakeClock();
   const d = new Director({ clock, maxConns: 1024, batch: 16, maxPorts: 2, pendingMax: 16, seed: 1 });
   const p0 = new MemoryPort({ name: 'cli0', mac: DIR0_MAC });
-  const p1 = new MemoryPort({ name: 'srv0', mac: DIR1_MAC });
+  const p1 = new MemoryPort({ name: 'srv0', mac: DIR1_MAC, ...(opts.mtu1 !== undefined ? { mtu: opts.mtu1 } : {}) });
   d.addPort(p0, [parseIp('192.168.10.100')]);
   d.addPort(p1, [parseIp('10.0.0.8')]);
   d.routes.addAddress({ port: 0, addr: parseIp('192.168.10.100'), prefix: 24 });

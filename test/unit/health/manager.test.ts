@@ -170,7 +170,7 @@ describe('HealthManager', () => {
       virtual_server 192.0.2.12 80 { real_server 10.0.0.7 80 { } }`));
     expect(r.ok).toBe(true);
     expect(t.batches).toHaveLength(1);
-    expect(t.batches[0]!.map((c) => `${c.cmd} ${'svc' in c ? c.svc.addr : ''}`)).toEqual([
+    expect(t.batches[0]!.map((c) => `${c.cmd} ${'svc' in c ? c.svc?.addr ?? '' : ''}`)).toEqual([
       'edit-service 192.0.2.11', 'add-service 192.0.2.12', 'add-server 192.0.2.12',
     ]);
     const svc10b = t.director.config.services.find((s) => s.addr === 0xc000020a)!;
