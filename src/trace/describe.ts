@@ -44,6 +44,9 @@ export interface IpView {
   df: boolean;
   /** Total length. */
   len: number;
+  /** Fragment offset in bytes, and whether more fragments follow (MF): a fragment when either is set. */
+  fragOff: number;
+  mf: boolean;
   tos: number;
   /** Header checksum as "0x1a2b" and whether it verifies. */
   csum: string;
@@ -106,7 +109,7 @@ function decodeIp(b: Uint8Array, o: number, end: number): IpView | undefined {
   return {
     saddr: ipToString(src), daddr: ipToString(dst), src, dst,
     proto: b[o + 9]!, ttl: b[o + 8]!, id: rd16(b, o + 4), df: (rd16(b, o + 6) & 0x4000) !== 0,
-    len: rd16(b, o + 2), tos: b[o + 1]!, csum: hex16(rd16(b, o + 10)), csumOk: ipv4ChecksumOk(b, o),
+    len: rd16(b, o + 2), fragOff: (rd16(b, o + 6) & 0x1fff) * 8, mf: (rd16(b, o + 6) & 0x2000) !== 0, tos: b[o + 1]!, csum: hex16(rd16(b, o + 10)), csumOk: ipv4ChecksumOk(b, o),
   };
 }
 

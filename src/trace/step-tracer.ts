@@ -241,12 +241,16 @@ function parseSummary(v: FrameView): string {
   if (v.arp) return `Ethernet → ARP ${v.arp.op}`;
   const ip = v.ip;
   if (!ip) return `Ethernet, ethertype 0x${v.eth.type.toString(16).padStart(4, '0')}`;
-  const ipPart = (x: IpView): string => `IPv4 (${x.len} bytes, ip-csum ${x.csum} ${x.csumOk ? 'ok' : 'BAD'})`;
+  const fragPart = (x: IpView): string =>
+    x.mf || x.fragOff !== 0 ? `, fragment at offset ${x.fragOff}${x.mf ? ', more follow' : ', the last'}` : '';
+  const ipPart = (x: IpView): string => `IPv4 (${x.len} bytes${fragPart(x)}, ip-csum ${x.csum} ${x.csumOk ? 'ok' : 'BAD'})`;
   let s = 'Ethernet → ';
   if (v.outer) s += `${ipPart(v.outer)} → IPIP → `;
   s += ipPart(ip);
   const l4 = v.l4;
-  if (l4) s += ` → ${l4.proto}${l4.csum ? ` (${l4.proto.toLowerCase()}-csum ${l4.csum} ${l4.csumOk ? 'ok' : 'not verified (partial?)'})` : ''}`;
+  // A first fragment's L4 checksum covers the whole datagram: it cannot be verified here.
+  const unverified = ip.mf ? 'covers the whole datagram' : 'not verified (partial?)';
+  if (l4) s += ` → ${l4.proto}${l4.csum ? ` (${l4.proto.toLowerCase()}-csum ${l4.csum} ${l4.csumOk ? 'ok' : unverified})` : ''}`;
   return s;
 }
 

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { build, fragmentFrame, parse, reassemble } from '../../helpers/frames.js';
 import { memLab, udpSvc, tcpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/model/constants.js';
+import { StepTracer, renderEvent } from '../../../src/trace/step-tracer.js';
+import type { TraceEvent } from '../../../src/trace/attach.js';
 
 const VIP = '192.168.10.110';
 const CIP = '192.168.10.6';
@@ -209,5 +211,24 @@ describe('IPv4 fragments', () => {
     expect(w).toMatchObject({ daddr: '10.0.0.7', dport: 8080, l4Ok: true });
     expect(w.payload).toEqual(q);
     expect(parse(out[0]!).dstMac).toBe(RS1_MAC);
+  });
+
+  it('the tracer shows each fragment: the first scheduled, the later ones following its conn, the too-big one split', () => {
+    const { p0, p1, cmd, run, d } = memLab({ mtu1: 1000 });
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.7', port: 53 }, opts: destOpts(FWD_MASQ) });
+    const events: TraceEvent[] = [];
+    const t = new StepTracer({ filter: 'host 192.168.10.6', host: d });
+    t.onEvent((ev) => events.push(structuredClone(ev)));
+    d.tracer = t;
+    for (const f of fragmentFrame(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: payload(2000), df: false, id: 0x77 }), 1500)) p0.inject(f);
+    run();
+    expect(p1.takeSent()).toHaveLength(3); // 1500 bytes split again for MTU 1000 (2), then 548 bytes
+    expect(events.map((e) => [e.conn, e.dir, e.method])).toEqual([[0, 'in', 'NAT'], [0, 'in', 'NAT']]);
+    const text = events.map((e) => renderEvent(e, { color: false })).join('');
+    expect(text).toMatch(/parse {5}Ethernet → IPv4 \(1500 bytes, fragment at offset 0, more follow, ip-csum 0x[0-9a-f]{4} ok\) → UDP \(udp-csum 0x[0-9a-f]{4} covers the whole datagram\)/);
+    expect(text).toMatch(/parse {5}Ethernet → IPv4 \(548 bytes, fragment at offset 1480, the last, ip-csum 0x[0-9a-f]{4} ok\)\n/);
+    expect(text).toMatch(/fragment at offset 1480 of IP id 119: conn #0 of its first fragment/);
+    expect(text).toMatch(/1500 bytes > MTU 1000, no DF: sent as 2 fragments/);
   });
 });
