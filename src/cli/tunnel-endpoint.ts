@@ -19,9 +19,9 @@
  * Inner packets whose checksum was left partial by a local sender (virtio-net NEEDS_CSUM) are
  * completed in software first: a TUN device has no way to carry "checksum pending". Outer ECN CE
  * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are dropped (counted),
- * not reassembled: for a DF packet the director sends ICMP fragmentation-needed instead, but the
- * IPIP packet of a too-big packet without DF leaves the director fragmented (as the kernel's does),
- * and only a kernel ipip endpoint reassembles those. No allocation per packet.
+ * not reassembled: uvs never sends them (for a too-big DF packet it sends ICMP fragmentation-needed,
+ * one without DF it fragments before encapsulating); a kernel IPVS director fragments the IPIP
+ * packet instead, and needs a kernel ipip endpoint. No allocation per packet.
  *
  * Prints `tunnel-endpoint ready …` when up and its counters when it stops.
  */

@@ -501,6 +501,13 @@ export class Director implements FwdContext {
       this.forwardSegmented(p, c, fwd, now, tr);
       return;
     }
+    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0) {
+      const mtu = this.routeMtu(conns.daddrBits(c)) - IPIP_OVERHEAD;
+      if (mtu >= 68 && p.ipLen > mtu) {
+        this.forwardInnerFragments(p, c, fwd, mtu, now, tr);
+        return;
+      }
+    }
     const r = dir === DIR_IN ? fwd.inbound(p, c, this) : fwd.outbound(p, c, this);
     if (r !== 0) {
       if (tr) this.tracer.step(p, 'forward', `${fwd.name}: ${DROP_REASONS[r]}`);
@@ -540,6 +547,29 @@ export class Director implements FwdContext {
       q.conn = c;
       q.dir = DIR_IN;
       q.traceId = p.traceId;
+      const r = fwd.inbound(q, c, this);
+      if (r !== 0) { this.drops.counts[r]!++; continue; }
+      this.egress(q, now, false);
+    }
+    if (tr) this.tracer.end(p, '', '');
+  }
+
+  /**
+   * A packet without DF too big for the IPIP tunnel: it is fragmented BEFORE encapsulation (inner
+   * fragmentation, RFC 4459 §3.1) and each fragment is encapsulated and sent on its own, so no
+   * IPIP packet is itself a fragment: the real server's tunnel endpoint (a kernel tunl0, or `uvs
+   * tunnel-endpoint`, which does not reassemble) decapsulates each, and the real server's stack
+   * reassembles the datagram. (The kernel's IPVS fragments the IPIP packet instead, leaving the
+   * reassembly to the tunnel endpoint; the datagram the real server gets is the same.)
+   */
+  private forwardInnerFragments(p: Packet, c: number, fwd: Forwarder, mtu: number, now: number, tr: boolean): void {
+    const ihl = p.ihl;
+    const totLen = p.ipLen;
+    const n = fragmentCount(totLen, ihl, mtu);
+    if (n > this.scratchFree.length || !this.completePartial(p)) { this.dropPkt(p, D_TOO_BIG); return; }
+    if (tr) this.tracer.step(p, 'forward', `${totLen} bytes > tunnel MTU ${mtu}, no DF: cut into ${n} fragments, each encapsulated`);
+    for (let k = 0; k < n; k++) {
+      const q = this.fragmentInto(p, ihl, totLen, mtu, k);
       const r = fwd.inbound(q, c, this);
       if (r !== 0) { this.drops.counts[r]!++; continue; }
       this.egress(q, now, false);
@@ -861,34 +891,48 @@ export class Director implements FwdContext {
     const totLen = rd16(b, l3 + 2);
     if (l3 !== p.off + ETH_HLEN || fragmentPayload(ihl, mtu) < 8) { this.dropPkt(p, D_TOO_BIG); return; }
     const n = fragmentCount(totLen, ihl, mtu);
-    if (n > this.scratchFree.length) { this.dropPkt(p, D_TOO_BIG); return; }
-    if (p.csumPartial) {
-      const cs = p.off + p.csumStart;
-      const at = cs + p.csumOffset;
-      const end = l3 + totLen;
-      if (cs < l3 + ihl || at + 2 > end) { this.dropPkt(p, D_TOO_BIG); return; }
-      let sum = ~fold(sumBytes(b, cs, end - cs, 0)) & 0xffff;
-      if (sum === 0 && b[l3 + 9] === IPPROTO_UDP) sum = 0xffff;
-      wr16(b, at, sum);
-      p.clearOffload();
-    }
+    if (n > this.scratchFree.length || !this.completePartial(p)) { this.dropPkt(p, D_TOO_BIG); return; }
     if (tr) this.tracer.step(p, 'route', `${totLen} bytes > MTU ${mtu}, no DF: sent as ${n} fragments`);
-    const a = this.arena;
     for (let k = 0; k < n; k++) {
-      const s = this.scratchFree.pop()!;
-      this.scratchUsed.push(s);
-      a.reset(s);
-      a.len[s] = writeFragment(b, p.off, ihl, totLen, mtu, k, a.off[s]!);
-      const q = this.packets[s]!;
-      parsePacket(q);
-      q.port = p.port;
-      q.conn = p.conn;
-      q.dir = p.dir;
-      q.traceId = p.traceId;
+      const q = this.fragmentInto(p, ihl, totLen, mtu, k);
       q.nextHop = p.nextHop;
       this.egress(q, now, false);
     }
     if (tr) this.tracer.end(p, '', '');
+  }
+
+  /** Fragment k of p (IP header at p.off + 14) for `mtu`, written into a scratch slot (the caller
+   * checked there are enough) and parsed; it belongs to p's conn. */
+  private fragmentInto(p: Packet, ihl: number, totLen: number, mtu: number, k: number): Packet {
+    const a = this.arena;
+    const s = this.scratchFree.pop()!;
+    this.scratchUsed.push(s);
+    a.reset(s);
+    a.len[s] = writeFragment(p.b, p.off, ihl, totLen, mtu, k, a.off[s]!);
+    const q = this.packets[s]!;
+    parsePacket(q);
+    q.port = p.port;
+    q.conn = p.conn;
+    q.dir = p.dir;
+    q.traceId = p.traceId;
+    return q;
+  }
+
+  /** Completes a partial L4 checksum in software (before the packet is cut into pieces, which
+   * cannot carry one). False when csum_start/offset do not fit the packet. */
+  private completePartial(p: Packet): boolean {
+    if (!p.csumPartial) return true;
+    const b = p.b;
+    const l3 = p.l3;
+    const end = l3 + rd16(b, l3 + 2);
+    const cs = p.off + p.csumStart;
+    const at = cs + p.csumOffset;
+    if (cs < l3 + ((b[l3]! & 15) << 2) || at + 2 > end) return false;
+    let sum = ~fold(sumBytes(b, cs, end - cs, 0)) & 0xffff;
+    if (sum === 0 && p.proto === IPPROTO_UDP) sum = 0xffff; // UDP: 0 means "no checksum"
+    wr16(b, at, sum);
+    p.clearOffload();
+    return true;
   }
 
   /** Route toward p.nextHop, check the MTU, resolve the next hop's MAC, queue for sending. */

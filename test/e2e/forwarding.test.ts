@@ -4,7 +4,8 @@
  *
  * Per lab: wrr 1:3 over 8 fresh HTTP connections gives rs1 2 and rs2 6; NAT reaches rs2's 8080
  * behind VIP:80; FULLNAT real servers see the local address as peer, the others the client;
- * DR/TUN replies bypass the director; a UDP service works in NAT and DR; `uvsadm -Ln` lists the
+ * DR/TUN replies bypass the director; a UDP service works in every mode, also with datagrams larger
+ * than the MTU (IP fragments both ways; TUN cuts them before encapsulating); `uvsadm -Ln` lists the
  * service and dests, `-Lnc` the connections with their states. The DR run over AF_PACKET also
  * starts uvsd with `--sysctl expire_nodest_conn=1` and checks that removing a dest flushes its conns.
  */
@@ -36,7 +37,6 @@ function tail(text: string, lines = 20): string {
 }
 
 for (const [mode, portKind, io] of cases) {
-  const withUdp = mode === 'nat' || mode === 'dr';
   /** This run's uvsd also gets --sysctl expire_nodest_conn=1 (tested last: it removes a dest). */
   const nodest = mode === 'dr' && io === 'packet';
   /** This run's uvsd gets a fixed receive-coalescing timer on its AF_XDP ports (checked, then restored at stop). */
@@ -56,7 +56,7 @@ for (const [mode, portKind, io] of cases) {
       await lab.startServers();
       const extraArgs = [...(nodest ? ['--sysctl', 'expire_nodest_conn=1'] : []), ...(coalesce ? ['--rx-coalesce', '40'] : [])];
       uvsd = await lab.startUvsd({ timeoutMs: 20_000, ...(extraArgs.length > 0 ? { extraArgs } : {}) });
-      for (const rule of lab.rules('wrr', { udp: withUdp })) {
+      for (const rule of lab.rules('wrr', { udp: true })) {
         const r = await lab.uvsadm(rule);
         if (r.code !== 0) throw new Error(ctx(`uvsadm ${rule.join(' ')} failed (${r.code}): ${r.stderr}`));
       }
@@ -103,24 +103,22 @@ for (const [mode, portKind, io] of cases) {
       expect(answers.map((a) => a.peer)).toEqual(answers.map(() => peer));
     });
 
-    if (withUdp) {
-      it('a UDP service answers through the director', async () => {
-        const l = lab!;
-        const replies = [];
-        for (let i = 0; i < 4; i++) replies.push(await udpRequest(l.ns.client, l.vip, l.udpPort, `q${i}`, 3000));
-        expect(replies.filter((r) => !r.ok), ctx('failed UDP requests')).toEqual([]);
-        const t = tally(replies);
-        expect((t.rs1 ?? 0) + (t.rs2 ?? 0)).toBe(4);
-      });
+    it('a UDP service answers through the director', async () => {
+      const l = lab!;
+      const replies = [];
+      for (let i = 0; i < 4; i++) replies.push(await udpRequest(l.ns.client, l.vip, l.udpPort, `q${i}`, 3000));
+      expect(replies.filter((r) => !r.ok), ctx('failed UDP requests')).toEqual([]);
+      const t = tally(replies);
+      expect((t.rs1 ?? 0) + (t.rs2 ?? 0)).toBe(4);
+    });
 
-      it('a UDP datagram larger than the MTU (IP fragments, both ways) gets through', async () => {
-        const l = lab!;
-        // 4000 bytes: the client's kernel sends 3 fragments, the real server's answers in 3 too.
-        const big = 'uvs-'.repeat(1000);
-        const r = await udpRequest(l.ns.client, l.vip, l.udpPort, big, 3000);
-        expect(r.ok, ctx(`large UDP request: ${r.error ?? ''}`)).toBe(true);
-      });
-    }
+    it('a UDP datagram larger than the MTU (IP fragments, both ways) gets through', async () => {
+      const l = lab!;
+      // 4000 bytes: the client's kernel sends 3 fragments, the real server's answers in 3 too.
+      const big = 'uvs-'.repeat(1000);
+      const r = await udpRequest(l.ns.client, l.vip, l.udpPort, big, 3000);
+      expect(r.ok, ctx(`large UDP request: ${r.error ?? ''}`)).toBe(true);
+    });
 
     it('uvsadm -Ln shows the service and its dests', async () => {
       const l = lab!;
@@ -131,7 +129,7 @@ for (const [mode, portKind, io] of cases) {
         const re = new RegExp(`->\\s+${rs.addr.replace(/\./g, '\\.')}:${rs.httpPort}\\s+${FORWARD_NAME[mode]}\\s+${rs.weight}\\s`, 'm');
         expect(r.stdout).toMatch(re);
       }
-      if (withUdp) expect(r.stdout).toMatch(new RegExp(`^UDP\\s+${l.vip.replace(/\./g, '\\.')}:53\\s+wrr`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^UDP\\s+${l.vip.replace(/\./g, '\\.')}:53\\s+wrr`, 'm'));
     });
 
     it('uvsadm -Lnc shows the connections with their states', async () => {

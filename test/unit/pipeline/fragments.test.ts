@@ -126,34 +126,37 @@ describe('IPv4 fragments', () => {
     });
   });
 
-  it('TUN: a full-size fragment does not fit the tunnel, so the IPIP packet is fragmented (no DF inside)', () => {
+  it('TUN: a packet without DF too big for the tunnel is fragmented before encapsulation, so no IPIP packet is a fragment', () => {
     const { p1, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
     const VIPD = '10.0.0.100';
     cmd({ cmd: 'add-service', svc: udpSvc(VIPD, 53), opts: svcOpts('rr') });
     cmd({ cmd: 'add-server', svc: udpSvc(VIPD, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_TUNNEL) });
     const q = payload(3000);
-    const frags = fragmentFrame(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: CIP, daddr: VIPD, dport: 53, payload: q, df: false, id: 99 }), 1500);
+    // Fragments from the client (1500, 1500, 68 bytes), then a whole 1400-byte datagram without DF.
+    const frags = fragmentFrame(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: CIP, daddr: VIPD, sport: 40000, dport: 53, payload: q, df: false, id: 99 }), 1500);
     for (const f of frags) p1.inject(f);
+    const q2 = payload(1472, 5);
+    p1.inject(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: CIP, daddr: VIPD, sport: 40001, dport: 53, payload: q2, df: false, id: 100, partial: true }),
+      { flags: 1, csumStart: 34, csumOffset: 6 });
     run();
-    const out = p1.takeSent().map((o) => o.frame);
-    // Two 1500-byte inner fragments become 1520-byte IPIP packets: two outer fragments each; the small last one fits.
-    expect(out).toHaveLength(5);
-    const byOuter = new Map<number, Uint8Array[]>();
-    for (const f of out) {
-      const o = parse(f);
-      expect(o).toMatchObject({ proto: 4, saddr: '10.0.0.8', daddr: '10.0.0.17', dstMac: RS2_MAC, ipOk: true });
+    const out = p1.takeSent();
+    // Tunnel MTU 1480: each 1500-byte fragment becomes two, the small one stays one; the 1500-byte datagram two.
+    expect(out).toHaveLength(7);
+    const inner = out.map((o) => {
+      const f = o.frame;
+      expect(o.meta[0]).toBe(0);
+      expect(parse(f)).toMatchObject({ proto: 4, saddr: '10.0.0.8', daddr: '10.0.0.17', dstMac: RS2_MAC, ipOk: true });
       expect(f.length - 14).toBeLessThanOrEqual(1500);
-      byOuter.set(ipId(f), [...(byOuter.get(ipId(f)) ?? []), f]);
-    }
-    expect(byOuter.size).toBe(3);
-    // Decapsulate: each outer datagram holds one inner fragment, and those reassemble to the datagram.
-    const inner = [...byOuter.values()].map((fs) => {
-      const o = reassemble(fs);
-      return new Uint8Array([...o.subarray(0, 14), ...o.subarray(34)]);
+      expect((f[20]! << 8) | f[21]!).toBe(0); // the IPIP packet is whole: no MF, offset 0, no DF
+      return new Uint8Array([...f.subarray(0, 14), ...f.subarray(34)]);
     });
-    const w = parse(reassemble(inner));
+    const byId = (id: number) => inner.filter((f) => ipId(f) === id);
+    const w = parse(reassemble(byId(99)));
     expect(w).toMatchObject({ saddr: CIP, daddr: VIPD, dport: 53, l4Ok: true });
     expect(w.payload).toEqual(q);
+    const w2 = parse(reassemble(byId(100)));
+    expect(w2).toMatchObject({ sport: 40001, l4Ok: true });
+    expect(w2.payload).toEqual(q2);
     expect(d.drops.snapshot()['frame-too-big']).toBeUndefined();
   });
 
