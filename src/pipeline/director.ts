@@ -515,7 +515,7 @@ export class Director implements FwdContext {
       return;
     }
     if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', fwd.name); }
-    if (conns.flags(c) & CF_ONE_PACKET) conns.expire(c, now);
+    this.onePacketDone(c, p, now);
     this.egress(p, now, tr);
   }
 
@@ -574,7 +574,14 @@ export class Director implements FwdContext {
       if (r !== 0) { this.drops.counts[r]!++; continue; }
       this.egress(q, now, false);
     }
+    this.onePacketDone(c, p, now);
     if (tr) this.tracer.end(p, '', '');
+  }
+
+  /** A one-packet (-o) conn ends with its packet — with the last fragment of a fragmented one,
+   * whose later fragments still follow it (the kernel sees the datagram reassembled). */
+  private onePacketDone(c: number, p: Packet, now: number): void {
+    if ((this.conns.flags(c) & CF_ONE_PACKET) !== 0 && (p.frag & IP_F_MF) === 0) this.conns.expire(c, now);
   }
 
   /**

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { build, fragmentFrame, parse, reassemble } from '../../helpers/frames.js';
 import { memLab, udpSvc, tcpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
-import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/model/constants.js';
+import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_ONEPACKET } from '../../../src/model/constants.js';
 import { StepTracer, renderEvent } from '../../../src/trace/step-tracer.js';
 import type { TraceEvent } from '../../../src/trace/attach.js';
 
@@ -233,5 +233,28 @@ describe('IPv4 fragments', () => {
     expect(text).toMatch(/parse {5}Ethernet → IPv4 \(548 bytes, fragment at offset 1480, the last, ip-csum 0x[0-9a-f]{4} ok\)\n/);
     expect(text).toMatch(/fragment at offset 1480 of IP id 119: conn #0 of its first fragment/);
     expect(text).toMatch(/1500 bytes > MTU 1000, no DF: sent as 2 fragments/);
+  });
+
+  it('one-packet scheduling (-o): a fragmented datagram is one packet, its conn ends with the last fragment', () => {
+    for (const fwd of [FWD_MASQ, FWD_TUNNEL] as const) {
+      const { p1, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
+      const VIPD = '10.0.0.100';
+      cmd({ cmd: 'add-service', svc: udpSvc(VIPD, 53), opts: svcOpts('rr', { flags: SVC_F_ONEPACKET }) });
+      cmd({ cmd: 'add-server', svc: udpSvc(VIPD, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(fwd) });
+      cmd({ cmd: 'add-server', svc: udpSvc(VIPD, 53), dest: { addr: '10.0.0.7', port: 53 }, opts: destOpts(fwd) });
+      for (const id of [1, 2]) {
+        for (const f of fragmentFrame(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: CIP, daddr: VIPD, dport: 53, payload: payload(3000), df: false, id }), 1500)) p1.inject(f);
+      }
+      run();
+      const out = p1.takeSent().map((o) => parse(o.frame));
+      // Every fragment of a datagram went to the same real server; the next datagram to the other one.
+      const rs = out.map((f) => (fwd === FWD_MASQ ? f.daddr : f.dstMac));
+      const half = rs.length / 2;
+      expect(new Set(rs.slice(0, half)).size).toBe(1);
+      expect(new Set(rs.slice(half)).size).toBe(1);
+      expect(rs[0]).not.toBe(rs[half]);
+      expect(d.conns.count).toBe(0);
+      expect(d.drops.snapshot()['fragment-no-conn']).toBeUndefined();
+    }
   });
 });
