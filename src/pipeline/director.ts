@@ -151,6 +151,8 @@ export class Director implements FwdContext {
   private ipId = 1;
   private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
 
+  /** The smallest MTU of the ports: a packet this short after encapsulation fits any route. */
+  private minMtu = 65535;
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
   readonly frags = new FragTable(4096);
 
@@ -196,6 +198,7 @@ export class Director implements FwdContext {
     this.ports.push({
       port, rx, tx: new Uint32Array(this.batch * 2 + 64), txn: 0, hostAddrs, rxFrames: 0, txFrames: 0,
     });
+    this.minMtu = Math.min(this.minMtu, port.mtu);
     return i;
   }
 
@@ -501,7 +504,7 @@ export class Director implements FwdContext {
       this.forwardSegmented(p, c, fwd, now, tr);
       return;
     }
-    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0) {
+    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0 && p.ipLen + IPIP_OVERHEAD > this.minMtu) {
       const mtu = this.routeMtu(conns.daddrBits(c)) - IPIP_OVERHEAD;
       if (mtu >= 68 && p.ipLen > mtu) {
         this.forwardInnerFragments(p, c, fwd, mtu, now, tr);
