@@ -61,6 +61,8 @@ export function parsePacket(p: Packet): number {
   p.saddr = rd32(b, l3 + 12);
   p.daddr = rd32(b, l3 + 16);
   const frag = rd16(b, l3 + 6);
+  // A fragment must end within a 64 KiB datagram (the kernel's reassembly discards it otherwise).
+  if ((frag & IP_OFFMASK) * 8 + totLen - ihl > 65535) return D_MALFORMED_IP;
   p.frag = frag;
   if ((frag & IP_OFFMASK) !== 0) return 0; // non-first fragment: no L4 header here
   const l4 = l3 + ihl;

@@ -10,6 +10,7 @@ import { memLab, udpSvc, tcpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_M
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_ONEPACKET } from '../../../src/model/constants.js';
 import { StepTracer, renderEvent } from '../../../src/trace/step-tracer.js';
 import type { TraceEvent } from '../../../src/trace/attach.js';
+import { setIpv4Checksum } from '../../../src/wire/checksum.js';
 
 const VIP = '192.168.10.110';
 const CIP = '192.168.10.6';
@@ -256,5 +257,23 @@ describe('IPv4 fragments', () => {
       expect(d.conns.count).toBe(0);
       expect(d.drops.snapshot()['fragment-no-conn']).toBeUndefined();
     }
+  });
+
+  it('a fragment reaching past 64 KiB (ping of death) is a malformed-IP drop, never re-fragmented', () => {
+    const { p0, p1, cmd, run, d } = memLab({ mtu1: 1000 });
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.7', port: 53 }, opts: destOpts(FWD_MASQ) });
+    const req = build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: payload(3000), df: false, id: 5 });
+    const [first, second] = fragmentFrame(req, 1500);
+    p0.inject(first!);
+    run();
+    expect(p1.takeSent()).toHaveLength(2);
+    const bad = new Uint8Array(second!);
+    bad[20] = 0x1f; bad[21] = 0xf0; // offset 8176 × 8 = 65408, + 1480 bytes > 65535
+    setIpv4Checksum(bad, 14);
+    p0.inject(bad);
+    run();
+    expect(p1.takeSent()).toHaveLength(0);
+    expect(d.drops.snapshot()['malformed-ipv4']).toBe(1);
   });
 });
