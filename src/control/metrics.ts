@@ -22,6 +22,7 @@
  *     uvs_frames_passed_total            frames handed to the host stack
  *     uvs_conn_table_entries             conns + templates in the table
  *     uvs_conn_table_capacity            its size (uvsd --max-conns)
+ *     uvs_fragment_table_evicted_total   datagrams whose later fragments lost their conn to a full table
  *     uvs_port_rx_frames_total{port}, uvs_port_tx_frames_total{port}
  *     uvs_backend_{connections,incoming_packets,outgoing_packets,incoming_bytes,outgoing_bytes}_total
  *                                        per backend (labels as node_ipvs_backend_*)
@@ -48,7 +49,7 @@ import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -187,6 +188,10 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   const cap = new Family('uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).');
   cap.add('', d.conns.capacity);
   cap.render(out);
+  const evicted = new Family('uvs_fragment_table_evicted_total', 'counter',
+    'Fragmented datagrams whose entry (the conn their later fragments follow) was replaced because the fragment table was full.');
+  evicted.add('', d.frags.evicted);
+  evicted.render(out);
   const rx = new Family('uvs_port_rx_frames_total', 'counter', 'Frames received on a port.');
   const tx = new Family('uvs_port_tx_frames_total', 'counter', 'Frames sent on a port.');
   for (const p of d.ports) {

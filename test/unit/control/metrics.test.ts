@@ -114,6 +114,8 @@ describe('renderMetrics', () => {
     expect(series.get('uvs_conn_table_entries')).toBe(2);
     expect(series.get('uvs_conn_table_capacity')).toBe(d.conns.capacity);
     expect(types.get('uvs_conn_table_entries')).toBe('gauge');
+    expect(series.get('uvs_fragment_table_evicted_total')).toBe(0);
+    expect(types.get('uvs_fragment_table_evicted_total')).toBe('counter');
     expect(series.get('uvs_port_rx_frames_total{port="cli0"}')).toBe(3);
     expect(series.get('uvs_port_tx_frames_total{port="srv0"}')).toBe(2);
     expect(series.get('uvs_port_rx_frames_total{port="srv0"}')).toBe(0);
