@@ -7,8 +7,10 @@
  * the first fragment (offset 0, MF set: it has the L4 header) is looked up and scheduled like any
  * packet, and its conn is remembered here under the datagram's identity <proto, saddr, daddr,
  * IP id> (RFC 791); a later fragment with that identity gets the same conn's rewrite (addresses
- * only; the L4 checksum in the first fragment covers the whole datagram and was updated there)
- * and the last one (MF clear) forgets it. A later fragment that arrives before its first one has no
+ * only; the L4 checksum in the first fragment covers the whole datagram and was updated there).
+ * The entry counts the payload bytes that went through; once the last fragment (MF clear) has told
+ * the datagram's length and every byte of it went through, in whatever order, it is forgotten.
+ * A later fragment that arrives before its first one has no
  * entry and is dropped and counted (`fragment-no-conn`): uvs does not buffer out-of-order
  * fragments (Linux senders emit the first fragment first).
  *
@@ -19,9 +21,9 @@
  *
  * Example:
  *     const ft = new FragTable(4096);
- *     ft.put(17, saddr, daddr, ipId, ref, now);   // first fragment forwarded with conn ref
- *     ft.get(17, saddr, daddr, ipId, now);        // → ref for each later fragment
- *     ft.remove(17, saddr, daddr, ipId);          // after the last one
+ *     ft.put(17, saddr, daddr, ipId, ref, 1480, now);               // first fragment: conn ref, payload bytes
+ *     ft.get(17, saddr, daddr, ipId, now);                          // → ref for each later fragment
+ *     ft.passed(17, saddr, daddr, ipId, 520, 2000, true, now);       // it went through: complete, forgotten
  */
 
 /** Seconds the kernel keeps an incomplete datagram (net.ipv4.ipfrag_time), in ms. */
@@ -39,6 +41,9 @@ export class FragTable {
   private readonly sa: Int32Array;
   private readonly da: Int32Array;
   private readonly ref: Int32Array;
+  /** Payload bytes seen so far, and the datagram's payload length (-1 until the last fragment). */
+  private readonly seen: Int32Array;
+  private readonly total: Int32Array;
   /** Absolute expiry (ms); 0 = free. */
   private readonly expires: Float64Array;
 
@@ -52,6 +57,8 @@ export class FragTable {
     this.sa = new Int32Array(capacity);
     this.da = new Int32Array(capacity);
     this.ref = new Int32Array(capacity);
+    this.seen = new Int32Array(capacity);
+    this.total = new Int32Array(capacity);
     this.expires = new Float64Array(capacity);
   }
 
@@ -71,8 +78,9 @@ export class FragTable {
     return -1;
   }
 
-  /** Remembers (or refreshes) the conn ref of datagram <proto, saddr, daddr, id>. */
-  put(proto: number, saddr: number, daddr: number, id: number, ref: number, now: number): void {
+  /** Remembers the conn ref of datagram <proto, saddr, daddr, id>, whose first fragment carried
+   * `bytes` of payload (a repeated first fragment refreshes the entry and counts nothing). */
+  put(proto: number, saddr: number, daddr: number, id: number, ref: number, bytes: number, now: number): void {
     saddr |= 0;
     daddr |= 0;
     const k0 = (proto << 16) | id;
@@ -89,6 +97,8 @@ export class FragTable {
       this.key0[s] = k0;
       this.sa[s] = saddr;
       this.da[s] = daddr;
+      this.seen[s] = bytes;
+      this.total[s] = -1;
     }
     this.ref[s] = ref;
     this.expires[s] = now + FRAG_TIMEOUT_MS;
@@ -100,10 +110,16 @@ export class FragTable {
     return s < 0 ? -1 : this.ref[s]!;
   }
 
-  /** Forgets this datagram (its last fragment went through). */
-  remove(proto: number, saddr: number, daddr: number, id: number, now: number): void {
+  /**
+   * Counts a later fragment of this datagram that went through: `bytes` of payload ending at
+   * payload offset `end`, the last one when `last`. Forgets the datagram once all of it went through.
+   */
+  passed(proto: number, saddr: number, daddr: number, id: number, bytes: number, end: number, last: boolean, now: number): void {
     const s = this.find((proto << 16) | id, saddr | 0, daddr | 0, now);
-    if (s >= 0) this.expires[s] = 0;
+    if (s < 0) return;
+    this.seen[s] = this.seen[s]! + bytes;
+    if (last) this.total[s] = end;
+    if (this.total[s]! >= 0 && this.seen[s]! >= this.total[s]!) this.expires[s] = 0;
   }
 
   /** Live entries (walks the table: for listings and tests). */

@@ -46,7 +46,7 @@ import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } fro
 import {
   ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
 } from '../wire/arp.js';
-import { IP_F_DF, IP_F_MF, IP_ID, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
+import { IP_F_DF, IP_F_MF, IP_ID, IP_OFFMASK, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
 import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.js';
 import { FragTable } from '../conn/frag-table.js';
 import { checksum, fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
@@ -437,18 +437,20 @@ export class Director implements FwdContext {
     return conns.daddrBits(c) === sa && (la !== 0 ? la : conns.caddrBits(c)) === da ? ref : -1;
   }
 
-  /** A first fragment remembers its conn for the rest of its datagram; the last one forgets it. */
+  /** A first fragment remembers its conn for the rest of its datagram; the later ones count
+   * what went through, so it is forgotten once the whole datagram has, in any order. */
   private trackFragment(p: Packet, c: number, dir: number, now: number): void {
     const id = rd16(p.b, p.l3 + IP_ID);
-    if (p.l4 >= 0) this.frags.put(p.proto, p.saddr | 0, p.daddr | 0, id, (c << 1) | dir, now);
-    else if ((p.frag & IP_F_MF) === 0) this.frags.remove(p.proto, p.saddr | 0, p.daddr | 0, id, now);
+    const bytes = p.ipLen - p.ihl;
+    if (p.l4 >= 0) this.frags.put(p.proto, p.saddr | 0, p.daddr | 0, id, (c << 1) | dir, bytes, now);
+    else this.frags.passed(p.proto, p.saddr | 0, p.daddr | 0, id, bytes, (p.frag & IP_OFFMASK) * 8 + bytes, (p.frag & IP_F_MF) === 0, now);
   }
 
   /**
    * The rest of the pipeline for a packet of conn c in direction dir: state, counters, TTL, the
    * forwarder, egress. A first fragment (MF, offset 0) leaves its conn in the fragment table for
-   * the fragments after it; those (p.l4 < 0) skip the state machine and drop the entry after the
-   * last one.
+   * the fragments after it; those (p.l4 < 0) skip the state machine, and the entry goes once all
+   * of the datagram went through.
    */
   private forwardConn(p: Packet, c: number, dir: number, now: number, tr: boolean): void {
     const conns = this.conns;

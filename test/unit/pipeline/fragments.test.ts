@@ -66,6 +66,24 @@ describe('IPv4 fragments', () => {
     expect(d.drops.snapshot()['fragment-no-conn']).toBe(1);
   });
 
+  it('fragments after the first may come in any order; the entry goes once all of the datagram went through', () => {
+    const { p0, p1, cmd, run, d } = memLab();
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_MASQ) });
+    const q = payload(5000);
+    const [f1, f2, f3, f4] = fragmentFrame(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: q, df: false }), 1500);
+    for (const f of [f1!, f4!, f2!]) p0.inject(f); // the last before two middle ones
+    run();
+    expect(d.frags.size(d.clock.now())).toBe(1);
+    p0.inject(f3!);
+    run();
+    const out = p1.takeSent().map((o) => o.frame);
+    expect(out).toHaveLength(4);
+    expect(parse(reassemble(out))).toMatchObject({ daddr: '10.0.0.17', l4Ok: true });
+    expect(d.frags.size(d.clock.now())).toBe(0);
+    expect(d.drops.snapshot()['fragment-no-conn']).toBeUndefined();
+  });
+
   it('a later fragment after its conn expired (slot reused by another conn) is not forwarded to that conn', () => {
     const { p0, p1, cmd, run, d, clock } = memLab();
     cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
