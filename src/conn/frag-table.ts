@@ -10,13 +10,12 @@
  * only; the L4 checksum in the first fragment covers the whole datagram and was updated there).
  * The entry counts the payload bytes that went through; once the last fragment (MF clear) has told
  * the datagram's length and every byte of it went through, in whatever order, it is forgotten.
- * A later fragment that arrives before its first one has no
- * entry and is dropped and counted (`fragment-no-conn`): uvs does not buffer out-of-order
- * fragments (Linux senders emit the first fragment first).
+ * A later fragment that arrives before its first one has no entry yet: the director holds a copy
+ * (a few, bounded) until the first one comes (pipeline/director.ts holdFragment).
  *
  * Fixed size, no allocation: `capacity` entries (power of two) in typed arrays, each key probed in
  * a window of PROBE slots from its home; an entry lives FRAG_TIMEOUT_MS (the kernel's
- * ipfrag_time, 30 s) unless its last fragment removes it first. A put into a full window replaces
+ * ipfrag_time, 30 s) unless the whole datagram went through first. A put into a full window replaces
  * the entry that expires first there (`evicted` counts those).
  *
  * Example:

@@ -48,7 +48,7 @@ import {
 } from '../wire/arp.js';
 import { IP_F_DF, IP_F_MF, IP_ID, IP_OFFMASK, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
 import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.js';
-import { FragTable } from '../conn/frag-table.js';
+import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_RST, TCP_SYN,
@@ -71,6 +71,9 @@ const FORWARDERS: (Forwarder | null)[] = [natForwarder, null, tunForwarder, drFo
 /** Conn count from which a batch's conn-table lines are prefetched: below it the table stays in
  * the CPU caches (≈ 4 MiB of buckets + records at 32k conns) and the extra hash would only cost. */
 export const PREFETCH_MIN = 32_768;
+
+/** Later fragments held while their first fragment has not come (copies in pending slots). */
+export const HELD_FRAGS = 16;
 
 export interface DirectorOptions {
   clock: Clock;
@@ -155,6 +158,17 @@ export class Director implements FwdContext {
   private minMtu = 65535;
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
   readonly frags = new FragTable(4096);
+  /** Later fragments that came before their first one, held (copies in pending slots) until it
+   * comes: slot (-1 free), datagram key, receiving port, when held. */
+  private readonly heldSlot = new Int32Array(HELD_FRAGS).fill(-1);
+  private readonly heldK0 = new Int32Array(HELD_FRAGS);
+  private readonly heldSa = new Int32Array(HELD_FRAGS);
+  private readonly heldDa = new Int32Array(HELD_FRAGS);
+  private readonly heldPort = new Int32Array(HELD_FRAGS);
+  private readonly heldAt = new Float64Array(HELD_FRAGS);
+  private heldCount = 0;
+  /** A first fragment came whose datagram has held fragments: processBatch releases them. */
+  private heldWake = false;
 
   constructor(opts: DirectorOptions) {
     this.clock = opts.clock;
@@ -249,6 +263,7 @@ export class Director implements FwdContext {
       p.port = pi;
       this.hint = k < hinted ? refs[k]! : -1;
       this.process(p, now);
+      if (this.heldWake) this.releaseHeld(now);
     }
     this.hint = -1;
     this.flush();
@@ -354,8 +369,7 @@ export class Director implements FwdContext {
         if (tr) this.tracer.step(p, 'track', `fragment at offset ${(p.frag & 0x1fff) * 8} of IP id ${rd16(b, p.l3 + IP_ID)}: conn #${c >> 1} of its first fragment`);
         this.forwardConn(p, c >> 1, c & 1, now, tr);
       } else if (this.isOwned(p.daddr, p.port)) {
-        if (tr) this.tracer.step(p, 'track', 'fragment without its first fragment before it: no conn (uvs does not reassemble)');
-        this.dropPkt(p, D_FRAG_NO_CONN);
+        this.holdFragment(p, now, tr);
       } else this.pass(p, tr);
       return;
     }
@@ -442,8 +456,83 @@ export class Director implements FwdContext {
   private trackFragment(p: Packet, c: number, dir: number, now: number): void {
     const id = rd16(p.b, p.l3 + IP_ID);
     const bytes = p.ipLen - p.ihl;
-    if (p.l4 >= 0) this.frags.put(p.proto, p.saddr | 0, p.daddr | 0, id, (c << 1) | dir, bytes, now);
-    else this.frags.passed(p.proto, p.saddr | 0, p.daddr | 0, id, bytes, (p.frag & IP_OFFMASK) * 8 + bytes, (p.frag & IP_F_MF) === 0, now);
+    if (p.l4 >= 0) {
+      this.frags.put(p.proto, p.saddr | 0, p.daddr | 0, id, (c << 1) | dir, bytes, now);
+      if (this.heldCount > 0) this.heldWake = true;
+    } else this.frags.passed(p.proto, p.saddr | 0, p.daddr | 0, id, bytes, (p.frag & IP_OFFMASK) * 8 + bytes, (p.frag & IP_F_MF) === 0, now);
+  }
+
+  /**
+   * A later fragment to a uvs address whose first fragment has not come (yet): a copy is held in a
+   * pending slot until it does (the kernel would queue it for reassembly). At most HELD_FRAGS are
+   * held; the oldest makes room (dropped, counted `fragment-no-conn`), and tick() drops those
+   * held longer than FRAG_TIMEOUT_MS.
+   */
+  private holdFragment(p: Packet, now: number, tr: boolean): void {
+    if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) {
+      if (tr) this.tracer.step(p, 'track', 'fragment of a protocol uvs does not balance: no conn');
+      this.dropPkt(p, D_FRAG_NO_CONN);
+      return;
+    }
+    let k = this.heldSlot.indexOf(-1);
+    if (k < 0) {
+      // Full: the oldest held fragment gives way.
+      k = 0;
+      for (let i = 1; i < HELD_FRAGS; i++) if (this.heldAt[i]! < this.heldAt[k]!) k = i;
+      this.dropHeld(k);
+    }
+    const slot = this.pendingFree.pop();
+    if (slot === undefined) {
+      if (tr) this.tracer.step(p, 'track', 'fragment before its first fragment, and no slot to hold it: dropped');
+      this.dropPkt(p, D_FRAG_NO_CONN);
+      return;
+    }
+    const a = this.arena;
+    const b = p.b;
+    const f = p.off;
+    const dst = a.slotStart(slot) + (f - a.slotStart(p.slot));
+    b.copyWithin(dst, f, f + p.len);
+    a.off[slot] = dst;
+    a.len[slot] = p.len;
+    a.meta.copyWithin(slot * META_WORDS, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
+    this.heldSlot[k] = slot;
+    this.heldK0[k] = (p.proto << 16) | rd16(b, p.l3 + IP_ID);
+    this.heldSa[k] = p.saddr | 0;
+    this.heldDa[k] = p.daddr | 0;
+    this.heldPort[k] = p.port;
+    this.heldAt[k] = now;
+    this.heldCount++;
+    if (tr) {
+      this.tracer.step(p, 'track', `fragment at offset ${(p.frag & IP_OFFMASK) * 8} came before its first fragment: held until that comes (${this.heldCount} held)`);
+      this.tracer.end(p, '', '');
+    }
+  }
+
+  /** Runs the held fragments whose first fragment has come through the pipeline again. */
+  private releaseHeld(now: number): void {
+    this.heldWake = false;
+    for (let k = 0; k < HELD_FRAGS; k++) {
+      const s = this.heldSlot[k]!;
+      if (s < 0) continue;
+      const k0 = this.heldK0[k]!;
+      if (this.frags.get(k0 >>> 16, this.heldSa[k]!, this.heldDa[k]!, k0 & 0xffff, now) < 0) continue;
+      this.heldSlot[k] = -1;
+      this.heldCount--;
+      const q = this.packets[s]!;
+      q.port = this.heldPort[k]!;
+      this.process(q, now);
+      this.pendingReleased.push(s); // recycled after the flush that sends it
+    }
+  }
+
+  /** Drops held fragment k (counted `fragment-no-conn`), its slot back to the pool. */
+  private dropHeld(k: number): void {
+    const s = this.heldSlot[k]!;
+    this.heldSlot[k] = -1;
+    this.heldCount--;
+    this.arena.reset(s);
+    this.pendingFree.push(s);
+    this.drops.counts[D_FRAG_NO_CONN]!++;
   }
 
   /**
@@ -1081,6 +1170,9 @@ export class Director implements FwdContext {
   tick(): void {
     const now = this.clock.now();
     this.conns.tick(now);
+    if (this.heldCount > 0) {
+      for (let k = 0; k < HELD_FRAGS; k++) if (this.heldSlot[k]! >= 0 && now - this.heldAt[k]! >= FRAG_TIMEOUT_MS) this.dropHeld(k);
+    }
     const neigh = this.neigh;
     for (const { addr, index: ni } of neigh.entries()) {
       const st = neigh.state[ni];

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { build, fragmentFrame, parse, reassemble } from '../../helpers/frames.js';
+import { HELD_FRAGS } from '../../../src/pipeline/director.js';
 import { memLab, udpSvc, tcpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_ONEPACKET } from '../../../src/model/constants.js';
 import { StepTracer, renderEvent } from '../../../src/trace/step-tracer.js';
@@ -52,18 +53,57 @@ describe('IPv4 fragments', () => {
     expect(d.conns.count).toBe(1);
   });
 
-  it('a later fragment that comes before its first one is a counted drop (uvs does not buffer them)', () => {
+  it('a later fragment that comes before its first one is held until the first comes', () => {
     const { p0, p1, cmd, run, d } = memLab();
     cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
     cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_MASQ) });
-    const req = build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: payload(3000), df: false });
-    const [first, second, third] = fragmentFrame(req, 1500);
-    p0.inject(second!);
-    p0.inject(first!);
+    const q = payload(3000);
+    const [first, second, third] = fragmentFrame(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: q, df: false }), 1500);
     p0.inject(third!);
     run();
-    expect(p1.takeSent()).toHaveLength(2);
+    expect(p1.takeSent()).toHaveLength(0);
+    p0.inject(second!);
+    p0.inject(first!);
+    run();
+    const out = p1.takeSent().map((o) => o.frame);
+    expect(out).toHaveLength(3);
+    const w = parse(reassemble(out));
+    expect(w).toMatchObject({ daddr: '10.0.0.17', l4Ok: true });
+    expect(w.payload).toEqual(q);
+    expect(d.frags.size(d.clock.now())).toBe(0);
+    expect(d.drops.snapshot()['fragment-no-conn']).toBeUndefined();
+    // The held slots went back to the pool: a burst of held fragments later still fits.
+    const dest = d.config.services[0]!.dests[0]!;
+    expect(dest.stats).toMatchObject({ inpkts: 1, inbytes: 20 + 8 + 3000 });
+  });
+
+  it('held fragments are bounded: the oldest gives way, and those whose first never comes are dropped after 30 s', () => {
+    const { p0, p1, cmd, run, d, clock } = memLab();
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.17', port: 53 }, opts: destOpts(FWD_MASQ) });
+    const dgram = (id: number) => fragmentFrame(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, dport: 53, payload: payload(2000), df: false, id }), 1500);
+    // HELD_FRAGS + 1 datagrams' second fragments, a ms apart: the first one held is dropped.
+    for (let id = 1; id <= HELD_FRAGS + 1; id++) {
+      p0.inject(dgram(id)[1]!);
+      run();
+      clock.advance(1);
+    }
     expect(d.drops.snapshot()['fragment-no-conn']).toBe(1);
+    // Datagram 2's first fragment releases its held second one; datagram 1's was dropped.
+    p0.inject(dgram(2)[0]!);
+    p0.inject(dgram(1)[0]!);
+    run();
+    expect(p1.takeSent()).toHaveLength(3);
+    clock.advance(30_000);
+    d.tick();
+    expect(d.drops.snapshot()['fragment-no-conn']).toBe(1 + HELD_FRAGS - 1);
+    // Nothing is held any more, and the pool works: a new out-of-order datagram goes through.
+    const [a, b] = dgram(99);
+    p0.inject(b!);
+    run();
+    p0.inject(a!);
+    run();
+    expect(p1.takeSent()).toHaveLength(2);
   });
 
   it('fragments after the first may come in any order; the entry goes once all of the datagram went through', () => {
@@ -102,7 +142,9 @@ describe('IPv4 fragments', () => {
     expect(p1.takeSent()).toHaveLength(1);
     p0.inject(second!);
     run();
-    expect(p1.takeSent()).toHaveLength(0);
+    expect(p1.takeSent()).toHaveLength(0); // held: its first fragment (as far as uvs knows) is still to come
+    clock.advance(30_000);
+    d.tick();
     expect(d.drops.snapshot()['fragment-no-conn']).toBe(1);
   });
 
