@@ -368,7 +368,7 @@ export class Director implements FwdContext {
       if (c >= 0) {
         if (tr) this.tracer.step(p, 'track', `fragment at offset ${(p.frag & 0x1fff) * 8} of IP id ${rd16(b, p.l3 + IP_ID)}: conn #${c >> 1} of its first fragment`);
         this.forwardConn(p, c >> 1, c & 1, now, tr);
-      } else if (this.isOwned(p.daddr, p.port)) {
+      } else if (this.isOwned(p.daddr, p.port) || this.isNatDest(p.saddr)) {
         this.holdFragment(p, now, tr);
       } else this.pass(p, tr);
       return;
@@ -799,6 +799,17 @@ export class Director implements FwdContext {
     }
     this.passed++;
     if (tr) this.tracer.end(p, '', 'passed to host');
+  }
+
+  /** Whether addr is a NAT real server's (its replies pass the director). Only for rare paths: it
+   * walks the dests. */
+  private isNatDest(addr: number): boolean {
+    const ds = this.config.dests;
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i];
+      if (d !== undefined && d.fwd === FWD_MASQ && d.addr === addr) return true;
+    }
+    return false;
   }
 
   /** Addresses uvs answers for on port pi: VIPs, local addresses, and its own host addresses. */

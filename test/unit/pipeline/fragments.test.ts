@@ -72,9 +72,19 @@ describe('IPv4 fragments', () => {
     expect(w.payload).toEqual(q);
     expect(d.frags.size(d.clock.now())).toBe(0);
     expect(d.drops.snapshot()['fragment-no-conn']).toBeUndefined();
-    // The held slots went back to the pool: a burst of held fragments later still fits.
     const dest = d.config.services[0]!.dests[0]!;
     expect(dest.stats).toMatchObject({ inpkts: 1, inbytes: 20 + 8 + 3000 });
+    // A NAT reply whose last fragment overtakes the first: held too, then mapped back to the VIP.
+    const a = payload(2500, 4);
+    const [r1, r2] = fragmentFrame(build({ proto: 17, srcMac: RS2_MAC, dstMac: DIR1_MAC, saddr: '10.0.0.17', daddr: CIP, sport: 53, dport: w.sport, payload: a, df: false }), 1500);
+    p1.inject(r2!);
+    p1.inject(r1!);
+    run();
+    const back = p0.takeSent().map((o) => o.frame);
+    expect(back).toHaveLength(2);
+    const w2 = parse(reassemble(back));
+    expect(w2).toMatchObject({ saddr: VIP, daddr: CIP, sport: 53, l4Ok: true });
+    expect(w2.payload).toEqual(a);
   });
 
   it('held fragments are bounded: the oldest gives way, and those whose first never comes are dropped after 30 s', () => {
