@@ -487,16 +487,9 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_FRAG_NO_CONN);
       return;
     }
-    const a = this.arena;
-    const b = p.b;
-    const f = p.off;
-    const dst = a.slotStart(slot) + (f - a.slotStart(p.slot));
-    b.copyWithin(dst, f, f + p.len);
-    a.off[slot] = dst;
-    a.len[slot] = p.len;
-    a.meta.copyWithin(slot * META_WORDS, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
+    this.copyToSlot(p, slot);
     this.heldSlot[k] = slot;
-    this.heldK0[k] = (p.proto << 16) | rd16(b, p.l3 + IP_ID);
+    this.heldK0[k] = (p.proto << 16) | rd16(p.b, p.l3 + IP_ID);
     this.heldSa[k] = p.saddr | 0;
     this.heldDa[k] = p.daddr | 0;
     this.heldPort[k] = p.port;
@@ -506,6 +499,17 @@ export class Director implements FwdContext {
       this.tracer.step(p, 'track', `fragment at offset ${(p.frag & IP_OFFMASK) * 8} came before its first fragment: held until that comes (${this.heldCount} held)`);
       this.tracer.end(p, '', '');
     }
+  }
+
+  /** Copies p's frame and its offload metadata into `slot` (same offset within the slot). */
+  private copyToSlot(p: Packet, slot: number): void {
+    const a = this.arena;
+    const f = p.off;
+    const dst = a.slotStart(slot) + (f - a.slotStart(p.slot));
+    p.b.copyWithin(dst, f, f + p.len);
+    a.off[slot] = dst;
+    a.len[slot] = p.len;
+    a.meta.copyWithin(slot * META_WORDS, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
   }
 
   /** Runs the held fragments whose first fragment has come through the pipeline again. */
@@ -1102,12 +1106,7 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_ARP_QUEUE_FULL);
       return;
     }
-    const a = this.arena;
-    const dst = a.slotStart(slot) + (f - a.slotStart(p.slot));
-    b.copyWithin(dst, f, f + p.len);
-    a.off[slot] = dst;
-    a.len[slot] = p.len;
-    a.meta.copyWithin(slot * META_WORDS, p.slot * META_WORDS, p.slot * META_WORDS + META_WORDS);
+    this.copyToSlot(p, slot);
     for (let k = 0; k < this.pendSlot.length; k++) {
       if (this.pendSlot[k] === -1) {
         this.pendSlot[k] = slot;
