@@ -1,8 +1,10 @@
 /**
  * Micro-benchmark of the per-packet JS work on an established conn (no I/O):
  *  - "parse+lookup+NAT": parsePacket + conn lookup + the NAT rewrite (RFC 1624 updates);
+ *  - "classify": the service lookup a packet without a conn starts with;
  *  - "full pipeline": Director.process (parse, track, TCP state, counters, TTL, forward, route,
- *    neighbour, L2 header, tx queue) for NAT, DR, TUN and FULLNAT.
+ *    neighbour, L2 header, tx queue) for NAT, DR, TUN and FULLNAT, and per mode its forwarder alone
+ *    (parse + lookup + forwarder, minus parse + lookup) and the rest (full − parse − lookup − forwarder).
  * Frames are restored from a template before each run (54 bytes); that copy is measured alone
  * and subtracted. Conns: `flows` established conns, packets cycle over them.
  */
@@ -13,6 +15,10 @@ import { Control } from '../control/ops.js';
 import { HEADROOM, SLOT_SIZE } from '../packet/arena.js';
 import { parseIp } from '../model/addr.js';
 import { natForwarder } from '../fwd/nat.js';
+import { drForwarder } from '../fwd/dr.js';
+import { tunForwarder } from '../fwd/tun.js';
+import { fullnatForwarder } from '../fwd/fullnat.js';
+import type { Forwarder } from '../fwd/forwarder.js';
 import { checksum, pseudoSum } from '../wire/checksum.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../model/constants.js';
 import type { Command } from '../control/types.js';
@@ -49,7 +55,11 @@ function ns(start: bigint, n: number): number {
 /** Frames are kept flat: frame i at words [i * FW, i * FW + FW) of a Uint32Array (54 B padded to 56). */
 const FW = 14;
 
-export interface Setup { d: Director; flat: Uint32Array; nf: number; words: Uint32Array }
+export interface Setup { d: Director; flat: Uint32Array; nf: number; words: Uint32Array; fwd: Forwarder }
+
+const FORWARDER: Record<number, Forwarder> = {
+  [FWD_MASQ]: natForwarder, [FWD_DROUTE]: drForwarder, [FWD_TUNNEL]: tunForwarder, [FWD_FULLNAT]: fullnatForwarder,
+};
 
 export function setup(fwd: number, flows: number): Setup {
   const clock = new FakeClock();
@@ -90,7 +100,7 @@ export function setup(fwd: number, flows: number): Setup {
   }
   d.flush();
   const a = d.arena;
-  return { d, flat, nf: flows, words: new Uint32Array(a.buffer, 0, a.buffer.byteLength >>> 2) };
+  return { d, flat, nf: flows, words: new Uint32Array(a.buffer, 0, a.buffer.byteLength >>> 2), fwd: FORWARDER[fwd]! };
 }
 
 /** Copies frame k into arena slot `slot` (14 word stores; the arena's frame offsets are 4-aligned). */
@@ -121,6 +131,45 @@ export function runParse(s: Setup, iters: number): number {
     parsePacket(d.packets[slot]!);
   }
   return ns(t0, iters);
+}
+
+/** Load + parse + service lookup (classify: what a packet without a conn does first) per packet. */
+export function runClassify(s: Setup, iters: number): number {
+  const { d, nf } = s;
+  let k = 0;
+  let hits = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) {
+    const slot = i & 63;
+    load(s, slot, k);
+    if (++k === nf) k = 0;
+    const p = d.packets[slot]!;
+    parsePacket(p);
+    if (d.config.lookup(p.proto, p.daddr | 0, p.dport) !== undefined) hits++;
+  }
+  const r = ns(t0, iters);
+  if (hits !== iters) throw new Error(`packet bench: ${iters - hits} service lookups missed`);
+  return r;
+}
+
+/** Load + parse + conn lookup + the setup's own forwarder (inbound) per packet. */
+export function runForward(s: Setup, iters: number): number {
+  const { d, nf, fwd } = s;
+  let k = 0;
+  let ok = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) {
+    const slot = i & 63;
+    load(s, slot, k);
+    if (++k === nf) k = 0;
+    const p = d.packets[slot]!;
+    parsePacket(p);
+    const ref = d.conns.lookup(p.proto, p.saddr | 0, p.sport, p.daddr | 0, p.dport);
+    if (ref >= 0 && fwd.inbound(p, ref >> 1, d) === 0) ok++;
+  }
+  const r = ns(t0, iters);
+  if (ok !== iters) throw new Error(`packet bench: ${iters - ok} packets not forwarded`);
+  return r;
 }
 
 /** Load + parse + conn lookup per packet. */
@@ -260,14 +309,22 @@ export async function runPacketBench(opts: { flows?: number; iters?: number; swe
   const parse = median(5, () => runParse(nat, iters)) - copy;
   const lookup = median(5, () => runLookup(nat, iters)) - copy;
   const core = median(5, () => runCore(nat, iters)) - copy;
+  const classify = median(5, () => runClassify(nat, iters)) - copy;
   rows.push(`| parse + conn lookup + NAT rewrite | ${core.toFixed(1)} |`);
   rows.push(`| … of which parse | ${parse.toFixed(1)} |`, `| … of which conn lookup | ${(lookup - parse).toFixed(1)} |`,
     `| … of which NAT rewrite (addresses, port, RFC 1624 checksums) | ${(core - lookup).toFixed(1)} |`);
+  rows.push(`| classify: service lookup of a packet without a conn (after parse) | ${(classify - parse).toFixed(1)} |`);
+  rows.push('| schedule: see "Scheduler pick()" below | |');
+  const stages: string[] = [];
   for (const [name, fwd] of [['NAT', FWD_MASQ], ['DR', FWD_DROUTE], ['TUN', FWD_TUNNEL], ['FULLNAT', FWD_FULLNAT]] as const) {
     const s = fwd === FWD_MASQ ? nat : setup(fwd, flows);
     const full = median(5, () => runPipeline(s, iters)) - copy;
+    const forwarded = median(5, () => runForward(s, iters)) - copy;
     rows.push(`| full pipeline, ${name} (parse … egress, batch of 64) | ${full.toFixed(1)} |`);
+    stages.push(`| … ${name}: forwarder (inbound) | ${(forwarded - lookup).toFixed(1)} |`,
+      `| … ${name}: the rest (TCP state, counters, TTL, route, neighbour, L2 header, tx queue) | ${(full - forwarded).toFixed(1)} |`);
   }
+  rows.push(...stages);
   rows.push(`| (frame copy into the slot, subtracted) | ${copy.toFixed(1)} |`);
   if (opts.sweep !== false) rows.push('', runFlowSweep());
   return rows.join('\n');
