@@ -44,7 +44,8 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             adaptive interrupt moderation, and leaves a device alone that already has it configured
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
-            [--sysctl expire_nodest_conn=0|1]   the IPVS sysctl (default 0, as the kernel)
+            [--sysctl expire_nodest_conn=0|1] [--sysctl expire_quiescent_template=0|1]
+                                             the IPVS sysctls (default 0, as the kernel)
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
             [--keepalived FILE | --ldirectord FILE]   rules + health checks from keepalived.conf / ldirectord.cf (SIGHUP reloads)`;
 
@@ -54,18 +55,22 @@ const LOOP_DELAY_RESOLUTION_MS = 1;
 /** The IPVS sysctls uvsd takes with --sysctl (net.ipv4.vs.*; everything else stays at the kernel default). */
 export interface Sysctls {
   expireNodestConn: boolean;
+  expireQuiescentTemplate: boolean;
 }
 
 /** Parses `--sysctl NAME=VALUE` arguments; throws a clear message for anything else. */
 export function parseSysctls(args: readonly string[]): Sysctls {
-  const out: Sysctls = { expireNodestConn: false };
+  const out: Sysctls = { expireNodestConn: false, expireQuiescentTemplate: false };
   for (const a of args) {
     const m = /^(?:net\.ipv4\.vs\.)?([a-z_]+)=(\S+)$/.exec(a);
     if (!m) throw new Error(`--sysctl ${a}: expected NAME=VALUE`);
     const [, name, value] = m;
-    if (name !== 'expire_nodest_conn') throw new Error(`--sysctl ${name}: not supported by uvs yet (supported: expire_nodest_conn)`);
+    if (name !== 'expire_nodest_conn' && name !== 'expire_quiescent_template') {
+      throw new Error(`--sysctl ${name}: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)`);
+    }
     if (value !== '0' && value !== '1') throw new Error(`--sysctl ${name}=${value}: 0 or 1`);
-    out.expireNodestConn = value === '1';
+    if (name === 'expire_nodest_conn') out.expireNodestConn = value === '1';
+    else out.expireQuiescentTemplate = value === '1';
   }
   return out;
 }
@@ -211,6 +216,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
   const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
   director.expireNodestConn = o.sysctls?.expireNodestConn ?? false;
+  director.expireQuiescentTemplate = o.sysctls?.expireQuiescentTemplate ?? false;
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
   const coalescer = new RxCoalescer(o.rxCoalesce ?? { kind: 'auto' }, undefined,

@@ -143,6 +143,12 @@ export class Director implements FwdContext {
    * packets until the conn times out.
    */
   expireNodestConn = false;
+  /**
+   * The IPVS sysctl expire_quiescent_template (default 0): with 1, a persistence template whose dest
+   * has weight 0 is invalid, so a returning persistent client is scheduled anew instead of staying
+   * on the quiescent (draining) dest.
+   */
+  expireQuiescentTemplate = false;
   /** Tuples of the batch being prefetched (see processBatch). */
   private readonly pf = {
     proto: new Uint8Array(64), saddr: new Uint32Array(64), sport: new Uint16Array(64), daddr: new Uint32Array(64), dport: new Uint16Array(64),
@@ -402,7 +408,12 @@ export class Director implements FwdContext {
     if (ref >= 0) {
       c = ref >> 1;
       dir = ref & 1;
-      if (dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN && conns.reuseOnSyn(c)) {
+      const newSyn = dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN;
+      if (newSyn && this.expireNodestConn && this.config.dests[conns.destId(c)]?.weight === 0 && conns.expire(c, now)) {
+        // K ip_vs_in_hook: with expire_nodest_conn, a new SYN on a conn to a quiescent dest reschedules.
+        if (tr) this.tracer.step(p, 'track', `conn #${c} to a quiescent dest (weight 0) expired by a new SYN (expire_nodest_conn=1), rescheduling`);
+        ref = -1;
+      } else if (newSyn && conns.reuseOnSyn(c)) {
         if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
         ref = -1;
       } else if (this.expireNodestConn && dir === DIR_IN && conns.destId(c) >= 0 && !this.config.dests[conns.destId(c)]?.available &&
@@ -731,8 +742,8 @@ export class Director implements FwdContext {
       let tvport = svc.port;
       if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === 21) tvport = 0;
       let t = conns.lookupTemplate(tproto, cm, tvaddr, tvport);
-      if (t >= 0 && !conns.checkTemplate(t)) {
-        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone): rescheduling`);
+      if (t >= 0 && !conns.checkTemplate(t, this.expireQuiescentTemplate)) {
+        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone${this.expireQuiescentTemplate ? ' or quiescent' : ''}): rescheduling`);
         t = -1;
       }
       if (t >= 0) {

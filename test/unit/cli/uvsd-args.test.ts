@@ -23,16 +23,18 @@ describe('uvsd argument checks (nothing is started)', () => {
     }
   });
 
-  it('--sysctl takes expire_nodest_conn only, 0 or 1, with or without the net.ipv4.vs. prefix', async () => {
-    expect(parseSysctls([])).toEqual({ expireNodestConn: false });
-    expect(parseSysctls(['expire_nodest_conn=1'])).toEqual({ expireNodestConn: true });
-    expect(parseSysctls(['net.ipv4.vs.expire_nodest_conn=1', 'expire_nodest_conn=0'])).toEqual({ expireNodestConn: false });
-    expect(() => parseSysctls(['conn_reuse_mode=2'])).toThrow('--sysctl conn_reuse_mode: not supported by uvs yet (supported: expire_nodest_conn)');
+  it('--sysctl takes expire_nodest_conn and expire_quiescent_template, 0 or 1, with or without the net.ipv4.vs. prefix', async () => {
+    expect(parseSysctls([])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: false });
+    expect(parseSysctls(['expire_nodest_conn=1'])).toEqual({ expireNodestConn: true, expireQuiescentTemplate: false });
+    expect(parseSysctls(['net.ipv4.vs.expire_nodest_conn=1', 'expire_nodest_conn=0'])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: false });
+    expect(parseSysctls(['net.ipv4.vs.expire_quiescent_template=1'])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: true });
+    expect(() => parseSysctls(['expire_quiescent_template=yes'])).toThrow('--sysctl expire_quiescent_template=yes: 0 or 1');
+    expect(() => parseSysctls(['conn_reuse_mode=2'])).toThrow('--sysctl conn_reuse_mode: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)');
     expect(() => parseSysctls(['expire_nodest_conn=2'])).toThrow('--sysctl expire_nodest_conn=2: 0 or 1');
     expect(() => parseSysctls(['expire_nodest_conn'])).toThrow('--sysctl expire_nodest_conn: expected NAME=VALUE');
     const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'amemthresh=5']);
     expect(code).toBe(2);
-    expect(err).toBe('uvsd: --sysctl amemthresh: not supported by uvs yet (supported: expire_nodest_conn)\n');
+    expect(err).toBe('uvsd: --sysctl amemthresh: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)\n');
   });
 
   it('--rx-coalesce takes auto, off or a timer in µs; anything else is refused before anything starts', async () => {

@@ -177,6 +177,35 @@ describe('persistence (-p)', () => {
     for (const c of ['192.168.10.7', '192.168.10.8', '192.168.10.9']) expect(connect(l, c, 80)).toBe(`${RS1}:80`);
   });
 
+  it('expire_quiescent_template=1: a template to a quiescent dest is invalid, its client is rescheduled', () => {
+    const l = memLab();
+    l.d.expireQuiescentTemplate = true;
+    const svc = tcpSvc(VIP, 80);
+    l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr', { flags: P, timeout: 300 }) });
+    twoDests(l, svc);
+    expect(connect(l, '192.168.10.6', 80)).toBe(`${RS2}:80`);
+    expect(connect(l, '192.168.10.6', 80)).toBe(`${RS2}:80`);
+    l.cmd({ cmd: 'edit-server', svc, dest: { addr: RS2, port: 80 }, opts: destOpts(FWD_MASQ, 0) });
+    for (let i = 0; i < 3; i++) expect(connect(l, '192.168.10.6', 80)).toBe(`${RS1}:80`);
+    // The old template lingers re-keyed while its conns live; the client's new one points at RS1.
+    expect(templates(l).filter((t) => t.vport === 80).map((t) => t.daddr)).toEqual([RS1]);
+  });
+
+  it('expire_nodest_conn=1: a new SYN on a conn to a quiescent dest expires it and is scheduled anew', () => {
+    for (const sysctl of [false, true]) {
+      const l = memLab();
+      l.d.expireNodestConn = sysctl;
+      const svc = tcpSvc(VIP, 80);
+      l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
+      twoDests(l, svc);
+      expect(connect(l, '192.168.10.6', 80, { sport: 41000 })).toBe(`${RS2}:80`);
+      l.cmd({ cmd: 'edit-server', svc, dest: { addr: RS2, port: 80 }, opts: destOpts(FWD_MASQ, 0) });
+      // The same client port again (a reused port): the conn is found; without the sysctl it keeps it.
+      expect(connect(l, '192.168.10.6', 80, { sport: 41000 })).toBe(sysctl ? `${RS1}:80` : `${RS2}:80`);
+      expect(conns(l).map((c) => c.daddr)).toEqual([sysctl ? RS1 : RS2]);
+    }
+  });
+
   it('a removed dest invalidates its templates: the client is rescheduled', () => {
     const l = memLab();
     const svc = tcpSvc(VIP, 80);
