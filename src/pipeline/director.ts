@@ -46,10 +46,10 @@ import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } fro
 import {
   ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
 } from '../wire/arp.js';
-import { IP_F_DF, IP_F_MF, IP_ID, IP_OFFMASK, decTtl, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
+import { IP_F_DF, IP_F_MF, IP_ID, IP_OFFMASK, decTtl, ipIhl, ipTotLen, IP_SADDR, IP_DADDR } from '../wire/ipv4.js';
 import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.js';
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
-import { checksum, fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
+import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_RST, TCP_SYN,
   icmpIsError,
@@ -372,7 +372,7 @@ export class Director implements FwdContext {
       // A later fragment (no ports): it follows the conn its first fragment took (frag-table.ts).
       const c = this.fragmentConn(p, now);
       if (c >= 0) {
-        if (tr) this.tracer.step(p, 'track', `fragment at offset ${(p.frag & 0x1fff) * 8} of IP id ${rd16(b, p.l3 + IP_ID)}: conn #${c >> 1} of its first fragment`);
+        if (tr) this.tracer.step(p, 'track', `fragment at offset ${(p.frag & IP_OFFMASK) * 8} of IP id ${rd16(b, p.l3 + IP_ID)}: conn #${c >> 1} of its first fragment`);
         this.forwardConn(p, c >> 1, c & 1, now, tr);
       } else if (this.isOwned(p.daddr, p.port) || this.isNatDest(p.saddr)) {
         this.holdFragment(p, now, tr);
@@ -1012,11 +1012,10 @@ export class Director implements FwdContext {
    * own. A partial L4 checksum is completed first (a fragment cannot carry one).
    */
   private fragmentOut(p: Packet, mtu: number, now: number, tr: boolean): void {
-    const b = p.b;
-    const l3 = p.l3;
-    const ihl = (b[l3]! & 15) << 2;
-    const totLen = rd16(b, l3 + 2);
-    if (l3 !== p.off + ETH_HLEN || fragmentPayload(ihl, mtu) < 8) { this.dropPkt(p, D_TOO_BIG); return; }
+    // p.l3 is the outermost header (the IPIP one after TUN encapsulation), right after Ethernet.
+    const ihl = ipIhl(p.b, p.l3);
+    const totLen = ipTotLen(p.b, p.l3);
+    if (fragmentPayload(ihl, mtu) < 8) { this.dropPkt(p, D_TOO_BIG); return; }
     const n = fragmentCount(totLen, ihl, mtu);
     if (n > this.scratchFree.length || !this.completePartial(p)) { this.dropPkt(p, D_TOO_BIG); return; }
     if (tr) this.tracer.step(p, 'route', `${totLen} bytes > MTU ${mtu}, no DF: sent as ${n} fragments`);
@@ -1051,11 +1050,11 @@ export class Director implements FwdContext {
     if (!p.csumPartial) return true;
     const b = p.b;
     const l3 = p.l3;
-    const end = l3 + rd16(b, l3 + 2);
+    const end = l3 + ipTotLen(b, l3);
     const cs = p.off + p.csumStart;
     const at = cs + p.csumOffset;
-    if (cs < l3 + ((b[l3]! & 15) << 2) || at + 2 > end) return false;
-    let sum = ~fold(sumBytes(b, cs, end - cs, 0)) & 0xffff;
+    if (cs < l3 + ipIhl(b, l3) || at + 2 > end) return false;
+    let sum = checksum(b, cs, end - cs); // the field holds the pseudo-header sum
     if (sum === 0 && p.proto === IPPROTO_UDP) sum = 0xffff; // UDP: 0 means "no checksum"
     wr16(b, at, sum);
     p.clearOffload();

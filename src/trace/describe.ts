@@ -16,6 +16,7 @@
  */
 import { ipToString, macToString } from '../model/addr.js';
 import { checksum, ipv4ChecksumOk, l4ChecksumOk } from '../wire/checksum.js';
+import { IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
 
 export interface EthView {
   src: string;
@@ -109,7 +110,7 @@ function decodeIp(b: Uint8Array, o: number, end: number): IpView | undefined {
   return {
     saddr: ipToString(src), daddr: ipToString(dst), src, dst,
     proto: b[o + 9]!, ttl: b[o + 8]!, id: rd16(b, o + 4), df: (rd16(b, o + 6) & 0x4000) !== 0,
-    len: rd16(b, o + 2), fragOff: (rd16(b, o + 6) & 0x1fff) * 8, mf: (rd16(b, o + 6) & 0x2000) !== 0, tos: b[o + 1]!, csum: hex16(rd16(b, o + 10)), csumOk: ipv4ChecksumOk(b, o),
+    len: rd16(b, o + 2), fragOff: (rd16(b, o + 6) & IP_OFFMASK) * 8, mf: (rd16(b, o + 6) & IP_F_MF) !== 0, tos: b[o + 1]!, csum: hex16(rd16(b, o + 10)), csumOk: ipv4ChecksumOk(b, o),
   };
 }
 
