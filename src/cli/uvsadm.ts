@@ -19,6 +19,7 @@ import {
 import { formatSave, parseRestore } from './ipvsadm/save.js';
 import { HEALTH_UVSADM_HANDLERS } from '../health/uvsadm-ext.js';
 import { formatMarkRulesList, formatMarkRulesSave, type MarkRuleSpec } from '../model/mark-rules.js';
+import { formatSysctls, sysctlName } from '../model/sysctl.js';
 
 export interface UvsadmIo {
   stdout?: Writable;
@@ -158,6 +159,26 @@ async function getMarkRules(client: ControlClient): Promise<MarkRuleSpec[]> {
 // `uvsadm --list-mark-rules` / `uvsadm -L --mark-rules`.
 registerExtHandler('list-mark-rules', async ({ client, stdout }) => {
   stdout.write(formatMarkRulesList(await getMarkRules(client)));
+  return 0;
+});
+
+// `uvsadm --sysctl` (all, `sysctl net.ipv4.vs` style), `--sysctl NAME` (one), `--sysctl NAME=VALUE` (set).
+registerExtHandler('sysctl', async ({ data, client, stdout, stderr }) => {
+  const arg = (data as { arg?: string }).arg;
+  const eq = arg === undefined ? -1 : arg.indexOf('=');
+  if (arg !== undefined && eq >= 0) {
+    const r = await client.request({ cmd: 'set-sysctl', name: arg.slice(0, eq), value: arg.slice(eq + 1) });
+    if (!r.ok) { stderr.write(`uvsadm: ${r.message}\n`); return 255; }
+    stdout.write(`net.ipv4.vs.${sysctlName(arg.slice(0, eq))} = ${arg.slice(eq + 1).trim()}\n`);
+    return 0;
+  }
+  const r = await client.request({ cmd: 'get-sysctls' });
+  if (!r.ok) { stderr.write(`uvsadm: ${r.message}\n`); return 255; }
+  const all = r.data as { name: string; value: string }[];
+  if (arg === undefined) { stdout.write(formatSysctls(all)); return 0; }
+  const one = all.find((x) => x.name === sysctlName(arg));
+  if (!one) { stderr.write(`uvsadm: net.ipv4.vs.${sysctlName(arg)}: no such IPVS sysctl\n`); return 255; }
+  stdout.write(formatSysctls([one]));
   return 0;
 });
 

@@ -27,6 +27,7 @@ import { HostGuard, hostAddrs, ifaceAddrs, loadKernelRoutes } from '../control/k
 import { parseIp, ipToString, macToString } from '../model/addr.js';
 import { estimate, ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
 import { FWD_MASQ } from '../model/constants.js';
+import { Sysctls, SysctlError } from '../model/sysctl.js';
 import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
@@ -44,33 +45,30 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             adaptive interrupt moderation, and leaves a device alone that already has it configured
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
-            [--sysctl expire_nodest_conn=0|1] [--sysctl expire_quiescent_template=0|1]
-                                             the IPVS sysctls (default 0, as the kernel)
+            [--sysctl NAME=VALUE …]            an IPVS sysctl (net.ipv4.vs.NAME, defaults as the kernel's;
+                                             uvsadm --sysctl lists them and changes them at run time)
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
             [--keepalived FILE | --ldirectord FILE]   rules + health checks from keepalived.conf / ldirectord.cf (SIGHUP reloads)`;
 
 /** Sampling period of uvsd's event-loop delay histogram (logged when uvsd stops). */
 const LOOP_DELAY_RESOLUTION_MS = 1;
 
-/** The IPVS sysctls uvsd takes with --sysctl (net.ipv4.vs.*; everything else stays at the kernel default). */
-export interface Sysctls {
-  expireNodestConn: boolean;
-  expireQuiescentTemplate: boolean;
-}
+/** `--sysctl NAME=VALUE` settings (net.ipv4.vs.*, src/model/sysctl.ts), in the order given. */
+export type SysctlSettings = { name: string; value: string }[];
 
-/** Parses `--sysctl NAME=VALUE` arguments; throws a clear message for anything else. */
-export function parseSysctls(args: readonly string[]): Sysctls {
-  const out: Sysctls = { expireNodestConn: false, expireQuiescentTemplate: false };
+/** Parses and checks `--sysctl NAME=VALUE` arguments; throws a clear message for anything else. */
+export function parseSysctls(args: readonly string[]): SysctlSettings {
+  const check = new Sysctls();
+  const out: SysctlSettings = [];
   for (const a of args) {
-    const m = /^(?:net\.ipv4\.vs\.)?([a-z_]+)=(\S+)$/.exec(a);
-    if (!m) throw new Error(`--sysctl ${a}: expected NAME=VALUE`);
-    const [, name, value] = m;
-    if (name !== 'expire_nodest_conn' && name !== 'expire_quiescent_template') {
-      throw new Error(`--sysctl ${name}: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)`);
+    const m = /^([a-z_./0-9]+)=(.*)$/.exec(a);
+    if (!m) throw new Error(`--sysctl ${a}: expected NAME=VALUE (uvsadm --sysctl lists them)`);
+    try {
+      out.push({ name: check.set(m[1]!, m[2]!), value: m[2]!.trim() });
+    } catch (e) {
+      if (e instanceof SysctlError) throw new Error(`--sysctl: ${e.message}`);
+      throw e;
     }
-    if (value !== '0' && value !== '1') throw new Error(`--sysctl ${name}=${value}: 0 or 1`);
-    if (name === 'expire_nodest_conn') out.expireNodestConn = value === '1';
-    else out.expireQuiescentTemplate = value === '1';
   }
   return out;
 }
@@ -134,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']} (1 … ${MAX_CONNS})\n`);
     return 2;
   }
-  let sysctls: Sysctls;
+  let sysctls: SysctlSettings;
   try {
     sysctls = parseSysctls(opts.sysctl ?? []);
   } catch (e) {
@@ -207,7 +205,7 @@ interface StartOptions {
   /** keepalived.conf / ldirectord.cf to load at start (a mistake: uvsd does not start). */
   health?: { file: string; format: ConfigFormat } | undefined;
   /** `--sysctl NAME=VALUE`: the IPVS sysctls uvs can change (defaults as the kernel). */
-  sysctls?: Sysctls;
+  sysctls?: SysctlSettings;
   /** `--trace [FILTER]` / `--pcap DIR`: step-by-step trace of matching packets. */
   trace?: { filter: string; out: 'text' | 'json' | 'none'; pcapDir: string | undefined } | undefined;
 }
@@ -215,8 +213,7 @@ interface StartOptions {
 export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
   const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
-  director.expireNodestConn = o.sysctls?.expireNodestConn ?? false;
-  director.expireQuiescentTemplate = o.sysctls?.expireQuiescentTemplate ?? false;
+  for (const { name, value } of o.sysctls ?? []) director.setSysctl(name, value);
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
   const coalescer = new RxCoalescer(o.rxCoalesce ?? { kind: 'auto' }, undefined,

@@ -76,7 +76,7 @@ import { carveTable, type BlockAllocator } from './table-memory.js';
 import {
   CTPL_S_ASSURED, CTPL_S_NONE, CTPL_STATE_NAMES, TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
   TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST,
-  TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, tcpEventIndex,
+  TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, TCP_TABLE_DOS, tcpEventIndex,
 } from './tcp-state.js';
 import { NEW_CONN_TIMEOUT_MS, TEMPLATE_REARM_MS, Timeouts } from './timeouts.js';
 import { TimerWheel, type DueHandler } from './timer-wheel.js';
@@ -207,6 +207,8 @@ export class ConnTable implements DueHandler {
   templates = 0;
   /** create() refused for lack of a free slot. */
   fullDrops = 0;
+  /** The TCP transition table in effect: normal, or the defence one (secure_tcp, useDefenceTable). */
+  private tcpTable: Uint8Array = TCP_TABLE;
   /** State before the last tcpTransition() (for the tracer). */
   lastOldState = 0;
 
@@ -753,6 +755,16 @@ export class ConnTable implements DueHandler {
     this.setExpires(idx, e);
   }
 
+  /** Switches every TCP conn to the defence transition table (K tcp_timeout_change: secure_tcp > 1) or back. */
+  useDefenceTable(on: boolean): void {
+    this.tcpTable = on ? TCP_TABLE_DOS : TCP_TABLE;
+  }
+
+  /** Whether the defence table is in effect. */
+  get defenceTable(): boolean {
+    return this.tcpTable === TCP_TABLE_DOS;
+  }
+
   /**
    * TCP packet on conn idx in direction dir (DIR_IN / DIR_OUT) with header flags `tcpFlags`
    * (K set_tcp_state + ip_vs_conn_put): picks the INPUT, OUTPUT or INPUT-ONLY row (an OUTPUT
@@ -775,7 +787,7 @@ export class ConnTable implements DueHandler {
     const old = this.state(idx);
     this.lastOldState = old;
     const ev = tcpEventIndex(tcpFlags);
-    const ns = ev < 0 ? TCP_S_CLOSE : TCP_TABLE[(off + ev) * TCP_S_LAST + old]!;
+    const ns = ev < 0 ? TCP_S_CLOSE : this.tcpTable[(off + ev) * TCP_S_LAST + old]!;
     const changed = ns !== old;
     if (changed) {
       const id = this.destId(idx);

@@ -1,5 +1,6 @@
 /**
- * tcp-state — the IPVS TCP state machine (K ip_vs_proto_tcp.c, normal table, secure_tcp off).
+ * tcp-state — the IPVS TCP state machine (K ip_vs_proto_tcp.c): the normal table and the defence
+ * table (tcp_states_dos, in effect while secure_tcp is, see src/model/sysctl.ts).
  *
  * States are the kernel's numbers (IP_VS_TCP_S_*) and print with the kernel's names. The
  * transition table is a flat Uint8Array indexed by
@@ -73,7 +74,6 @@ export function tcpEventIndex(tcpFlags: number): number {
 const sES = TCP_S_ESTABLISHED, sSS = TCP_S_SYN_SENT, sSR = TCP_S_SYN_RECV,
   sFW = TCP_S_FIN_WAIT, sTW = TCP_S_TIME_WAIT, sCL = TCP_S_CLOSE, sCW = TCP_S_CLOSE_WAIT,
   sLA = TCP_S_LAST_ACK, sLI = TCP_S_LISTEN, sSA = TCP_S_SYNACK;
-void sSA; // no transition of the normal table enters SYNACK (only the secure_tcp table does)
 const ROWS: readonly (readonly number[])[] = [
   /* INPUT */
   /* syn */ [sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR],
@@ -95,6 +95,25 @@ const ROWS: readonly (readonly number[])[] = [
 /** Flat transition table: TCP_TABLE[(dirOffset + event) * TCP_S_LAST + state]. */
 export const TCP_TABLE = new Uint8Array(12 * TCP_S_LAST);
 for (let r = 0; r < 12; r++) for (let s = 0; s < TCP_S_LAST; s++) TCP_TABLE[r * TCP_S_LAST + s] = ROWS[r]![s]!;
+
+/**
+ * The defence table (K tcp_states_dos): the normal one except that a conn whose server has not
+ * answered yet sits in SYNACK (timeout 120 s) instead of going
+ * ESTABLISHED on the client's ACK alone, so a SYN flood or a spoofed handshake cannot fill the
+ * table with long-lived ESTABLISHED entries. Written as its differences from ROWS
+ * (row, current state, next state):
+ */
+const DOS_DIFF: readonly (readonly [number, number, number])[] = [
+  [0, sSA, sSA], // INPUT syn
+  [1, sSA, sSA], // INPUT fin
+  [2, sSR, sSR], [2, sSA, sSA], // INPUT ack
+  [3, sSA, sCL], // INPUT rst
+  [4, sSR, sSA], [4, sSA, sSA], // OUTPUT syn
+  // INPUT-ONLY syn
+  [8, TCP_S_NONE, sSA], [8, sFW, sSA], [8, sTW, sSA], [8, sCL, sSA], [8, sCW, sSA], [8, sLA, sSA], [8, sLI, sSA], [8, sSA, sSA],
+];
+export const TCP_TABLE_DOS = new Uint8Array(TCP_TABLE);
+for (const [r, from, to] of DOS_DIFF) TCP_TABLE_DOS[r * TCP_S_LAST + from] = to;
 
 /** States counted as active (>= v4.8: ESTABLISHED, SYN_SENT, SYN_RECV, SYNACK). */
 export const TCP_STATE_ACTIVE = new Uint8Array(TCP_S_LAST);

@@ -14,11 +14,13 @@ import {
   IPPROTO_UDP, IPVS_VERSION, CONN_TAB_SIZE, SVC_F_PERSISTENT, SVC_F_ONEPACKET, TUN_TYPE_IPIP,
 } from '../model/constants.js';
 import { getScheduler } from '../sched/index.js';
+import type { SchedEnv } from '../sched/scheduler.js';
 import type {
   Command, ConnSnap, DestSnap, InfoSnap, RateSnap, Response, ServiceSnap, ServiceSpec, StatsSnap,
 } from './types.js';
 import type { Stats } from '../model/stats.js';
 import type { MarkRuleSpec } from '../model/mark-rules.js';
+import { SysctlError } from '../model/sysctl.js';
 
 export class ControlError extends Error {
   readonly errno: string;
@@ -42,6 +44,8 @@ interface Model {
   setTimeouts(tcp: number, tcpfin: number, udp: number): void;
   /** `-Z` without a service also zeroes the totals (K ip_vs_zero_all: tot_stats). */
   zeroTotals(): void;
+  /** The director's settings new schedulers read (absent in a scratch model). */
+  schedEnv?: SchedEnv;
 }
 
 export class Control {
@@ -72,13 +76,14 @@ export class Control {
         // Templates pointing at it become invalid; its conns stay (packets dropped) until they
         // expire — unless expire_nodest_conn=1, which flushes them (K ip_vs_expire_nodest_conn_flush).
         d.conns.invalidateTemplatesOf(dest.id);
-        if (d.expireNodestConn) d.conns.flushDest(dest.id);
+        if (d.sysctl.expireNodestConn !== 0) d.conns.flushDest(dest.id);
       },
       onServiceRemoved: (svc) => {
         d.conns.flushService(svc.id);
       },
       setTimeouts: (tcp, tcpfin, udp) => d.timeouts.set(tcp, tcpfin, udp),
       zeroTotals: () => d.stats.zero(),
+      schedEnv: d.sysctl,
     };
   }
 
@@ -89,12 +94,21 @@ export class Control {
       case 'get-timeouts': return this.director.timeouts.get();
       case 'get-mark-rules': return this.director.config.markRules.specs();
       case 'get-info': return this.info();
+      case 'get-sysctls': return this.director.sysctl.list();
+      case 'set-sysctl':
+        try {
+          this.director.setSysctl(cmd.name, cmd.value);
+        } catch (e) {
+          if (e instanceof SysctlError) fail(e.errno, e.message);
+          throw e;
+        }
+        return undefined;
       case 'batch': {
         // Validate on a scratch copy: rebuild the current rule set there, then apply the batch.
         const scratch = scratchModel(this.director.config);
         cmd.commands.forEach((c, i) => {
           try {
-            if (c.cmd === 'batch' || c.cmd.startsWith('get-')) fail('EINVAL', `command ${c.cmd} not allowed in a batch`);
+            if (c.cmd === 'batch' || c.cmd === 'set-sysctl' || c.cmd.startsWith('get-')) fail('EINVAL', `command ${c.cmd} not allowed in a batch`);
             apply(scratch, c);
           } catch (e) {
             if (e instanceof ControlError) e.index = i; // uvsadm prints the refused command's message
@@ -141,7 +155,7 @@ function apply(m: Model, cmd: Command): void {
       const svc = new Service(config.allocSvcId(), cmd.svc.fwmark ? 0 : cmd.svc.protocol, addrOf(cmd.svc), cmd.svc.port,
         cmd.svc.fwmark, undefined as never);
       setServiceOpts(svc, cmd.opts);
-      svc.sched = f.create(svc);
+      svc.sched = f.create(svc, m.schedEnv);
       config.add(svc);
       return;
     }
@@ -152,7 +166,7 @@ function apply(m: Model, cmd: Command): void {
       if (cmd.opts.pe) fail('ENOENT', 'Scheduler or persistence engine not found');
       const oldSched = svc.schedName;
       setServiceOpts(svc, cmd.opts);
-      if (oldSched !== cmd.opts.sched) svc.sched = f.create(svc);
+      if (oldSched !== cmd.opts.sched) svc.sched = f.create(svc, m.schedEnv);
       config.changed();
       return;
     }

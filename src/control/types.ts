@@ -69,6 +69,10 @@ export type Command =
   /** The mark rules in evaluation order (MarkRuleSpec[]). */
   | { cmd: 'get-mark-rules' }
   | { cmd: 'get-info' }
+  /** The IPVS sysctls: { name, value }[] in the kernel's order (src/model/sysctl.ts). */
+  | { cmd: 'get-sysctls' }
+  /** Sets one (name with or without `net.ipv4.vs.`); refused with EINVAL/EPERM/ENOENT, nothing changed. */
+  | { cmd: 'set-sysctl'; name: string; value: string }
   /** Streams one JSON trace event per line until the client disconnects (`uvsadm trace`). */
   | { cmd: 'trace'; filter: string }
   /**

@@ -18,6 +18,8 @@ export interface FwdContext {
   icmpError(p: Packet, type: number, code: number, info: number, from: number): void;
   /** Next IP ID for outer headers without DF. */
   nextIpId(): number;
+  /** The IPVS sysctls the forwarders read (pmtu_disc). */
+  readonly sysctl: { readonly pmtuDisc: number };
 }
 
 export interface Forwarder {

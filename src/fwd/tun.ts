@@ -3,10 +3,11 @@
  *
  * in: a new outer IPv4 header is put in front: saddr = the director's source address on the
  * route to the RS, daddr = RIP, protocol 4, TOS = inner DSCP with ECN encapsulated (CE ⇒
- * ECT(0)), TTL = inner TTL (already decremented), DF copied from the inner header (pmtu_disc=1),
- * ID 0 with DF else a counter. An inner DF packet that would not fit the path MTU after the
- * 20 extra bytes is refused with ICMP fragmentation-needed (MTU − 20) to the client, as the
- * kernel does. Partial checksums stay partial: csum_start moves with the inner header.
+ * ECT(0)), TTL = inner TTL (already decremented), DF copied from the inner header (sysctl
+ * pmtu_disc=1, the default; 0 with pmtu_disc=0), ID 0 with DF else a counter. An inner DF packet
+ * that would not fit the path MTU after the 20 extra bytes is refused with ICMP
+ * fragmentation-needed (MTU − 20) to the client, as the kernel does; with pmtu_disc=0 it is
+ * encapsulated anyway and the IPIP packet leaves as fragments (K ensure_mtu_is_adequate). Partial checksums stay partial: csum_start moves with the inner header.
  * GSO super-frames cannot be handed to the kernel with an IPIP header (virtio-net has no
  * IPXIP4 GSO type): the director segments TCP ones in software first (segment.ts) and hands
  * each segment here; anything else still marked GSO is refused.
@@ -31,7 +32,7 @@ export const tunForwarder: Forwarder = {
     if (mtu < 68) return D_MTU_SMALL;
     const b = p.b;
     const inner = p.l3;
-    const df = (p.frag & IP_F_DF) !== 0;
+    const df = ctx.sysctl.pmtuDisc !== 0 && (p.frag & IP_F_DF) !== 0;
     if (p.gsoType !== 0) return D_GSO;
     if (p.ipLen > mtu) {
       if (df && !(p.proto === 1 && p.inL3 >= 0)) {

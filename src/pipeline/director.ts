@@ -38,7 +38,7 @@ import { parsePacket } from './parse.js';
 import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
-  D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
+  D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_DEFENCE, D_NAT_NO_CONN, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
 } from './drops.js';
 import type { Clock } from './clock.js';
 import { rd16, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
@@ -65,6 +65,7 @@ import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { IPIP_OVERHEAD } from '../fwd/tun.js';
 import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
+import { Sysctls } from '../model/sysctl.js';
 
 /** Forwarder per method (index = FWD_* value); LOCAL/BYPASS are not offered by uvs. */
 const FORWARDERS: (Forwarder | null)[] = [natForwarder, null, tunForwarder, drForwarder, null, fullnatForwarder];
@@ -137,18 +138,17 @@ export class Director implements FwdContext {
   /** Conn count from which processBatch prefetches (PREFETCH_MIN; benches switch it). */
   prefetchMin = PREFETCH_MIN;
   /**
-   * The IPVS sysctl expire_nodest_conn (default 0, as the kernel): with 1, a packet of a conn
-   * whose dest was removed expires that conn and is scheduled anew (a SYN gets a live dest), and
-   * removing a dest flushes its conns (Control does that part) — instead of dropping the
-   * packets until the conn times out.
+   * The IPVS sysctls (src/model/sysctl.ts), read here as they are set (uvsd --sysctl, uvsadm
+   * --sysctl): expire_nodest_conn, expire_quiescent_template, conn_reuse_mode, sloppy_tcp,
+   * nat_icmp_send, pmtu_disc (TUN), secure_tcp, drop_packet (amemthresh, am_droprate) and the
+   * locality schedulers' expirations.
    */
-  expireNodestConn = false;
-  /**
-   * The IPVS sysctl expire_quiescent_template (default 0): with 1, a persistence template whose dest
-   * has weight 0 is invalid, so a returning persistent client is scheduled anew instead of staying
-   * on the quiescent (draining) dest.
-   */
-  expireQuiescentTemplate = false;
+  readonly sysctl = new Sysctls();
+  /** K ip_vs_todrop: drop one new conn in dropRate (0 = off), counting down in dropCounter. */
+  private dropRate = 0;
+  private dropCounter = 0;
+  /** When updateDefence() runs next (every second from tick(), as K defense_work). */
+  private nextDefence = 0;
   /** Tuples of the batch being prefetched (see processBatch). */
   private readonly pf = {
     proto: new Uint8Array(64), saddr: new Uint32Array(64), sport: new Uint16Array(64), daddr: new Uint32Array(64), dport: new Uint16Array(64),
@@ -408,15 +408,17 @@ export class Director implements FwdContext {
     if (ref >= 0) {
       c = ref >> 1;
       dir = ref & 1;
-      const newSyn = dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN;
-      if (newSyn && this.expireNodestConn && this.config.dests[conns.destId(c)]?.weight === 0 && conns.expire(c, now)) {
+      // K ip_vs_in_hook: with conn_reuse_mode != 0 a new SYN may end the conn it matches.
+      const reuse = this.sysctl.connReuseMode;
+      const newSyn = reuse !== 0 && dir === DIR_IN && proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN;
+      if (newSyn && this.sysctl.expireNodestConn !== 0 && this.config.dests[conns.destId(c)]?.weight === 0 && conns.expire(c, now)) {
         // K ip_vs_in_hook: with expire_nodest_conn, a new SYN on a conn to a quiescent dest reschedules.
         if (tr) this.tracer.step(p, 'track', `conn #${c} to a quiescent dest (weight 0) expired by a new SYN (expire_nodest_conn=1), rescheduling`);
         ref = -1;
-      } else if (newSyn && conns.reuseOnSyn(c)) {
-        if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE reused by a new SYN: expired, rescheduling`);
+      } else if (newSyn && conns.reuseOnSyn(c, reuse)) {
+        if (tr) this.tracer.step(p, 'track', `conn #${c} in TIME_WAIT/CLOSE${(reuse & 2) !== 0 ? '/FIN_WAIT' : ''} ended by a new SYN (conn_reuse_mode=${reuse}): expired, rescheduling`);
         ref = -1;
-      } else if (this.expireNodestConn && dir === DIR_IN && conns.destId(c) >= 0 && !this.config.dests[conns.destId(c)]?.available &&
+      } else if (this.sysctl.expireNodestConn !== 0 && dir === DIR_IN && conns.destId(c) >= 0 && !this.config.dests[conns.destId(c)]?.available &&
         conns.expire(c, now)) {
         // K ip_vs_in_hook with sysctl_expire_nodest_conn: expire now, schedule this packet anew.
         if (tr) this.tracer.step(p, 'track', `conn #${c} to a removed dest expired (expire_nodest_conn=1), rescheduling`);
@@ -430,7 +432,14 @@ export class Director implements FwdContext {
       if (svc === undefined) {
         if (tr) this.tracer.step(p, 'classify', `no virtual service for ${protoStr(proto)} ${ipToString(p.daddr)}:${p.dport}`);
         if (this.config.hasVip(p.daddr)) this.noDestination(p, D_NO_SVC_PORT, tr);
-        else this.pass(p, tr);
+        else if (this.sysctl.natIcmpSend !== 0 && (proto === IPPROTO_UDP || (p.tcpFlags & TCP_RST) === 0) &&
+          !this.isOwned(p.daddr, p.port) && this.isNatDest(p.saddr, p.sport)) {
+          // K ip_vs_out_hook with nat_icmp_send: a NAT real service's packet without a conn (not a
+          // RST) is answered with ICMP port unreachable instead of leaving un-NATed.
+          if (tr) this.tracer.step(p, 'track', `from NAT real server ${ipToString(p.saddr)}:${p.sport} without a conn: ICMP port unreachable to it (nat_icmp_send=1)`);
+          this.icmpError(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, this.routeSrc(p.saddr));
+          this.dropPkt(p, D_NAT_NO_CONN);
+        } else this.pass(p, tr);
         return;
       }
       if (tr) this.tracer.step(p, 'classify', `service ${svcStr(svc)} (${svc.schedName}${svc.persistent ? `, persistent ${svc.timeout}s` : ''})`);
@@ -719,9 +728,18 @@ export class Director implements FwdContext {
    */
   private newConn(p: Packet, svc: Service, now: number, tr: boolean): number {
     const proto = p.proto;
-    if (proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
-      if (tr) this.tracer.step(p, 'schedule', 'not a SYN and no conn: not scheduled (sloppy_tcp=0)');
+    // K tcp_conn_schedule: only a SYN without RST starts a conn — any packet without RST with
+    // sloppy_tcp=1 (a director taking over established flows, e.g. after a failover).
+    if (proto === IPPROTO_TCP && ((p.tcpFlags & TCP_RST) !== 0 || ((p.tcpFlags & TCP_SYN) === 0 && this.sysctl.sloppyTcp === 0))) {
+      if (tr) this.tracer.step(p, 'schedule', (p.tcpFlags & TCP_RST) !== 0 ? 'RST and no conn: not scheduled' : 'not a SYN and no conn: not scheduled (sloppy_tcp=0)');
       this.dropPkt(p, D_NON_SYN);
+      return -1;
+    }
+    // K ip_vs_todrop (drop_packet): under pressure, one new conn in dropRate is refused.
+    if (this.dropRate !== 0 && --this.dropCounter <= 0) {
+      this.dropCounter = this.dropRate;
+      if (tr) this.tracer.step(p, 'schedule', `drop_packet: 1 new conn in ${this.dropRate} dropped (conn table ${this.conns.count}/${this.conns.capacity})`);
+      this.dropPkt(p, D_DEFENCE);
       return -1;
     }
     const key = this.key;
@@ -742,8 +760,8 @@ export class Director implements FwdContext {
       let tvport = svc.port;
       if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === 21) tvport = 0;
       let t = conns.lookupTemplate(tproto, cm, tvaddr, tvport);
-      if (t >= 0 && !conns.checkTemplate(t, this.expireQuiescentTemplate)) {
-        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone${this.expireQuiescentTemplate ? ' or quiescent' : ''}): rescheduling`);
+      if (t >= 0 && !conns.checkTemplate(t, this.sysctl.expireQuiescentTemplate !== 0)) {
+        if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone${this.sysctl.expireQuiescentTemplate !== 0 ? ' or quiescent' : ''}): rescheduling`);
         t = -1;
       }
       if (t >= 0) {
@@ -816,13 +834,13 @@ export class Director implements FwdContext {
     if (tr) this.tracer.end(p, '', 'passed to host');
   }
 
-  /** Whether addr is a NAT real server's (its replies pass the director). Only for rare paths: it
-   * walks the dests. */
-  private isNatDest(addr: number): boolean {
+  /** Whether addr (and port, when given) is a NAT real server's (its replies pass the director;
+   * K ip_vs_has_real_service). Only for rare paths: it walks the dests. */
+  private isNatDest(addr: number, port = -1): boolean {
     const ds = this.config.dests;
     for (let i = 0; i < ds.length; i++) {
       const d = ds[i];
-      if (d !== undefined && d.fwd === FWD_MASQ && d.addr === addr) return true;
+      if (d !== undefined && d.fwd === FWD_MASQ && d.addr === addr && (port < 0 || d.port === port)) return true;
     }
     return false;
   }
@@ -1184,12 +1202,52 @@ export class Director implements FwdContext {
   // ------------------------------------------------------------------ time
 
   /**
+   * K update_defense_level, on each sysctl set and every second: uvs's "available memory" is the
+   * conn table's free slots (src/model/sysctl.ts). drop_packet 1/2 drop one new conn in
+   * amemthresh / (amemthresh − free) while free < amemthresh (the sysctl reads 2 then, 1
+   * again after), 3 one in am_droprate always; secure_tcp 1/2 switch the TCP defence table on
+   * while free < amemthresh (reads 2 then), 3 always.
+   */
+  updateDefence(): void {
+    const s = this.sysctl;
+    const avail = this.conns.capacity - this.conns.count;
+    const nomem = avail < s.amemthresh;
+    switch (s.dropPacket) {
+      case 1:
+      case 2:
+        if (nomem) {
+          this.dropRate = this.dropCounter = Math.floor(s.amemthresh / (s.amemthresh - avail));
+          s.dropPacket = 2;
+        } else {
+          this.dropRate = 0;
+          s.dropPacket = 1;
+        }
+        break;
+      case 3: this.dropRate = s.amDroprate; break;
+      default: this.dropRate = 0;
+    }
+    if (s.secureTcp === 1 && nomem) s.secureTcp = 2;
+    else if (s.secureTcp === 2 && !nomem) s.secureTcp = 1;
+    this.conns.useDefenceTable(s.secureTcp > 1);
+  }
+
+  /** Sets an IPVS sysctl (throws SysctlError, nothing changed) and applies it at once. */
+  setSysctl(name: string, value: string): void {
+    this.sysctl.set(name, value);
+    this.updateDefence();
+  }
+
+  /**
    * Housekeeping driven by the injected clock: conn expiry (bounded work per call), ARP
    * retransmits and failures, stale neighbours, scheduler sweeps. Call every ~100 ms.
    */
   tick(): void {
     const now = this.clock.now();
     this.conns.tick(now);
+    if (now >= this.nextDefence) {
+      this.nextDefence = now + 1000;
+      this.updateDefence();
+    }
     if (this.heldCount > 0) {
       for (let k = 0; k < HELD_FRAGS; k++) if (this.heldSlot[k]! >= 0 && now - this.heldAt[k]! >= FRAG_TIMEOUT_MS) this.dropHeld(k);
     }

@@ -35,6 +35,8 @@ export const DROP_REASONS = [
   'own-frame',
   'ipv6-unsupported',
   'echo-fragmented',
+  'defence-drop-packet',
+  'nat-no-conn',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -75,6 +77,10 @@ export const D_TOO_BIG = dropIndex('frame-too-big');
 export const D_OWN = dropIndex('own-frame');
 export const D_IPV6 = dropIndex('ipv6-unsupported');
 export const D_ECHO_FRAG = dropIndex('echo-fragmented');
+/** drop_packet (K ip_vs_todrop): a new conn refused under conn-table pressure. */
+export const D_DEFENCE = dropIndex('defence-drop-packet');
+/** nat_icmp_send=1: a NAT real server's packet without a conn, answered with ICMP port unreachable. */
+export const D_NAT_NO_CONN = dropIndex('nat-no-conn');
 
 /** Counters, indexed by reason. */
 export class DropCounters {

@@ -21,6 +21,7 @@
  * lookup. Cache GC (expiration default 24 h, factory option expirationMs) runs from sweep(now):
  * see locality.ts.
  */
+import type { Expiration } from '../model/sysctl.js';
 import type { Dest } from '../model/dest.js';
 import type { Service } from '../model/service.js';
 import { DEST_F_AVAILABLE } from '../model/constants.js';
@@ -47,9 +48,9 @@ export class LblcScheduler implements Scheduler {
   private readonly svc: Service;
   readonly cache: LocalityTable<LblcEntry>;
 
-  constructor(svc: Service, expirationMs: number) {
+  constructor(svc: Service, expiration: Expiration) {
     this.svc = svc;
-    this.cache = new LocalityTable<LblcEntry>(expirationMs);
+    this.cache = new LocalityTable<LblcEntry>(expiration);
   }
 
   pick(key: SchedKey, now: number, note: SchedNote | null): Dest | null {
@@ -91,8 +92,10 @@ export interface LblcOptions {
 }
 
 export function createLblcFactory(opts: LblcOptions = {}): SchedulerFactory {
-  const exp = opts.expirationMs ?? DEFAULT_EXPIRATION_MS;
-  return { name: 'lblc', create: (svc) => new LblcScheduler(svc, exp) };
+  // An explicit expirationMs is fixed; otherwise the director's lblc_expiration sysctl (env),
+  // or the default when created without one.
+  const own = opts.expirationMs !== undefined ? { ms: opts.expirationMs } : undefined;
+  return { name: 'lblc', create: (svc, env) => new LblcScheduler(svc, own ?? env?.lblcExpiration ?? { ms: DEFAULT_EXPIRATION_MS }) };
 }
 
 export const lblcFactory: SchedulerFactory = createLblcFactory();

@@ -24,6 +24,7 @@
  * until shrunk or expired, as in the kernel. Cache GC (lblcr_expiration, default 24 h, factory
  * option expirationMs) runs from sweep(now): see locality.ts.
  */
+import type { Expiration } from '../model/sysctl.js';
 import type { Dest } from '../model/dest.js';
 import type { Service } from '../model/service.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from '../model/constants.js';
@@ -104,9 +105,9 @@ export class LblcrScheduler implements Scheduler {
   private readonly svc: Service;
   readonly cache: LocalityTable<LblcrEntry>;
 
-  constructor(svc: Service, expirationMs: number) {
+  constructor(svc: Service, expiration: Expiration) {
     this.svc = svc;
-    this.cache = new LocalityTable<LblcrEntry>(expirationMs);
+    this.cache = new LocalityTable<LblcrEntry>(expiration);
   }
 
   pick(key: SchedKey, now: number, note: SchedNote | null): Dest | null {
@@ -167,8 +168,10 @@ export interface LblcrOptions {
 }
 
 export function createLblcrFactory(opts: LblcrOptions = {}): SchedulerFactory {
-  const exp = opts.expirationMs ?? DEFAULT_EXPIRATION_MS;
-  return { name: 'lblcr', create: (svc) => new LblcrScheduler(svc, exp) };
+  // An explicit expirationMs is fixed; otherwise the director's lblcr_expiration sysctl (env),
+  // or the default when created without one.
+  const own = opts.expirationMs !== undefined ? { ms: opts.expirationMs } : undefined;
+  return { name: 'lblcr', create: (svc, env) => new LblcrScheduler(svc, own ?? env?.lblcrExpiration ?? { ms: DEFAULT_EXPIRATION_MS }) };
 }
 
 export const lblcrFactory: SchedulerFactory = createLblcrFactory();

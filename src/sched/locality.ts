@@ -23,6 +23,7 @@
  * full pass at `now`.
  */
 import { hash32 } from './hash.js';
+import type { Expiration } from '../model/sysctl.js';
 
 export const LBLC_TAB_BITS = 10;
 export const LBLC_TAB_SIZE = 1 << LBLC_TAB_BITS;
@@ -48,10 +49,15 @@ export class LocalityTable<E extends LocalityEntry> {
   counter = 1;
   /** When the GC timer fires next; -1 until armed. */
   nextCheck = -1;
-  readonly expirationMs: number;
+  /** The expiration sysctl's cell, read at each use (so a set applies to existing tables). */
+  private readonly expiration: Expiration;
 
-  constructor(expirationMs: number) {
-    this.expirationMs = expirationMs;
+  constructor(expiration: Expiration) {
+    this.expiration = expiration;
+  }
+
+  get expirationMs(): number {
+    return this.expiration.ms;
   }
 
   get(addr: number): E | undefined {

@@ -1,3 +1,4 @@
+import type { Expiration } from '../model/sysctl.js';
 import type { Dest } from '../model/dest.js';
 import type { Service } from '../model/service.js';
 
@@ -44,5 +45,12 @@ export interface SchedulerFactory {
   readonly name: string;
   /** Which -b flags this scheduler accepts (ipvsadm: sh-fallback,sh-port for sh; mh-* for mh). */
   readonly flagNames?: readonly string[];
-  create(svc: Service): Scheduler;
+  /** env: the director's settings a scheduler reads (the locality schedulers' expiration sysctls). */
+  create(svc: Service, env?: SchedEnv): Scheduler;
+}
+
+/** What a scheduler may read of the director's settings, live (a sysctl set applies at once). */
+export interface SchedEnv {
+  readonly lblcExpiration: Expiration;
+  readonly lblcrExpiration: Expiration;
 }

@@ -700,6 +700,12 @@ export const COMMANDS: CommandDef[] = [
     build: (st) => ({ kind: 'ext', name: 'load-keepalived', data: { file: st.ext.healthFile, format: 'ldirectord' } }),
   },
   { name: 'checks', long: 'checks', legal: { numeric: ' ' }, build: () => ({ kind: 'ext', name: 'checks', data: {} }) },
+  // --- uvs: the IPVS sysctls (what `sysctl net.ipv4.vs…` does on a kernel director) ---
+  {
+    name: 'sysctl', long: 'sysctl', arg: 'optional', legal: {},
+    onSelect: (st, arg) => { st.ext.sysctl = arg; },
+    build: (st) => ({ kind: 'ext', name: 'sysctl', data: { arg: st.ext.sysctl as string | undefined } }),
+  },
 ];
 
 function markRuleState(st: ParseState): MarkRuleSpec {
@@ -1074,6 +1080,7 @@ Usage:
   ${p} --list-mark-rules | -L --mark-rules
   ${p} --load-keepalived keepalived.conf | --load-ldirectord ldirectord.cf
   ${p} --checks
+  ${p} --sysctl [NAME[=VALUE]]
   ${p} -h
 
 Commands:
@@ -1101,6 +1108,7 @@ Either long or short options are allowed.
   --load-keepalived FILE      (re)load keepalived.conf virtual servers and health checks (difference applied)
   --load-ldirectord FILE      (re)load an ldirectord.cf the same way
   --checks                    list the health checks with their state, last result and time
+  --sysctl [NAME[=VALUE]]     list the IPVS sysctls (net.ipv4.vs.*), show one, or set one
   --help            -h        display this help message
 
 virtual-service:

@@ -12,6 +12,7 @@ import type { Command, ConnSnap, Response, ServiceSnap, ServiceSpec } from '../.
 import { FWD_DROUTE, IPPROTO_TCP } from '../../../src/model/constants.js';
 import { main } from '../../../src/cli/uvsadm.js';
 import { ServicesDb } from '../../../src/cli/ipvsadm/format.js';
+import { Sysctls, type SysctlError } from '../../../src/model/sysctl.js';
 
 const zs = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
 const zr = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
@@ -21,6 +22,7 @@ class FakeDaemon {
   conns: ConnSnap[] = [];
   timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
   received: Command[] = [];
+  sysctl = new Sysctls();
 
   private find(spec: ServiceSpec): ServiceSnap | undefined {
     return this.services.find((s) => (spec.fwmark ? s.fwmark === spec.fwmark
@@ -71,6 +73,14 @@ class FakeDaemon {
       case 'get-conns': return { ok: true, data: this.conns };
       case 'get-timeouts': return { ok: true, data: this.timeouts };
       case 'get-info': return { ok: true, data: { version: '1.2.1', connTabSize: 4096, conns: 0, stats: zs, rates: zr } };
+      case 'get-sysctls': return { ok: true, data: this.sysctl.list() };
+      case 'set-sysctl':
+        try {
+          this.sysctl.set(c.name, c.value);
+          return { ok: true };
+        } catch (e) {
+          return { ok: false, errno: (e as SysctlError).errno, message: (e as Error).message };
+        }
       default: return { ok: false, errno: 'EINVAL', message: `unhandled ${c.cmd}` };
     }
   }
@@ -215,5 +225,29 @@ describe('uvsadm main() against a fake uvsd', () => {
     await new Promise((r) => setImmediate(r));
     expect(code).toBe(2);
     expect(err).toBe(`uvsadm: cannot reach uvsd at ${missing}: ENOENT (is uvsd running?)\n`);
+  });
+
+  test('--sysctl lists the IPVS sysctls as sysctl(8) prints them, shows one, sets one; a refusal exits 255 and changes nothing', async () => {
+    fake.sysctl = new Sysctls();
+    let r = await run(['--sysctl']);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe('net.ipv4.vs.amemthresh = 1024');
+    expect(r.out).toContain('net.ipv4.vs.conn_reuse_mode = 1\n');
+    expect(r.out).toContain('net.ipv4.vs.sync_threshold = 3\t50\n');
+    r = await run(['--sysctl', 'net.ipv4.vs.conn_reuse_mode=0']);
+    expect(r).toEqual({ code: 0, out: 'net.ipv4.vs.conn_reuse_mode = 0\n', err: '' });
+    expect(fake.received.at(-1)).toEqual({ cmd: 'set-sysctl', name: 'net.ipv4.vs.conn_reuse_mode', value: '0' });
+    r = await run(['--sysctl', 'conn_reuse_mode']);
+    expect(r).toEqual({ code: 0, out: 'net.ipv4.vs.conn_reuse_mode = 0\n', err: '' });
+    r = await run(['--sysctl', 'conn_reuse_mode=9']);
+    expect(r).toEqual({ code: 255, out: '', err: 'uvsadm: net.ipv4.vs.conn_reuse_mode=9: out of range 0..3\n' });
+    r = await run(['--sysctl', 'conntrack=1']);
+    expect(r.code).toBe(255);
+    expect(r.err).toContain('net.ipv4.vs.conntrack is fixed at 0 in uvs');
+    r = await run(['--sysctl', 'bogus']);
+    expect(r).toEqual({ code: 255, out: '', err: 'uvsadm: net.ipv4.vs.bogus: no such IPVS sysctl\n' });
+    expect(fake.sysctl.connReuseMode).toBe(0);
+    r = await run(['--sysctl', 'pmtu_disc', '-t', '10.0.0.1:80']);
+    expect(r.code).not.toBe(0); // no other options with --sysctl
   });
 });

@@ -23,18 +23,21 @@ describe('uvsd argument checks (nothing is started)', () => {
     }
   });
 
-  it('--sysctl takes expire_nodest_conn and expire_quiescent_template, 0 or 1, with or without the net.ipv4.vs. prefix', async () => {
-    expect(parseSysctls([])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: false });
-    expect(parseSysctls(['expire_nodest_conn=1'])).toEqual({ expireNodestConn: true, expireQuiescentTemplate: false });
-    expect(parseSysctls(['net.ipv4.vs.expire_nodest_conn=1', 'expire_nodest_conn=0'])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: false });
-    expect(parseSysctls(['net.ipv4.vs.expire_quiescent_template=1'])).toEqual({ expireNodestConn: false, expireQuiescentTemplate: true });
-    expect(() => parseSysctls(['expire_quiescent_template=yes'])).toThrow('--sysctl expire_quiescent_template=yes: 0 or 1');
-    expect(() => parseSysctls(['conn_reuse_mode=2'])).toThrow('--sysctl conn_reuse_mode: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)');
-    expect(() => parseSysctls(['expire_nodest_conn=2'])).toThrow('--sysctl expire_nodest_conn=2: 0 or 1');
+  it('--sysctl NAME=VALUE: the IPVS sysctls uvs implements, range-checked, with or without the net.ipv4.vs. prefix; fixed ones refused with the reason', async () => {
+    expect(parseSysctls([])).toEqual([]);
+    expect(parseSysctls(['expire_nodest_conn=1'])).toEqual([{ name: 'expire_nodest_conn', value: '1' }]);
+    expect(parseSysctls(['net.ipv4.vs.expire_nodest_conn=1', 'conn_reuse_mode=2', 'net/ipv4/vs/lblc_expiration=60'])).toEqual([
+      { name: 'expire_nodest_conn', value: '1' }, { name: 'conn_reuse_mode', value: '2' }, { name: 'lblc_expiration', value: '60' },
+    ]);
+    expect(() => parseSysctls(['expire_quiescent_template=yes'])).toThrow('--sysctl: net.ipv4.vs.expire_quiescent_template=yes: not an integer');
+    expect(() => parseSysctls(['conn_reuse_mode=4'])).toThrow('--sysctl: net.ipv4.vs.conn_reuse_mode=4: out of range 0..3');
+    expect(() => parseSysctls(['expire_nodest_conn=2'])).toThrow('out of range 0..1');
+    expect(() => parseSysctls(['conntrack=1'])).toThrow('--sysctl: net.ipv4.vs.conntrack is fixed at 0 in uvs: uvs forwards without netfilter');
+    expect(() => parseSysctls(['no_such=1'])).toThrow('--sysctl: net.ipv4.vs.no_such: no such IPVS sysctl');
     expect(() => parseSysctls(['expire_nodest_conn'])).toThrow('--sysctl expire_nodest_conn: expected NAME=VALUE');
-    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'amemthresh=5']);
+    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'sync_version=0']);
     expect(code).toBe(2);
-    expect(err).toBe('uvsd: --sysctl amemthresh: not supported by uvs yet (supported: expire_nodest_conn, expire_quiescent_template)\n');
+    expect(err).toBe('uvsd: --sysctl: net.ipv4.vs.sync_version is fixed at 1 in uvs: uvs has no connection synchronisation daemon\n');
   });
 
   it('--rx-coalesce takes auto, off or a timer in µs; anything else is refused before anything starts', async () => {

@@ -179,7 +179,7 @@ describe('persistence (-p)', () => {
 
   it('expire_quiescent_template=1: a template to a quiescent dest is invalid, its client is rescheduled', () => {
     const l = memLab();
-    l.d.expireQuiescentTemplate = true;
+    l.cmd({ cmd: 'set-sysctl', name: 'expire_quiescent_template', value: '1' });
     const svc = tcpSvc(VIP, 80);
     l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr', { flags: P, timeout: 300 }) });
     twoDests(l, svc);
@@ -194,7 +194,7 @@ describe('persistence (-p)', () => {
   it('expire_nodest_conn=1: a new SYN on a conn to a quiescent dest expires it and is scheduled anew', () => {
     for (const sysctl of [false, true]) {
       const l = memLab();
-      l.d.expireNodestConn = sysctl;
+      l.cmd({ cmd: 'set-sysctl', name: 'net.ipv4.vs.expire_nodest_conn', value: sysctl ? '1' : '0' });
       const svc = tcpSvc(VIP, 80);
       l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
       twoDests(l, svc);
@@ -250,7 +250,7 @@ describe('removed dests and expire_nodest_conn', () => {
 
   it('expire_nodest_conn=1: removing a dest flushes its conns, and a packet of such a conn is rescheduled', () => {
     const l = memLab();
-    l.d.expireNodestConn = true;
+    l.cmd({ cmd: 'set-sysctl', name: 'expire_nodest_conn', value: '1' });
     const svc = tcpSvc(VIP, 80);
     l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
     twoDests(l, svc);
@@ -263,9 +263,9 @@ describe('removed dests and expire_nodest_conn', () => {
     // the dest object made unavailable behind the flush's back) is expired by its next packet.
     const rs1 = l.d.config.services[0]!.dests.find((d) => d.port === 80 && d.addr === parseIp(RS1))!;
     l.cmd({ cmd: 'add-server', svc, dest: { addr: RS2, port: 80 }, opts: destOpts(FWD_MASQ) });
-    l.d.expireNodestConn = false;
+    l.cmd({ cmd: 'set-sysctl', name: 'expire_nodest_conn', value: '0' });
     l.cmd({ cmd: 'delete-server', svc, dest: { addr: RS1, port: 80 } });
-    l.d.expireNodestConn = true;
+    l.cmd({ cmd: 'set-sysctl', name: 'expire_nodest_conn', value: '1' });
     expect(rs1.available).toBe(false);
     expect(syn(l, 40002)).toBe(`${RS2}:80`); // its conn to RS1 expired by this SYN, rescheduled
     expect(conns(l).filter((c) => c.cport === 40002).map((c) => c.daddr)).toEqual([RS2]);

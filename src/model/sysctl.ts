@@ -1,0 +1,178 @@
+/**
+ * sysctl — the IPVS sysctls (`net.ipv4.vs.*`, K ip_vs_ctl.c vs_vars and the lblc/lblcr
+ * modules' tables) as uvs keeps them: one Sysctls per director, read by the data path as plain
+ * numeric fields, set at start (`uvsd --sysctl NAME=VALUE`) or at run time (`uvsadm --sysctl
+ * NAME=VALUE`, the control command `set-sysctl`).
+ *
+ * Every kernel name is listed, in the kernel's table order, with the kernel's default. Those uvs
+ * gives the kernel's meaning can be set (range-checked: a value out of range is refused with a
+ * clear message, where the kernel's proc_dointvec takes any int and proc_do_defense_mode silently
+ * keeps the old value); the others are fixed at the default and a set is refused with the reason
+ * (no sync daemon, no netfilter conntrack, …).
+ *
+ * uvs's memory is its fixed-size connection table, so the defence sysctls' "available memory"
+ * (K update_defense_level: free + buffer pages vs amemthresh pages) is the table's free conn
+ * slots here: `amemthresh` is a number of free conn slots below which secure_tcp 1/2 and
+ * drop_packet 1/2 take effect.
+ */
+
+export interface SysctlDef {
+  readonly name: string;
+  /** The kernel's default, as `sysctl` prints it. */
+  readonly def: string;
+  /** Settable range (integers); absent = fixed in uvs. */
+  readonly range?: readonly [number, number];
+  /** Why uvs keeps it fixed (shown when a set is refused). */
+  readonly fixed?: string;
+  /** The value is in seconds in the sysctl but kept in ms (proc_dointvec_jiffies). */
+  readonly seconds?: true;
+}
+
+const INT_MAX = 2147483647;
+const NO_SYNC = 'uvs has no connection synchronisation daemon';
+
+/** K ip_vs_ctl.c vs_vars order, then lblc_expiration and lblcr_expiration (their own modules). */
+export const SYSCTL_DEFS: readonly SysctlDef[] = [
+  { name: 'amemthresh', def: '1024', range: [0, INT_MAX] },
+  { name: 'am_droprate', def: '10', range: [0, INT_MAX] },
+  { name: 'drop_entry', def: '0', fixed: 'random conn dropping under memory pressure is not implemented in uvs' },
+  { name: 'drop_packet', def: '0', range: [0, 3] },
+  { name: 'conntrack', def: '0', fixed: 'uvs forwards without netfilter, so there is no conntrack to keep' },
+  { name: 'secure_tcp', def: '0', range: [0, 3] },
+  { name: 'snat_reroute', def: '1', fixed: 'uvs routes every packet it sends by its destination address' },
+  { name: 'sync_version', def: '1', fixed: NO_SYNC },
+  { name: 'sync_ports', def: '1', fixed: NO_SYNC },
+  { name: 'sync_persist_mode', def: '0', fixed: NO_SYNC },
+  { name: 'sync_qlen_max', def: '0', fixed: NO_SYNC },
+  { name: 'sync_sock_size', def: '0', fixed: NO_SYNC },
+  { name: 'cache_bypass', def: '0', fixed: 'bypass conns (fwmark services with no dest) are not implemented in uvs' },
+  { name: 'expire_nodest_conn', def: '0', range: [0, 1] },
+  { name: 'sloppy_tcp', def: '0', range: [0, 1] },
+  { name: 'sloppy_sctp', def: '0', fixed: 'uvs does not balance SCTP' },
+  { name: 'expire_quiescent_template', def: '0', range: [0, 1] },
+  { name: 'sync_threshold', def: '3\t50', fixed: NO_SYNC },
+  { name: 'sync_refresh_period', def: '0', fixed: NO_SYNC },
+  { name: 'sync_retries', def: '0', fixed: NO_SYNC },
+  { name: 'nat_icmp_send', def: '0', range: [0, 1] },
+  { name: 'pmtu_disc', def: '1', range: [0, 1] },
+  { name: 'backup_only', def: '0', fixed: NO_SYNC },
+  { name: 'conn_reuse_mode', def: '1', range: [0, 3] },
+  { name: 'schedule_icmp', def: '0', fixed: 'scheduling a new conn for an ICMP error is not implemented in uvs' },
+  { name: 'ignore_tunneled', def: '0', fixed: 'uvs does not receive tunnelled packets for its services' },
+  { name: 'run_estimation', def: '1', fixed: 'uvs always estimates rates (a timer in uvsd\'s loop, no kernel threads)' },
+  { name: 'lblc_expiration', def: '86400', range: [1, 2147483], seconds: true },
+  { name: 'lblcr_expiration', def: '86400', range: [1, 2147483], seconds: true },
+];
+
+const BY_NAME = new Map(SYSCTL_DEFS.map((d) => [d.name, d]));
+
+/** A refused get or set: errno as the kernel's sysctl would give (ENOENT unknown name, EINVAL/EPERM). */
+export class SysctlError extends Error {
+  readonly errno: string;
+  constructor(errno: string, message: string) {
+    super(message);
+    this.errno = errno;
+  }
+}
+
+/** A duration the locality schedulers read at each GC pass (so a set applies to existing services). */
+export interface Expiration {
+  ms: number;
+}
+
+/** Strips `net.ipv4.vs.` (or `net/ipv4/vs/`) from a name. */
+export function sysctlName(name: string): string {
+  return name.replace(/^net[./]ipv4[./]vs[./]/, '');
+}
+
+export class Sysctls {
+  amemthresh = 1024;
+  amDroprate = 10;
+  /** drop_packet as set (1 and 2 switch as the pressure comes and goes, as in the kernel). */
+  dropPacket = 0;
+  secureTcp = 0;
+  expireNodestConn = 0;
+  sloppyTcp = 0;
+  expireQuiescentTemplate = 0;
+  natIcmpSend = 0;
+  pmtuDisc = 1;
+  connReuseMode = 1;
+  readonly lblcExpiration: Expiration = { ms: 86400_000 };
+  readonly lblcrExpiration: Expiration = { ms: 86400_000 };
+
+  /** Current text value of a sysctl (`sysctl -n` form). */
+  get(name: string): string {
+    const n = sysctlName(name);
+    const d = BY_NAME.get(n);
+    if (d === undefined) throw new SysctlError('ENOENT', `net.ipv4.vs.${n}: no such IPVS sysctl`);
+    const v = this.value(n);
+    return v === undefined ? d.def : String(v);
+  }
+
+  /** Every sysctl with its value, in the kernel's order. */
+  list(): { name: string; value: string }[] {
+    return SYSCTL_DEFS.map((d) => ({ name: d.name, value: this.get(d.name) }));
+  }
+
+  /**
+   * Sets a sysctl from its text form. Throws SysctlError (nothing changed) for an unknown name,
+   * a fixed one, or a value that is not an integer in range. Returns the canonical name.
+   */
+  set(name: string, text: string): string {
+    const n = sysctlName(name);
+    const d = BY_NAME.get(n);
+    if (d === undefined) throw new SysctlError('ENOENT', `net.ipv4.vs.${n}: no such IPVS sysctl`);
+    if (d.range === undefined) {
+      if (text.trim() === d.def) return n; // setting the value it has is harmless (sysctl -p of a saved file)
+      throw new SysctlError('EPERM', `net.ipv4.vs.${n} is fixed at ${d.def} in uvs: ${d.fixed}`);
+    }
+    const t = text.trim();
+    if (!/^-?\d+$/.test(t)) throw new SysctlError('EINVAL', `net.ipv4.vs.${n}=${text}: not an integer`);
+    const v = Number(t);
+    const [lo, hi] = d.range;
+    if (v < lo || v > hi) throw new SysctlError('EINVAL', `net.ipv4.vs.${n}=${t}: out of range ${lo}..${hi}`);
+    this.assign(n, d.seconds ? v * 1000 : v);
+    return n;
+  }
+
+  private value(n: string): number | undefined {
+    switch (n) {
+      case 'amemthresh': return this.amemthresh;
+      case 'am_droprate': return this.amDroprate;
+      case 'drop_packet': return this.dropPacket;
+      case 'secure_tcp': return this.secureTcp;
+      case 'expire_nodest_conn': return this.expireNodestConn;
+      case 'sloppy_tcp': return this.sloppyTcp;
+      case 'expire_quiescent_template': return this.expireQuiescentTemplate;
+      case 'nat_icmp_send': return this.natIcmpSend;
+      case 'pmtu_disc': return this.pmtuDisc;
+      case 'conn_reuse_mode': return this.connReuseMode;
+      case 'lblc_expiration': return Math.floor(this.lblcExpiration.ms / 1000);
+      case 'lblcr_expiration': return Math.floor(this.lblcrExpiration.ms / 1000);
+      default: return undefined;
+    }
+  }
+
+  private assign(n: string, v: number): void {
+    switch (n) {
+      case 'amemthresh': this.amemthresh = v; break;
+      case 'am_droprate': this.amDroprate = v; break;
+      case 'drop_packet': this.dropPacket = v; break;
+      case 'secure_tcp': this.secureTcp = v; break;
+      case 'expire_nodest_conn': this.expireNodestConn = v; break;
+      case 'sloppy_tcp': this.sloppyTcp = v; break;
+      case 'expire_quiescent_template': this.expireQuiescentTemplate = v; break;
+      case 'nat_icmp_send': this.natIcmpSend = v; break;
+      case 'pmtu_disc': this.pmtuDisc = v; break;
+      case 'conn_reuse_mode': this.connReuseMode = v; break;
+      case 'lblc_expiration': this.lblcExpiration.ms = v; break;
+      case 'lblcr_expiration': this.lblcrExpiration.ms = v; break;
+      default: throw new SysctlError('EPERM', `net.ipv4.vs.${n} cannot be set in uvs`);
+    }
+  }
+}
+
+/** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */
+export function formatSysctls(list: readonly { name: string; value: string }[]): string {
+  return list.map((s) => `net.ipv4.vs.${s.name} = ${s.value}\n`).join('');
+}
