@@ -57,7 +57,7 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'pmtu_disc', def: '1', range: [0, 1] },
   { name: 'backup_only', def: '0', fixed: NO_SYNC },
   { name: 'conn_reuse_mode', def: '1', range: [0, 3] },
-  { name: 'schedule_icmp', def: '0', fixed: 'scheduling a new conn for an ICMP error is not implemented in uvs' },
+  { name: 'schedule_icmp', def: '0', range: [0, 1] },
   { name: 'ignore_tunneled', def: '0', fixed: 'uvs does not receive tunnelled packets for its services' },
   { name: 'run_estimation', def: '1', fixed: 'uvs always estimates rates (a timer in uvsd\'s loop, no kernel threads)' },
   { name: 'lblc_expiration', def: '86400', range: [1, 2147483], seconds: true },
@@ -97,12 +97,13 @@ export class Sysctls {
   natIcmpSend = 0;
   pmtuDisc = 1;
   connReuseMode = 1;
+  scheduleIcmp = 0;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
 
   /** Current text value of a sysctl (`sysctl -n` form). */
   get(name: string): string {
-    const n = sysctlName(name);
+    const n = sysctlName(String(name));
     const d = BY_NAME.get(n);
     if (d === undefined) throw new SysctlError('ENOENT', `net.ipv4.vs.${n}: no such IPVS sysctl`);
     const v = this.value(n);
@@ -119,7 +120,8 @@ export class Sysctls {
    * a fixed one, or a value that is not an integer in range. Returns the canonical name.
    */
   set(name: string, text: string): string {
-    const n = sysctlName(name);
+    const n = sysctlName(String(name));
+    text = String(text);
     const d = BY_NAME.get(n);
     if (d === undefined) throw new SysctlError('ENOENT', `net.ipv4.vs.${n}: no such IPVS sysctl`);
     if (d.range === undefined) {
@@ -147,6 +149,7 @@ export class Sysctls {
       case 'nat_icmp_send': return this.natIcmpSend;
       case 'pmtu_disc': return this.pmtuDisc;
       case 'conn_reuse_mode': return this.connReuseMode;
+      case 'schedule_icmp': return this.scheduleIcmp;
       case 'lblc_expiration': return Math.floor(this.lblcExpiration.ms / 1000);
       case 'lblcr_expiration': return Math.floor(this.lblcrExpiration.ms / 1000);
       default: return undefined;
@@ -165,6 +168,7 @@ export class Sysctls {
       case 'nat_icmp_send': this.natIcmpSend = v; break;
       case 'pmtu_disc': this.pmtuDisc = v; break;
       case 'conn_reuse_mode': this.connReuseMode = v; break;
+      case 'schedule_icmp': this.scheduleIcmp = v; break;
       case 'lblc_expiration': this.lblcExpiration.ms = v; break;
       case 'lblcr_expiration': this.lblcrExpiration.ms = v; break;
       default: throw new SysctlError('EPERM', `net.ipv4.vs.${n} cannot be set in uvs`);

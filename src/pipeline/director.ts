@@ -140,7 +140,7 @@ export class Director implements FwdContext {
   /**
    * The IPVS sysctls (src/model/sysctl.ts), read here as they are set (uvsd --sysctl, uvsadm
    * --sysctl): expire_nodest_conn, expire_quiescent_template, conn_reuse_mode, sloppy_tcp,
-   * nat_icmp_send, pmtu_disc (TUN), secure_tcp, drop_packet (amemthresh, am_droprate) and the
+   * schedule_icmp, nat_icmp_send, pmtu_disc (TUN), secure_tcp, drop_packet (amemthresh, am_droprate) and the
    * locality schedulers' expirations.
    */
   readonly sysctl = new Sysctls();
@@ -443,6 +443,13 @@ export class Director implements FwdContext {
         return;
       }
       if (tr) this.tracer.step(p, 'classify', `service ${svcStr(svc)} (${svc.schedName}${svc.persistent ? `, persistent ${svc.timeout}s` : ''})`);
+      const key = this.key;
+      key.proto = proto;
+      key.saddr = p.saddr;
+      key.sport = p.sport;
+      key.daddr = p.daddr;
+      key.dport = p.dport;
+      key.icmpError = false;
       c = this.newConn(p, svc, now, tr);
       if (c < 0) return;
       dir = DIR_IN;
@@ -727,10 +734,20 @@ export class Director implements FwdContext {
    * Returns the conn index, or -1 after dropping the packet.
    */
   private newConn(p: Packet, svc: Service, now: number, tr: boolean): number {
-    const proto = p.proto;
+    const key = this.key;
+    const proto = key.proto;
+    const icmp = key.icmpError;
+    // The conn's client and virtual address: the key's source and destination, or the other way
+    // round for an ICMP error, whose key is its quoted packet (VIP → client; K ip_vs_schedule
+    // with an inverse iph).
+    const caddr = icmp ? key.daddr : key.saddr;
+    const cport = icmp ? key.dport : key.sport;
+    const vaddr = icmp ? key.saddr : key.daddr;
+    const vport = icmp ? key.sport : key.dport;
     // K tcp_conn_schedule: only a SYN without RST starts a conn — any packet without RST with
-    // sloppy_tcp=1 (a director taking over established flows, e.g. after a failover).
-    if (proto === IPPROTO_TCP && ((p.tcpFlags & TCP_RST) !== 0 || ((p.tcpFlags & TCP_SYN) === 0 && this.sysctl.sloppyTcp === 0))) {
+    // sloppy_tcp=1 (a director taking over established flows, e.g. after a failover); an ICMP
+    // error's quoted header is not checked.
+    if (!icmp && proto === IPPROTO_TCP && ((p.tcpFlags & TCP_RST) !== 0 || ((p.tcpFlags & TCP_SYN) === 0 && this.sysctl.sloppyTcp === 0))) {
       if (tr) this.tracer.step(p, 'schedule', (p.tcpFlags & TCP_RST) !== 0 ? 'RST and no conn: not scheduled' : 'not a SYN and no conn: not scheduled (sloppy_tcp=0)');
       this.dropPkt(p, D_NON_SYN);
       return -1;
@@ -742,21 +759,14 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_DEFENCE);
       return -1;
     }
-    const key = this.key;
-    key.proto = proto;
-    key.saddr = p.saddr;
-    key.sport = p.sport;
-    key.daddr = p.daddr;
-    key.dport = p.dport;
-    key.icmpError = false;
     const conns = this.conns;
     let dest: Dest | null = null;
     let ctrl = -1;
     const note = tr ? this.note : null;
     if (svc.persistent) {
-      const cm = (p.saddr & svc.netmask) >>> 0;
+      const cm = (caddr & svc.netmask) >>> 0;
       let tproto = proto;
-      let tvaddr = p.daddr;
+      let tvaddr = vaddr;
       let tvport = svc.port;
       if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === 21) tvport = 0;
       let t = conns.lookupTemplate(tproto, cm, tvaddr, tvport);
@@ -772,7 +782,7 @@ export class Director implements FwdContext {
         if (dest !== null) {
           // K ip_vs_sched_persist: dport = dest port only for a packet to the service port of a
           // non-FTP service; FTP, port-0 and fwmark templates carry dport 0.
-          const tdport = p.dport === svc.port && svc.port !== 21 ? dest.port : 0;
+          const tdport = vport === svc.port && svc.port !== 21 ? dest.port : 0;
           t = conns.createTemplate(tproto, cm, tvaddr, tvport, dest.addr, tdport, dest, svc.id, svc.timeout * 1000, now);
           if (t < 0) { this.dropPkt(p, D_CONN_FULL); return -1; }
           if (tr) this.tracer.step(p, 'schedule', `${note!.text || svc.schedName} ; new persistence template #${t} for ${ipToString(cm)} (${svc.timeout}s)`);
@@ -784,12 +794,13 @@ export class Director implements FwdContext {
       if (tr) this.tracer.step(p, 'schedule', note!.text || `${svc.schedName} → ${dest ? `${ipToString(dest.addr)}:${dest.port}` : 'none'}`);
     }
     if (dest === null) {
-      this.noDestination(p, D_NO_DEST, tr);
+      if (icmp) this.dropPkt(p, D_NO_DEST); // no ICMP about an ICMP error
+      else this.noDestination(p, D_NO_DEST, tr);
       return -1;
     }
     // Port: the dest's port when the packet is for the service port; port-0 and fwmark services
     // (and dests with port 0) keep the client's destination port.
-    const dport = dest.port !== 0 && (p.dport === svc.port || !svc.persistent) ? dest.port : p.dport;
+    const dport = dest.port !== 0 && (vport === svc.port || !svc.persistent) ? dest.port : vport;
     let laddr = 0;
     let lport = 0;
     if (dest.fwd === FWD_FULLNAT) {
@@ -804,7 +815,7 @@ export class Director implements FwdContext {
     }
     const onePacket = proto === IPPROTO_UDP && (svc.flags & 0x0004) !== 0 ? CF_ONE_PACKET : 0;
     // Addresses as int32 bits (see process()); the table stores the same 32 bits.
-    const c = conns.create(proto, p.saddr | 0, p.sport, p.daddr | 0, p.dport, dest.addr | 0, dport, laddr | 0, lport, dest, svc.id, ctrl, now, onePacket);
+    const c = conns.create(proto, caddr | 0, cport, vaddr | 0, vport, dest.addr | 0, dport, laddr | 0, lport, dest, svc.id, ctrl, now, onePacket);
     if (c < 0) {
       if (tr) this.tracer.step(p, 'track', 'conn table full');
       this.dropPkt(p, D_CONN_FULL);
@@ -813,7 +824,7 @@ export class Director implements FwdContext {
     dest.stats.conns++;
     svc.stats.conns++;
     this.stats.conns++;
-    if (tr) this.tracer.step(p, 'track', `new conn #${c} ${ipToString(p.saddr)}:${p.sport} → ${ipToString(p.daddr)}:${p.dport} ⇒ ${ipToString(dest.addr)}:${dport}${laddr ? ` via ${ipToString(laddr)}:${lport}` : ''} (${fwdStr(dest.fwd)})`);
+    if (tr) this.tracer.step(p, 'track', `new conn #${c} ${ipToString(caddr)}:${cport} → ${ipToString(vaddr)}:${vport} ⇒ ${ipToString(dest.addr)}:${dport}${laddr ? ` via ${ipToString(laddr)}:${lport}` : ''} (${fwdStr(dest.fwd)})`);
     return c;
   }
 
@@ -910,8 +921,28 @@ export class Director implements FwdContext {
     // Only protocols IPVS tracks (K: no proto data ⇒ not ours); this also keeps a crafted quote
     // with protocol 255 from matching a persistence template's key (lookup() wants a real proto).
     const inProto = p.inProto;
-    const ref = inProto === IPPROTO_TCP || inProto === IPPROTO_UDP
+    let ref = inProto === IPPROTO_TCP || inProto === IPPROTO_UDP
       ? conns.lookup(inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport) : -1;
+    if (ref < 0 && this.sysctl.scheduleIcmp !== 0 && (inProto === IPPROTO_TCP || inProto === IPPROTO_UDP) &&
+      this.isOwned(p.daddr, p.port)) {
+      // K ip_vs_in_icmp with schedule_icmp=1: an error about a packet a real server sent from a
+      // service (VIP:vport → client) that has no conn here (another director's, or DR replies
+      // that never pass) schedules one, as the client's next packet would, and is forwarded on it.
+      const svc = this.config.lookup(inProto, p.inSaddr | 0, p.inSport);
+      if (svc !== undefined) {
+        if (tr) this.tracer.step(p, 'classify', `ICMP error about ${ipToString(p.inSaddr)}:${p.inSport} → ${ipToString(p.inDaddr)}:${p.inDport}: service ${svcStr(svc)}, scheduling (schedule_icmp=1)`);
+        const key = this.key;
+        key.proto = inProto;
+        key.saddr = p.inSaddr;
+        key.sport = p.inSport;
+        key.daddr = p.inDaddr;
+        key.dport = p.inDport;
+        key.icmpError = true;
+        const c = this.newConn(p, svc, now, tr);
+        if (c < 0) return;
+        ref = c << 1;
+      }
+    }
     if (ref < 0) {
       if (tr) this.tracer.step(p, 'track', 'ICMP error about no known conn');
       if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_ICMP_NO_CONN);

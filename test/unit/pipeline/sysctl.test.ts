@@ -198,6 +198,40 @@ describe('nat_icmp_send', () => {
   });
 });
 
+describe('schedule_icmp', () => {
+  it('1: an ICMP error to the VIP about a packet no conn here knows schedules one (DR: forwarded as is to the picked server); 0: dropped', () => {
+    for (const v of ['0', '1']) {
+      const l = memLab();
+      const svc = tcpSvc(VIP, 80);
+      l.cmd({ cmd: 'add-service', svc, opts: svcOpts('sh') });
+      l.cmd({ cmd: 'add-server', svc, dest: { addr: RS1, port: 80 }, opts: destOpts(FWD_DROUTE) });
+      l.cmd({ cmd: 'add-server', svc, dest: { addr: RS2, port: 80 }, opts: destOpts(FWD_DROUTE) });
+      set(l, 'schedule_icmp', v);
+      // What the client's SYN would get (sh: by client address), learnt on another port number.
+      const home = sendMac(l, 50000, SYN);
+      // A real server's reply VIP:80 → client:50001 (DR: it never passed here) met a too-small link.
+      const replyFrame = build({ srcMac: DIR0_MAC, dstMac: CLIENT_MAC, saddr: VIP, daddr: '192.168.10.6', sport: 80, dport: 50001, flags: SYN | ACK });
+      const icmp = build({ proto: 1, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, icmpType: 3, icmpCode: 4,
+        sport: 0, dport: 0, payload: replyFrame.subarray(14, 14 + 28) });
+      l.p0.inject(icmp);
+      l.run();
+      const out = l.p1.takeSent();
+      if (v === '0') {
+        expect(out).toHaveLength(0);
+        expect(l.d.drops.snapshot()['icmp-no-conn']).toBe(1);
+        continue;
+      }
+      expect(out).toHaveLength(1);
+      const f = parse(out[0]!.frame);
+      expect(f).toMatchObject({ proto: 1, saddr: '192.168.10.6', daddr: VIP, dstMac: home!, ipOk: true, l4Ok: true });
+      expect(out[0]!.frame.subarray(34)).toEqual(icmp.subarray(34)); // as is (DR)
+      // The conn it made is the client's: its next packet on that port finds it.
+      expect(connOf(l, 50001)).toHaveLength(1);
+      expect(sendMac(l, 50001, ACK)).toBe(home);
+    }
+  });
+});
+
 describe('pmtu_disc (TUN)', () => {
   it('0: a DF packet too big for the tunnel is encapsulated without DF and leaves as IPIP fragments instead of ICMP frag-needed', () => {
     const { p0, p1, cmd, run, d } = memLab({ gateway: '10.0.0.200' });
