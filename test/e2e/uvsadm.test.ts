@@ -12,7 +12,8 @@
  *   with one bad line changes nothing (exit 2);
  * - the control socket refuses a non-root caller; malformed control messages get an error and
  *   the daemon keeps running;
- * - the Prometheus endpoint serves node_exporter's ipvs metrics and uvs's own on loopback.
+ * - the Prometheus endpoint serves node_exporter's ipvs metrics and uvs's own on loopback;
+ * - `--sysctl` lists, sets and reads the daemon's IPVS sysctls.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -296,6 +297,21 @@ describe.skipIf(process.getuid?.() !== 0)('uvsadm end to end (NAT lab)', () => {
     const a = await httpGet(lab.ns.client, `http://${lab.vip}/`, 5000);
     expect(a.ok, ctx(a.error ?? '')).toBe(true);
   }, 60_000);
+
+  it('--sysctl lists, sets and reads the running uvsd\'s IPVS sysctls; a refused set exits 255 and changes nothing', async () => {
+    let r = await adm('--sysctl');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('net.ipv4.vs.conn_reuse_mode = 1\n');
+    r = await adm('--sysctl', 'net.ipv4.vs.sloppy_tcp=1');
+    expect(r).toMatchObject({ code: 0, stdout: 'net.ipv4.vs.sloppy_tcp = 1\n' });
+    r = await adm('--sysctl', 'sloppy_tcp=5');
+    expect(r.code).toBe(255);
+    expect(r.stderr).toBe('uvsadm: net.ipv4.vs.sloppy_tcp=5: out of range 0..1\n');
+    r = await adm('--sysctl', 'sloppy_tcp');
+    expect(r).toMatchObject({ code: 0, stdout: 'net.ipv4.vs.sloppy_tcp = 1\n' });
+    r = await adm('--sysctl', 'sloppy_tcp=0');
+    expect(r.code).toBe(0);
+  });
 
   it('uvsd stops cleanly, the metrics endpoint with it', async () => {
     const p = uvsd!.proc;
