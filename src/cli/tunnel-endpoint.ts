@@ -18,10 +18,11 @@
  *
  * Inner packets whose checksum was left partial by a local sender (virtio-net NEEDS_CSUM) are
  * completed in software first: a TUN device has no way to carry "checksum pending". Outer ECN CE
- * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are dropped (counted),
- * not reassembled: uvs never sends them (for a too-big DF packet it sends ICMP fragmentation-needed,
- * one without DF it fragments before encapsulating); a kernel IPVS director fragments the IPIP
- * packet instead, and needs a kernel ipip endpoint. No allocation per packet.
+ * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are reassembled
+ * (src/wire/reassembly.ts: 16 datagrams in progress, 30 s) and the whole IPIP packet decapsulated:
+ * a kernel IPVS director fragments the IPIP packet when the inner one has no DF, and so does uvs
+ * with sysctl pmtu_disc=0 (by default uvs fragments before encapsulating instead). No allocation
+ * per packet.
  *
  * Prints `tunnel-endpoint ready …` when up and its counters when it stops.
  */
@@ -33,6 +34,7 @@ import { TunDevice } from '../port/tun-device.js';
 import { parseIp } from '../model/addr.js';
 import { rd16, rd32, wr16 } from '../wire/bytes.js';
 import { fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
+import { REASM_DUPLICATE, REASM_HELD, Reassembler } from '../wire/reassembly.js';
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -46,12 +48,16 @@ export const DECAP_NOT_IPIP = 1; // not IPv4/IPIP, or not addressed to us: ignor
 export const DECAP_FRAGMENT = 2;
 export const DECAP_MALFORMED = 3;
 export const DECAP_ECN_DROP = 4; // outer CE on a not-ECT inner packet (RFC 6040: drop)
+export const DECAP_FRAG_HELD = 5; // an outer fragment kept until its datagram is whole
 
 export interface DecapCounters {
   decapsulated: number;
   checksummed: number;
   ignored: number;
+  /** Outer fragments received, datagrams reassembled from them, datagrams discarded (overlap, expiry, eviction). */
   fragments: number;
+  reassembled: number;
+  fragDiscarded: number;
   malformed: number;
   ecnDrops: number;
   tunDropped: number;
@@ -62,7 +68,7 @@ export interface DecapCounters {
  * the inner IPv4 packet (checksum completed when it was partial, meta cleared). `locals` holds
  * the addresses (host-order numbers) the outer destination must match.
  */
-export function decapsulate(arena: Arena, slot: number, locals: Uint32Array): number {
+export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, reasm?: Reassembler, now = 0): number {
   const b = arena.bytes;
   const start = arena.off[slot]!;
   const len = arena.len[slot]!;
@@ -76,7 +82,16 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array): nu
   const ihl = (b[l3]! & 15) << 2;
   const totLen = rd16(b, l3 + 2);
   if (ihl < 20 || totLen < ihl + 20 || l3 + totLen > start + len) return DECAP_MALFORMED;
-  if ((rd16(b, l3 + 6) & 0x3fff) !== 0) return DECAP_FRAGMENT; // MF set or offset != 0
+  if ((rd16(b, l3 + 6) & 0x3fff) !== 0) { // MF set or offset != 0
+    if (reasm === undefined) return DECAP_FRAGMENT;
+    // The whole datagram replaces the fragment in its slot (add() copied the fragment first).
+    const n = reasm.add(b, start, now, b, start);
+    if (n === REASM_HELD || n === REASM_DUPLICATE) return DECAP_FRAG_HELD;
+    if (n < 0) return DECAP_MALFORMED;
+    arena.len[slot] = n;
+    arena.meta.fill(0, slot * META_WORDS, slot * META_WORDS + META_WORDS);
+    return decapsulate(arena, slot, locals);
+  }
   const in3 = l3 + ihl;
   const inLen = totLen - ihl;
   if (b[in3]! >>> 4 !== 4 || rd16(b, in3 + 2) > inLen || ((b[in3]! & 15) << 2) < 20) return DECAP_MALFORMED;
@@ -101,6 +116,14 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array): nu
   arena.off[slot] = in3;
   arena.len[slot] = rd16(b, in3 + 2);
   return DECAP_OK;
+}
+
+/** Whether the frame in `slot` is an IPv4 IPIP fragment (MF set or a non-zero offset). */
+export function isOuterFragment(arena: Arena, slot: number): boolean {
+  const b = arena.bytes;
+  const l3 = arena.off[slot]! + ETH_HLEN;
+  return arena.len[slot]! >= ETH_HLEN + 20 && rd16(b, l3 - 2) === ETHERTYPE_IPV4 && b[l3 + 9] === PROTO_IPIP &&
+    (rd16(b, l3 + 6) & 0x3fff) !== 0;
 }
 
 function sh(argv: string[], input?: string): Promise<string> {
@@ -171,7 +194,10 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
     }
   };
 
-  const counters: DecapCounters = { decapsulated: 0, checksummed: 0, ignored: 0, fragments: 0, malformed: 0, ecnDrops: 0, tunDropped: 0 };
+  const counters: DecapCounters = {
+    decapsulated: 0, checksummed: 0, ignored: 0, fragments: 0, reassembled: 0, fragDiscarded: 0, malformed: 0, ecnDrops: 0, tunDropped: 0,
+  };
+  const reasm = new Reassembler();
   try {
     const addrJson = JSON.parse(await sh(['ip', '-j', '-4', 'addr', 'show', 'dev', iface])) as { addr_info?: { local: string }[] }[];
     const localList = addrJson.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
@@ -219,12 +245,15 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
         for (let i = 0; i < n; i++) {
           const slot = rxSlots[i]!;
           const partial = (meta[slot * META_WORDS + META_FLAGS]! & VNET_F_NEEDS_CSUM) !== 0;
-          const v = decapsulate(arena, slot, locals);
+          const frag = isOuterFragment(arena, slot);
+          const v = decapsulate(arena, slot, locals, reasm, performance.now());
+          if (frag) counters.fragments++;
           if (v === DECAP_OK) {
             txSlots[out++] = slot;
             if (partial) counters.checksummed++;
+            if (frag) counters.reassembled++;
           } else if (v === DECAP_NOT_IPIP) counters.ignored++;
-          else if (v === DECAP_FRAGMENT) counters.fragments++;
+          else if (v === DECAP_FRAG_HELD) { /* kept */ }
           else if (v === DECAP_ECN_DROP) counters.ecnDrops++;
           else counters.malformed++;
         }
@@ -246,6 +275,7 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
     await cleanup();
+    counters.fragDiscarded = reasm.discarded + reasm.expired + reasm.evicted;
     process.stdout.write(`tunnel-endpoint stopped (${sig}): ${JSON.stringify(counters)}\n`);
     return 0;
   } catch (err) {

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
-import { listNs } from '../../src/lab/netns.js';
+import { inNs, listNs, tryRun } from '../../src/lab/netns.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -119,6 +119,23 @@ for (const [mode, portKind, io] of cases) {
       const r = await udpRequest(l.ns.client, l.vip, l.udpPort, big, 3000);
       expect(r.ok, ctx(`large UDP request: ${r.error ?? ''}`)).toBe(true);
     });
+
+    if (mode === 'tun') {
+      it('sysctl pmtu_disc=0: a DF datagram too big for the tunnel leaves as IPIP fragments; the tunnel endpoint reassembles them', async () => {
+        const l = lab!;
+        const set = await l.uvsadm(['--sysctl', 'pmtu_disc=0']);
+        expect(set.code, set.stderr).toBe(0);
+        // 1472 bytes of UDP payload with DF (IP_MTU_DISCOVER = IP_PMTUDISC_DO): a 1500-byte packet,
+        // 1520 once encapsulated: more than the director's 1500-byte link to the real servers.
+        const py = 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(0,10,2)\ns.settimeout(3)\n' +
+          's.sendto(b"d"*1472,(sys.argv[1],int(sys.argv[2])))\nm=s.recv(70000)\nprint(m[:4].decode(),len(m))\n';
+        const r = await tryRun(inNs(l.ns.client, ['python3', '-c', py, l.vip, String(l.udpPort)]), { timeoutMs: 10_000 });
+        expect(r.code, ctx(`DF datagram with pmtu_disc=0: ${r.stderr}`)).toBe(0);
+        expect(r.stdout).toMatch(/^rs[12]: 1476\n$/);
+        const back = await l.uvsadm(['--sysctl', 'pmtu_disc=1']);
+        expect(back.code).toBe(0);
+      });
+    }
 
     it('uvsadm -Ln shows the service and its dests', async () => {
       const l = lab!;

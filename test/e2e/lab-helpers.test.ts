@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Arena, META_CSUM_OFFSET, META_CSUM_START, META_FLAGS, VNET_F_NEEDS_CSUM } from '../../src/packet/arena.js';
-import { DECAP_ECN_DROP, DECAP_FRAGMENT, DECAP_NOT_IPIP, DECAP_OK, decapsulate } from '../../src/cli/tunnel-endpoint.js';
+import { DECAP_ECN_DROP, DECAP_FRAG_HELD, DECAP_FRAGMENT, DECAP_NOT_IPIP, DECAP_OK, decapsulate } from '../../src/cli/tunnel-endpoint.js';
+import { Reassembler } from '../../src/wire/reassembly.js';
+import { build, fragmentFrame } from '../helpers/frames.js';
 import { parseIp } from '../../src/model/addr.js';
 import { wr16, wr32 } from '../../src/wire/bytes.js';
 import { fold, ipv4ChecksumOk, l4ChecksumOk, pseudoSum, setIpv4Checksum, setL4Checksum } from '../../src/wire/checksum.js';
@@ -79,6 +81,36 @@ describe('tunnel endpoint decapsulation', () => {
     a.reset(0);
     frame(a, { frag: 0x2000 });
     expect(decapsulate(a, 0, locals)).toBe(DECAP_FRAGMENT);
+  });
+
+  it('reassembles outer fragments (a kernel director\'s, or uvs with pmtu_disc=0) and decapsulates the whole packet', () => {
+    // Inner: a 1500-byte UDP packet with DF; outer IPIP 1520 bytes, fragmented for MTU 1500.
+    const inner = build({ proto: 17, srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', saddr: '192.168.10.6', daddr: '10.0.0.100',
+      dport: 53, payload: new Uint8Array(1472).map((_, i) => i & 255) });
+    const outer = new Uint8Array(inner.length + 20);
+    outer.set(inner.subarray(0, 14), 0);
+    outer.set(inner.subarray(14), 34);
+    outer[14] = 0x45;
+    wr16(outer, 16, inner.length - 14 + 20);
+    wr16(outer, 18, 99);
+    outer[22] = 63;
+    outer[23] = 4;
+    wr32(outer, 26, parseIp('10.0.0.8'));
+    wr32(outer, 30, RIP);
+    setIpv4Checksum(outer, 14);
+    const frags = fragmentFrame(outer, 1500);
+    expect(frags.length).toBe(2);
+    const a = new Arena(1);
+    const reasm = new Reassembler();
+    for (const [i, f] of [...frags].reverse().entries()) {
+      a.reset(0);
+      a.bytes.set(f, a.off[0]!);
+      a.len[0] = f.length;
+      const v = decapsulate(a, 0, locals, reasm, 0);
+      if (i === 0) { expect(v).toBe(DECAP_FRAG_HELD); continue; }
+      expect(v).toBe(DECAP_OK);
+      expect(a.bytes.subarray(a.off[0]!, a.off[0]! + a.len[0]!)).toEqual(inner.subarray(14));
+    }
   });
 
   it('propagates outer CE to an ECN-capable inner packet and drops a not-ECT one (RFC 6040)', () => {
