@@ -102,6 +102,8 @@ export interface HealthConfig {
   ignored: IgnoredSection[];
   /** Keywords understood but not acted on, unmatched include globs, … */
   warnings: string[];
+  /** keepalived global_defs lvs_timeouts: seconds, 0 = unchanged (ipvsadm --set). */
+  timeouts?: { tcp: number; tcpfin: number; udp: number };
 }
 
 export class ConfigError extends Error {

@@ -11,8 +11,9 @@
  * `$NAME=value` parameters (`$NAME`, `${NAME}`).
  *
  * Everything is validated before anything is returned: a mistake throws one ConfigError naming file,
- * line and keyword, so the caller loads nothing. Sections uvs does not act on (vrrp_*, global_defs,
- * static_*, bfd_instance, …) are skipped and listed in `ignored` (name and line); keywords it reads
+ * line and keyword, so the caller loads nothing. Sections uvs does not act on (vrrp_*, global_defs —
+ * except its lvs_timeouts —, static_*, bfd_instance, …) are skipped and listed in `ignored` (name
+ * and line); keywords it reads
  * but does not act on (notify scripts of SMTP, syn_proxy, …) produce a warning.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -363,6 +364,9 @@ class Parser {
     }
   }
 
+  /** global_defs `lvs_timeouts` (the one global keyword uvs acts on), when present. */
+  timeouts: { tcp: number; tcpfin: number; udp: number } | undefined;
+
   private skipIgnored(t: Token): void {
     // The rest of the line, then an optional block.
     while (this.peek()?.t === 'w') this.i++;
@@ -370,7 +374,10 @@ class Parser {
     this.skipNl();
     if (this.peek()?.t === '{') {
       const open = this.toks[this.i++]!;
-      this.rawBlock(open);
+      const lines = this.rawBlock(open);
+      if (t.v === 'global_defs') {
+        for (const l of lines) if (l[0]?.v === 'lvs_timeouts') this.timeouts = lvsTimeouts(l, this.timeouts);
+      }
     } else {
       this.i = save;
     }
@@ -381,6 +388,29 @@ class Parser {
 }
 
 // ------------------------------------------------------------------------------------ values
+
+/** keepalived's LVS_MAX_TIMEOUT (31 days, in seconds). */
+const LVS_MAX_TIMEOUT = 86400 * 31;
+
+/**
+ * global_defs `lvs_timeouts [tcp S] [tcpfin S] [udp S]` (keepalived global_parser.c): the IPVS
+ * timeouts keepalived sets at start and reload (ipvsadm --set; 0 or absent = unchanged). A
+ * mistake is an error here (keepalived logs it and goes on without the value).
+ */
+function lvsTimeouts(l: Token[], prev: { tcp: number; tcpfin: number; udp: number } | undefined): { tcp: number; tcpfin: number; udp: number } {
+  const kw = l[0]!;
+  const out = { tcp: 0, tcpfin: 0, udp: 0, ...prev };
+  if (l.length < 3) err(kw, 'lvs_timeouts', 'requires at least one option (tcp, tcpfin or udp with a value)');
+  for (let i = 1; i < l.length; i += 2) {
+    const o = l[i]!.v;
+    if (o !== 'tcp' && o !== 'tcpfin' && o !== 'udp') err(kw, 'lvs_timeouts', `unknown option '${o}' (tcp, tcpfin, udp)`);
+    const v = l[i + 1]?.v;
+    if (v === undefined) err(kw, 'lvs_timeouts', `no value for ${o}`);
+    if (!/^\d+$/.test(v) || Number(v) > LVS_MAX_TIMEOUT) err(kw, 'lvs_timeouts', `invalid ${o} timeout '${v}' (0..${LVS_MAX_TIMEOUT} seconds)`);
+    out[o] = Number(v);
+  }
+  return out;
+}
 
 function err(s: { file: string; line: number }, kw: string, msg: string): never {
   throw new ConfigError(s.file, s.line, kw, msg);
@@ -818,7 +848,10 @@ export function readKeepalived(file: string, opts: ReadOptions = {}): HealthConf
       services.push(vs);
     }
   }
-  return { format: 'keepalived', file: path, services, ignored: p.ignored, warnings: [...lx.warnings, ...p.warnings] };
+  return {
+    format: 'keepalived', file: path, services, ignored: p.ignored, warnings: [...lx.warnings, ...p.warnings],
+    ...(p.timeouts ? { timeouts: p.timeouts } : {}),
+  };
 }
 
 /** Parses keepalived.conf text (tests, `-` input): includes resolve relative to `file`. */

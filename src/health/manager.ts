@@ -178,6 +178,8 @@ export class HealthManager {
     }
     const snap = this.o.snapshot();
     const cmds: Command[] = [];
+    // global_defs lvs_timeouts: set at every load, as keepalived does at start and reload.
+    if (conf.timeouts) cmds.push({ cmd: 'set-timeouts', ...conf.timeouts });
     for (const v of next) cmds.push(...this.diff(v, snap));
     const newKeys = new Set(next.map((v) => v.conf.key));
     for (const old of this.vss) {

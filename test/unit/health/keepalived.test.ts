@@ -253,3 +253,26 @@ describe('keepalived.conf: each kind of mistake names file, line and keyword, an
     expect(e.message).toMatch(/include loop/);
   });
 });
+
+describe('keepalived.conf: global_defs lvs_timeouts', () => {
+  it('is read (the rest of global_defs is not acted on); several lines add up; absent = no timeouts', () => {
+    const c = parseKeepalived('global_defs {\n  router_id LVS1\n  lvs_timeouts tcp 7200 udp 60\n  lvs_timeouts tcpfin 30\n}\nvirtual_server 10.1.1.1 80 { protocol TCP }\n');
+    expect(c.timeouts).toEqual({ tcp: 7200, tcpfin: 30, udp: 60 });
+    expect(c.ignored.map((s) => s.name)).toEqual(['global_defs']);
+    expect(parseKeepalived('global_defs {\n router_id x\n}\n').timeouts).toBeUndefined();
+  });
+
+  it('a mistake names the line: unknown option, missing or bad value, over 31 days', () => {
+    for (const [line, msg] of [
+      ['lvs_timeouts tcp', 'requires at least one option'],
+      ['lvs_timeouts tcp 10 udp', 'no value for udp'],
+      ['lvs_timeouts tcpfn 10', "unknown option 'tcpfn'"],
+      ['lvs_timeouts udp -1', "invalid udp timeout '-1'"],
+      ['lvs_timeouts tcp 2678401', "invalid tcp timeout '2678401' (0..2678400 seconds)"],
+    ] as const) {
+      const e = parseErr(`global_defs {\n  ${line}\n}\n`);
+      expect(e.line).toBe(2);
+      expect(e.message).toContain(msg);
+    }
+  });
+});

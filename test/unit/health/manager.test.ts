@@ -205,3 +205,14 @@ describe('HealthManager', () => {
     expect(text).toMatch(/TCP 192\.0\.2\.10:80\s+10\.0\.0\.7:80\s+TCP_CHECK\s+10\.0\.0\.7:80\s+up\s+1\s+ok\s+\d{4}-\d\d-\d\dT/);
   });
 });
+
+describe('HealthManager: global_defs lvs_timeouts', () => {
+  it('sets the IPVS timeouts in the load batch (0 or absent keeps a value), at every reload', async () => {
+    const t = (cur = setup());
+    await t.mgr.load(T('global_defs {\n lvs_timeouts tcp 7200 udp 60\n}\nvirtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }'));
+    expect(t.batches[0]![0]).toEqual({ cmd: 'set-timeouts', tcp: 7200, tcpfin: 0, udp: 60 });
+    expect(t.director.timeouts.get()).toEqual({ tcp: 7200, tcpfin: 120, udp: 60 });
+    await t.mgr.load(T('global_defs {\n lvs_timeouts tcpfin 30\n}\nvirtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }'));
+    expect(t.director.timeouts.get()).toEqual({ tcp: 7200, tcpfin: 30, udp: 60 });
+  });
+});
