@@ -12,7 +12,7 @@
  *     caddr vaddr daddr laddr u32                 | 16 B   (host-order addresses)
  *     cport vport dport lport u16                 |  8 B
  *     destId svcId ctrl nControl i32              | 16 B
- *     timeout u32 (ms)  scratch u32  (spare u32)  | 12 B
+ *     timeout u32 (ms)  scratch u32  inPkts u32  | 12 B
  *     expires f64 (absolute ms)                   |  8 B   = the 64-byte record
  *     wheel next/prev i32                         |  8 B
  *     hash slots: 3.25 × 16 B by default          | 52 B   key + ref, see below
@@ -75,7 +75,7 @@ import { randomSeed, tupleHash } from './hash.js';
 import { carveTable, type BlockAllocator } from './table-memory.js';
 import {
   CTPL_S_ASSURED, CTPL_S_NONE, CTPL_STATE_NAMES, TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
-  TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST,
+  TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST, TCP_S_SYNACK, TCP_S_SYN_RECV,
   TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, TCP_TABLE_DOS, tcpEventIndex,
 } from './tcp-state.js';
 import { NEW_CONN_TIMEOUT_MS, TEMPLATE_REARM_MS, Timeouts } from './timeouts.js';
@@ -110,7 +110,7 @@ const REC_PROTO_TEMPLATE = 0xff;
  *   cport vport | dport lport (u16)                   | words 5-6
  *   destId  svcId  ctrl  nControl (i32)               | words 7-10
  *   timeout (ms)  scratch                             | words 11-12
- *   (spare)                                           | word 13
+ *   inPkts (client→server packets, saturating at 9) | word 13
  *   expires (f64, absolute ms)                        | words 14-15
  */
 const REC_SHIFT = 4;
@@ -119,7 +119,7 @@ const REC_WORDS = 1 << REC_SHIFT;
 const B_PROTO = 0, B_STATE = 1;
 const H_FLAGS = 1, H_CPORT = 10, H_VPORT = 11, H_DPORT = 12, H_LPORT = 13;
 const W_CADDR = 1, W_VADDR = 2, W_DADDR = 3, W_LADDR = 4;
-const W_DEST = 7, W_SVC = 8, W_CTRL = 9, W_NCTRL = 10, W_TIMEOUT = 11, W_SCRATCH = 12;
+const W_DEST = 7, W_SVC = 8, W_CTRL = 9, W_NCTRL = 10, W_TIMEOUT = 11, W_SCRATCH = 12, W_INPKTS = 13;
 const D_EXPIRES = 7;
 
 /** lookupBatch() works in chunks of this many keys. */
@@ -207,6 +207,9 @@ export class ConnTable implements DueHandler {
   templates = 0;
   /** create() refused for lack of a free slot. */
   fullDrops = 0;
+  /** drop_entry's random source (xorshift32, seeded from the hash seed) and todrop_entry's counters per packet count. */
+  private rng = 1;
+  private readonly todropCounter = new Int8Array(9);
   /** The TCP transition table in effect: normal, or the defence one (secure_tcp, useDefenceTable). */
   private tcpTable: Uint8Array = TCP_TABLE;
   /** State before the last tcpTransition() (for the tracer). */
@@ -251,6 +254,7 @@ export class ConnTable implements DueHandler {
       this.ri32[(i << REC_SHIFT) + W_CTRL] = -1;
     }
     this.seed = (opts.seed ?? randomSeed()) | 0; // int32: passed to tupleHash, never boxed
+    this.rng = this.seed | 1;
     this.timeouts = opts.timeouts ?? new Timeouts();
     this.dests = opts.dests ?? [];
     this.onExpire = opts.onExpire ?? null;
@@ -650,6 +654,7 @@ export class ConnTable implements DueHandler {
     this.setCtrl(idx, -1);
     this.setNControl(idx, 0);
     this.setScratch(idx, 0);
+    this.r32[(idx << REC_SHIFT) + W_INPKTS] = 0;
     this.setTimeout(idx, timeoutMs);
     this.setExpires(idx, now + timeoutMs);
     return idx;
@@ -753,6 +758,59 @@ export class ConnTable implements DueHandler {
     const e = now + this.timeout(idx);
     if (e < this.expires(idx)) this.wheel.relink(idx, e);
     this.setExpires(idx, e);
+  }
+
+  /** Counts a client→server packet of conn idx (K cp->in_pkts; only 0..8 matter, to drop_entry). */
+  countIn(idx: number): void {
+    const o = (idx << REC_SHIFT) + W_INPKTS;
+    const v = this.r32[o]!;
+    if (v < 9) this.r32[o] = v + 1;
+  }
+
+  /** Client→server packets seen on conn idx, up to 9. */
+  inPkts(idx: number): number {
+    return this.r32[(idx << REC_SHIFT) + W_INPKTS]!;
+  }
+
+  /**
+   * drop_entry's pass (K ip_vs_random_dropentry, run every second while in effect): looks at
+   * `n` slots picked at random (the kernel: 1/32 of its hash buckets) and frees the conns an attacker
+   * would leave behind — TCP in SYN_RECV or SYNACK; an ESTABLISHED TCP conn, a UDP conn or a
+   * non-ASSURED template only when todrop() says so (idle for 60 s or more, and 1..8 client
+   * packets: one in k of those with k packets). Conns controlling others are kept. Returns how
+   * many were freed.
+   */
+  dropRandomEntries(n: number, now: number): number {
+    let freed = 0;
+    const cap = this.capacity;
+    for (let k = 0; k < n; k++) {
+      let x = this.rng;
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      this.rng = x;
+      const idx = (x >>> 0) % cap;
+      if (!this.inUse(idx) || this.nControl(idx) > 0) continue;
+      let drop: boolean;
+      if (this.flags(idx) & CF_TEMPLATE) drop = this.state(idx) !== CTPL_S_ASSURED && this.todrop(idx, now);
+      else if (this.proto(idx) === IPPROTO_TCP) {
+        const st = this.state(idx);
+        drop = st === TCP_S_SYN_RECV || st === TCP_S_SYNACK || (st === TCP_S_ESTABLISHED && this.todrop(idx, now));
+      } else drop = this.todrop(idx, now);
+      if (drop) {
+        this.free(idx);
+        freed++;
+      }
+    }
+    return freed;
+  }
+
+  /** K todrop_entry: not within 60 s of its last packet; i = inPkts in 1..8 ⇒ one in i is dropped. */
+  private todrop(idx: number, now: number): boolean {
+    if (now < this.expires(idx) - this.timeout(idx) + 60_000) return false;
+    const i = this.inPkts(idx);
+    if (i < 1 || i > 8) return false;
+    if (--this.todropCounter[i]! > 0) return false;
+    this.todropCounter[i] = i;
+    return true;
   }
 
   /** Switches every TCP conn to the defence transition table (K tcp_timeout_change: secure_tcp > 1) or back. */

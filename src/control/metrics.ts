@@ -23,6 +23,7 @@
  *     uvs_conn_table_entries             conns + templates in the table
  *     uvs_conn_table_capacity            its size (uvsd --max-conns)
  *     uvs_fragment_table_evicted_total   datagrams whose later fragments lost their conn to a full table
+ *     uvs_drop_entry_freed_total         conns the drop_entry sysctl's random pass freed
  *     uvs_port_rx_frames_total{port}, uvs_port_tx_frames_total{port}
  *     uvs_backend_{connections,incoming_packets,outgoing_packets,incoming_bytes,outgoing_bytes}_total
  *                                        per backend (labels as node_ipvs_backend_*)
@@ -49,7 +50,7 @@ import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -192,6 +193,10 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
     'Fragmented datagrams whose entry (the conn their later fragments follow) was replaced because the fragment table was full.');
   evicted.add('', d.frags.evicted);
   evicted.render(out);
+  const dropEntry = new Family('uvs_drop_entry_freed_total', 'counter',
+    'Conns freed by the drop_entry defence (sysctl net.ipv4.vs.drop_entry) under conn table pressure.');
+  dropEntry.add('', d.droppedEntries);
+  dropEntry.render(out);
   const rx = new Family('uvs_port_rx_frames_total', 'counter', 'Frames received on a port.');
   const tx = new Family('uvs_port_tx_frames_total', 'counter', 'Frames sent on a port.');
   for (const p of d.ports) {

@@ -12,7 +12,7 @@
  *
  * uvs's memory is its fixed-size connection table, so the defence sysctls' "available memory"
  * (K update_defense_level: free + buffer pages vs amemthresh pages) is the table's free conn
- * slots here: `amemthresh` is a number of free conn slots below which secure_tcp 1/2 and
+ * slots here: `amemthresh` is a number of free conn slots below which secure_tcp, drop_entry and
  * drop_packet 1/2 take effect.
  */
 
@@ -35,7 +35,7 @@ const NO_SYNC = 'uvs has no connection synchronisation daemon';
 export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'amemthresh', def: '1024', range: [0, INT_MAX] },
   { name: 'am_droprate', def: '10', range: [0, INT_MAX] },
-  { name: 'drop_entry', def: '0', fixed: 'random conn dropping under memory pressure is not implemented in uvs' },
+  { name: 'drop_entry', def: '0', range: [0, 3] },
   { name: 'drop_packet', def: '0', range: [0, 3] },
   { name: 'conntrack', def: '0', fixed: 'uvs forwards without netfilter, so there is no conntrack to keep' },
   { name: 'secure_tcp', def: '0', range: [0, 3] },
@@ -88,6 +88,8 @@ export function sysctlName(name: string): string {
 export class Sysctls {
   amemthresh = 1024;
   amDroprate = 10;
+  /** drop_entry as set (1 and 2 switch with the pressure, as drop_packet). */
+  dropEntry = 0;
   /** drop_packet as set (1 and 2 switch as the pressure comes and goes, as in the kernel). */
   dropPacket = 0;
   secureTcp = 0;
@@ -141,6 +143,7 @@ export class Sysctls {
     switch (n) {
       case 'amemthresh': return this.amemthresh;
       case 'am_droprate': return this.amDroprate;
+      case 'drop_entry': return this.dropEntry;
       case 'drop_packet': return this.dropPacket;
       case 'secure_tcp': return this.secureTcp;
       case 'expire_nodest_conn': return this.expireNodestConn;
@@ -160,6 +163,7 @@ export class Sysctls {
     switch (n) {
       case 'amemthresh': this.amemthresh = v; break;
       case 'am_droprate': this.amDroprate = v; break;
+      case 'drop_entry': this.dropEntry = v; break;
       case 'drop_packet': this.dropPacket = v; break;
       case 'secure_tcp': this.secureTcp = v; break;
       case 'expire_nodest_conn': this.expireNodestConn = v; break;

@@ -147,6 +147,10 @@ export class Director implements FwdContext {
   /** K ip_vs_todrop: drop one new conn in dropRate (0 = off), counting down in dropCounter. */
   private dropRate = 0;
   private dropCounter = 0;
+  /** drop_entry in effect (K ipvs->dropentry): a random pass over the conn table every second. */
+  private dropEntryOn = false;
+  /** Conns drop_entry freed. */
+  droppedEntries = 0;
   /** When updateDefence() runs next (every second from tick(), as K defense_work). */
   private nextDefence = 0;
   /** Tuples of the batch being prefetched (see processBatch). */
@@ -587,6 +591,7 @@ export class Director implements FwdContext {
       return;
     }
     if ((p.frag & IP_F_MF) !== 0 || p.l4 < 0) this.trackFragment(p, c, dir, now);
+    if (dir === DIR_IN && p.l4 >= 0) conns.countIn(c); // K cp->in_pkts (per datagram), for drop_entry
     if (p.l4 < 0) {
       // A later fragment: the datagram's state change came with its first fragment.
     } else if (proto === IPPROTO_TCP) {
@@ -1234,7 +1239,9 @@ export class Director implements FwdContext {
 
   /**
    * K update_defense_level, on each sysctl set and every second: uvs's "available memory" is the
-   * conn table's free slots (src/model/sysctl.ts). drop_packet 1/2 drop one new conn in
+   * conn table's free slots (src/model/sysctl.ts). drop_entry 1/2 turn the random pass
+   * (ConnTable.dropRandomEntries) on while free < amemthresh (the sysctl reads 2 then), 3 always;
+   * drop_packet 1/2 drop one new conn in
    * amemthresh / (amemthresh − free) while free < amemthresh (the sysctl reads 2 then, 1
    * again after), 3 one in am_droprate always; secure_tcp 1/2 switch the TCP defence table on
    * while free < amemthresh (reads 2 then), 3 always.
@@ -1257,6 +1264,15 @@ export class Director implements FwdContext {
       case 3: this.dropRate = s.amDroprate; break;
       default: this.dropRate = 0;
     }
+    switch (s.dropEntry) {
+      case 1:
+      case 2:
+        this.dropEntryOn = nomem;
+        s.dropEntry = nomem ? 2 : 1;
+        break;
+      case 3: this.dropEntryOn = true; break;
+      default: this.dropEntryOn = false;
+    }
     if (s.secureTcp === 1 && nomem) s.secureTcp = 2;
     else if (s.secureTcp === 2 && !nomem) s.secureTcp = 1;
     this.conns.useDefenceTable(s.secureTcp > 1);
@@ -1278,6 +1294,8 @@ export class Director implements FwdContext {
     if (now >= this.nextDefence) {
       this.nextDefence = now + 1000;
       this.updateDefence();
+      // K defense_work: while drop_entry is in effect, 1/32 of the table is looked at every second.
+      if (this.dropEntryOn) this.droppedEntries += this.conns.dropRandomEntries(Math.max(1, this.conns.capacity >> 5), now);
     }
     if (this.heldCount > 0) {
       for (let k = 0; k < HELD_FRAGS; k++) if (this.heldSlot[k]! >= 0 && now - this.heldAt[k]! >= FRAG_TIMEOUT_MS) this.dropHeld(k);

@@ -116,6 +116,7 @@ describe('renderMetrics', () => {
     expect(types.get('uvs_conn_table_entries')).toBe('gauge');
     expect(series.get('uvs_fragment_table_evicted_total')).toBe(0);
     expect(types.get('uvs_fragment_table_evicted_total')).toBe('counter');
+    expect(series.get('uvs_drop_entry_freed_total')).toBe(0);
     expect(series.get('uvs_port_rx_frames_total{port="cli0"}')).toBe(3);
     expect(series.get('uvs_port_tx_frames_total{port="srv0"}')).toBe(2);
     expect(series.get('uvs_port_rx_frames_total{port="srv0"}')).toBe(0);

@@ -76,7 +76,7 @@ describe('Sysctls (the model)', () => {
     expect(s.get('lblc_expiration')).toBe('60');
     expect(() => s.set('conn_reuse_mode', '7')).toThrow('net.ipv4.vs.conn_reuse_mode=7: out of range 0..3');
     expect(() => s.set('sloppy_tcp', 'on')).toThrow('not an integer');
-    expect(() => s.set('drop_entry', '1')).toThrow('net.ipv4.vs.drop_entry is fixed at 0 in uvs');
+    expect(() => s.set('cache_bypass', '1')).toThrow('net.ipv4.vs.cache_bypass is fixed at 0 in uvs');
     expect(s.set('snat_reroute', '1')).toBe('snat_reroute'); // the value it has: accepted (sysctl -p of a saved file)
     expect(() => s.get('nope')).toThrow('net.ipv4.vs.nope: no such IPVS sysctl');
     expect(s.connReuseMode).toBe(1); // refusals changed nothing
@@ -311,6 +311,63 @@ describe('secure_tcp and drop_packet (conn table pressure)', () => {
     const got = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => send(l, 48000 + i, SYN) !== null);
     expect(got).toEqual([false, true, true, true, false, true, true, true]);
     for (let i = 0; i < 10; i++) expect(send(l, 48000, ACK)).toBe(est);
+  });
+});
+
+describe('drop_entry (conn table pressure)', () => {
+  function udp(l: Lab, sport: number): void {
+    l.p0.inject(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport, dport: 53, payload: 'q' }));
+    l.run();
+    l.p0.takeSent();
+    l.p1.takeSent();
+  }
+
+  it('the random pass frees half-open TCP conns at once, and idle ESTABLISHED / UDP conns by their packet count (K todrop_entry)', () => {
+    const l = memLab();
+    natSvc(l);
+    const u = udpSvc(VIP, 53);
+    l.cmd({ cmd: 'add-service', svc: u, opts: svcOpts('rr') });
+    l.cmd({ cmd: 'add-server', svc: u, dest: { addr: RS1, port: 53 }, opts: destOpts(FWD_MASQ) });
+    for (let i = 0; i < 10; i++) send(l, 51000 + i, SYN); // SYN_RECV
+    for (let i = 0; i < 4; i++) { // ESTABLISHED after 2 client packets
+      const rs = send(l, 52000 + i, SYN)!.split(':')[0]!;
+      reply(l, rs, 52000 + i, SYN | ACK);
+      send(l, 52000 + i, ACK);
+    }
+    const busy = send(l, 53000, SYN)!.split(':')[0]!; // ESTABLISHED with 10 client packets
+    reply(l, busy, 53000, SYN | ACK);
+    for (let i = 0; i < 9; i++) send(l, 53000, ACK);
+    for (let i = 0; i < 4; i++) udp(l, 54000 + i); // UDP, 1 packet
+    const byPort = (lo: number, hi: number) => l.d.conns.snapshot(l.clock.now()).filter((c) => !c.template && c.cport >= lo && c.cport < hi).length;
+    expect([byPort(51000, 51010), byPort(52000, 52004), byPort(53000, 53001), byPort(54000, 54004)]).toEqual([10, 4, 1, 4]);
+    l.d.conns.dropRandomEntries(50_000, l.clock.now());
+    // Half-open conns go at once; the others were active within the last 60 s.
+    expect([byPort(51000, 51010), byPort(52000, 52004), byPort(53000, 53001), byPort(54000, 54004)]).toEqual([0, 4, 1, 4]);
+    l.clock.advance(61_000);
+    l.d.conns.dropRandomEntries(50_000, l.clock.now());
+    // Idle now: 1..8 client packets ⇒ dropped (k packets: at one check in k; every slot is looked at
+    // many times here); more than 8 ⇒ kept.
+    expect([byPort(52000, 52004), byPort(53000, 53001), byPort(54000, 54004)]).toEqual([0, 1, 0]);
+  });
+
+  it('drop_entry=1 runs the pass every second while free conn slots < amemthresh (reading 2)', () => {
+    const l = memLab(); // 1024 slots
+    natSvc(l);
+    for (let i = 0; i < 800; i++) send(l, 10000 + i, SYN);
+    set(l, 'amemthresh', '100'); // 224 slots free: no pressure
+    set(l, 'drop_entry', '1');
+    expect(l.d.sysctl.dropEntry).toBe(1);
+    l.clock.advance(1000);
+    l.d.tick();
+    expect(l.d.droppedEntries).toBe(0);
+    set(l, 'amemthresh', '1024'); // now under pressure: on at once
+    expect(l.d.sysctl.dropEntry).toBe(2);
+    for (let i = 0; i < 5; i++) {
+      l.clock.advance(1000);
+      l.d.tick();
+    }
+    expect(l.d.droppedEntries).toBeGreaterThan(50); // 32 random slots a second, most of them half-open conns
+    expect(l.d.conns.count).toBe(800 - l.d.droppedEntries);
   });
 });
 
