@@ -140,45 +140,35 @@ export class Sysctls {
   }
 
   private value(n: string): number | undefined {
-    switch (n) {
-      case 'amemthresh': return this.amemthresh;
-      case 'am_droprate': return this.amDroprate;
-      case 'drop_entry': return this.dropEntry;
-      case 'drop_packet': return this.dropPacket;
-      case 'secure_tcp': return this.secureTcp;
-      case 'expire_nodest_conn': return this.expireNodestConn;
-      case 'sloppy_tcp': return this.sloppyTcp;
-      case 'expire_quiescent_template': return this.expireQuiescentTemplate;
-      case 'nat_icmp_send': return this.natIcmpSend;
-      case 'pmtu_disc': return this.pmtuDisc;
-      case 'conn_reuse_mode': return this.connReuseMode;
-      case 'schedule_icmp': return this.scheduleIcmp;
-      case 'lblc_expiration': return Math.floor(this.lblcExpiration.ms / 1000);
-      case 'lblcr_expiration': return Math.floor(this.lblcrExpiration.ms / 1000);
-      default: return undefined;
-    }
+    const f = FIELD[n];
+    if (f !== undefined) return this[f];
+    const e = this.expiration(n);
+    return e === undefined ? undefined : Math.floor(e.ms / 1000);
   }
 
   private assign(n: string, v: number): void {
-    switch (n) {
-      case 'amemthresh': this.amemthresh = v; break;
-      case 'am_droprate': this.amDroprate = v; break;
-      case 'drop_entry': this.dropEntry = v; break;
-      case 'drop_packet': this.dropPacket = v; break;
-      case 'secure_tcp': this.secureTcp = v; break;
-      case 'expire_nodest_conn': this.expireNodestConn = v; break;
-      case 'sloppy_tcp': this.sloppyTcp = v; break;
-      case 'expire_quiescent_template': this.expireQuiescentTemplate = v; break;
-      case 'nat_icmp_send': this.natIcmpSend = v; break;
-      case 'pmtu_disc': this.pmtuDisc = v; break;
-      case 'conn_reuse_mode': this.connReuseMode = v; break;
-      case 'schedule_icmp': this.scheduleIcmp = v; break;
-      case 'lblc_expiration': this.lblcExpiration.ms = v; break;
-      case 'lblcr_expiration': this.lblcrExpiration.ms = v; break;
-      default: throw new SysctlError('EPERM', `net.ipv4.vs.${n} cannot be set in uvs`);
-    }
+    const f = FIELD[n];
+    const e = this.expiration(n);
+    if (f !== undefined) this[f] = v;
+    else if (e !== undefined) e.ms = v;
+    else throw new SysctlError('EPERM', `net.ipv4.vs.${n} cannot be set in uvs`);
+  }
+
+  private expiration(n: string): Expiration | undefined {
+    return n === 'lblc_expiration' ? this.lblcExpiration : n === 'lblcr_expiration' ? this.lblcrExpiration : undefined;
   }
 }
+
+type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
+  'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp';
+
+/** Sysctl name → the Sysctls field that holds it (the integer ones). */
+const FIELD: Readonly<Record<string, IntField>> = {
+  amemthresh: 'amemthresh', am_droprate: 'amDroprate', drop_entry: 'dropEntry', drop_packet: 'dropPacket',
+  secure_tcp: 'secureTcp', expire_nodest_conn: 'expireNodestConn', sloppy_tcp: 'sloppyTcp',
+  expire_quiescent_template: 'expireQuiescentTemplate', nat_icmp_send: 'natIcmpSend', pmtu_disc: 'pmtuDisc',
+  conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp',
+};
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */
 export function formatSysctls(list: readonly { name: string; value: string }[]): string {
