@@ -25,7 +25,7 @@ import { attachTracer, TraceStream, type TraceAttachment } from '../trace/attach
 import { Control } from '../control/ops.js';
 import { HostGuard, hostAddrs, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
 import { parseIp, ipToString, macToString } from '../model/addr.js';
-import { estimate, ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
+import { ESTIMATOR_PERIOD_MS } from '../model/estimator.js';
 import { FWD_MASQ } from '../model/constants.js';
 import { Sysctls, SysctlError } from '../model/sysctl.js';
 import type { Command, ServiceSnap } from '../control/types.js';
@@ -401,13 +401,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   // How late the event loop runs (a stall of the one uvsd thread delays every packet behind it).
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();
-  const est = setInterval(() => {
-    estimate(director.stats);
-    for (const s of director.config.services) {
-      estimate(s.stats);
-      for (const d of s.dests) estimate(d.stats);
-    }
-  }, ESTIMATOR_PERIOD_MS);
+  const est = setInterval(() => director.estimateRates(), ESTIMATOR_PERIOD_MS);
   log.info({ sock: o.sock, ports: ports.map((p) => p.name), addrs: director.routes.addrs.map((a) => `${ipToString(a.addr)}/${a.prefix}`) }, 'uvsd ready');
 
   return {

@@ -59,7 +59,7 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'conn_reuse_mode', def: '1', range: [0, 3] },
   { name: 'schedule_icmp', def: '0', range: [0, 1] },
   { name: 'ignore_tunneled', def: '0', fixed: 'uvs does not receive tunnelled packets for its services' },
-  { name: 'run_estimation', def: '1', fixed: 'uvs always estimates rates (a timer in uvsd\'s loop, no kernel threads)' },
+  { name: 'run_estimation', def: '1', range: [0, 1] },
   { name: 'lblc_expiration', def: '86400', range: [1, 2147483], seconds: true },
   { name: 'lblcr_expiration', def: '86400', range: [1, 2147483], seconds: true },
 ];
@@ -100,6 +100,7 @@ export class Sysctls {
   pmtuDisc = 1;
   connReuseMode = 1;
   scheduleIcmp = 0;
+  runEstimation = 1;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
 
@@ -160,14 +161,14 @@ export class Sysctls {
 }
 
 type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
-  'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp';
+  'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
   amemthresh: 'amemthresh', am_droprate: 'amDroprate', drop_entry: 'dropEntry', drop_packet: 'dropPacket',
   secure_tcp: 'secureTcp', expire_nodest_conn: 'expireNodestConn', sloppy_tcp: 'sloppyTcp',
   expire_quiescent_template: 'expireQuiescentTemplate', nat_icmp_send: 'natIcmpSend', pmtu_disc: 'pmtuDisc',
-  conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp',
+  conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp', run_estimation: 'runEstimation',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

@@ -66,6 +66,7 @@ import { IPIP_OVERHEAD } from '../fwd/tun.js';
 import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
 import { Sysctls } from '../model/sysctl.js';
+import { estimate } from '../model/estimator.js';
 
 /** Forwarder per method (index = FWD_* value); LOCAL/BYPASS are not offered by uvs. */
 const FORWARDERS: (Forwarder | null)[] = [natForwarder, null, tunForwarder, drForwarder, null, fullnatForwarder];
@@ -1276,6 +1277,21 @@ export class Director implements FwdContext {
     if (s.secureTcp === 1 && nomem) s.secureTcp = 2;
     else if (s.secureTcp === 2 && !nomem) s.secureTcp = 1;
     this.conns.useDefenceTable(s.secureTcp > 1);
+  }
+
+  /**
+   * The rate estimator's pass (K ip_vs_est.c; uvsd runs it every ESTIMATOR_PERIOD_MS): totals,
+   * every service and every dest. Suspended while the sysctl run_estimation is 0: the rates keep
+   * their last values, and, as in the kernel, the first pass after re-enabling is not accurate
+   * (it counts the whole pause as one period).
+   */
+  estimateRates(): void {
+    if (this.sysctl.runEstimation === 0) return;
+    estimate(this.stats);
+    for (const s of this.config.services) {
+      estimate(s.stats);
+      for (const d of s.dests) estimate(d.stats);
+    }
   }
 
   /** Sets an IPVS sysctl (throws SysctlError, nothing changed) and applies it at once. */

@@ -371,6 +371,27 @@ describe('drop_entry (conn table pressure)', () => {
   });
 });
 
+describe('run_estimation', () => {
+  it('0 suspends the rate estimator (the rates keep their values); 1 resumes it', () => {
+    const l = memLab();
+    natSvc(l);
+    const svc = () => l.d.config.services[0]!.stats;
+    for (let i = 0; i < 8; i++) send(l, 55000 + i, SYN);
+    l.d.estimateRates();
+    const cps = svc().cps;
+    expect(cps).toBeGreaterThan(0); // 8 conns in one 2 s period, EWMA 1/4: 1 conn/s × 2^10
+    set(l, 'run_estimation', '0');
+    for (let i = 0; i < 8; i++) send(l, 56000 + i, SYN);
+    l.d.estimateRates();
+    l.d.estimateRates();
+    expect(svc().cps).toBe(cps);
+    expect(l.d.stats.cps).toBe(cps);
+    set(l, 'run_estimation', '1');
+    l.d.estimateRates();
+    expect(svc().cps).toBeGreaterThan(cps);
+  });
+});
+
 describe('lblc_expiration', () => {
   it('a set applies to existing lblc services: an entry unused for longer is collected at the next full GC pass', () => {
     const l = memLab();
