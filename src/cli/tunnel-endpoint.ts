@@ -35,6 +35,7 @@ import { parseIp } from '../model/addr.js';
 import { rd16, rd32, wr16 } from '../wire/bytes.js';
 import { fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
 import { REASM_DUPLICATE, REASM_HELD, Reassembler } from '../wire/reassembly.js';
+import { IP_F_MF, IP_OFFMASK, ipFrag } from '../wire/ipv4.js';
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -82,7 +83,7 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, rea
   const ihl = (b[l3]! & 15) << 2;
   const totLen = rd16(b, l3 + 2);
   if (ihl < 20 || totLen < ihl + 20 || l3 + totLen > start + len) return DECAP_MALFORMED;
-  if ((rd16(b, l3 + 6) & 0x3fff) !== 0) { // MF set or offset != 0
+  if ((ipFrag(b, l3) & (IP_F_MF | IP_OFFMASK)) !== 0) {
     if (reasm === undefined) return DECAP_FRAGMENT;
     // The whole datagram replaces the fragment in its slot (add() copied the fragment first).
     const n = reasm.add(b, start, now, b, start);
@@ -116,14 +117,6 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, rea
   arena.off[slot] = in3;
   arena.len[slot] = rd16(b, in3 + 2);
   return DECAP_OK;
-}
-
-/** Whether the frame in `slot` is an IPv4 IPIP fragment (MF set or a non-zero offset). */
-export function isOuterFragment(arena: Arena, slot: number): boolean {
-  const b = arena.bytes;
-  const l3 = arena.off[slot]! + ETH_HLEN;
-  return arena.len[slot]! >= ETH_HLEN + 20 && rd16(b, l3 - 2) === ETHERTYPE_IPV4 && b[l3 + 9] === PROTO_IPIP &&
-    (rd16(b, l3 + 6) & 0x3fff) !== 0;
 }
 
 function sh(argv: string[], input?: string): Promise<string> {
@@ -245,13 +238,10 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
         for (let i = 0; i < n; i++) {
           const slot = rxSlots[i]!;
           const partial = (meta[slot * META_WORDS + META_FLAGS]! & VNET_F_NEEDS_CSUM) !== 0;
-          const frag = isOuterFragment(arena, slot);
           const v = decapsulate(arena, slot, locals, reasm, performance.now());
-          if (frag) counters.fragments++;
           if (v === DECAP_OK) {
             txSlots[out++] = slot;
             if (partial) counters.checksummed++;
-            if (frag) counters.reassembled++;
           } else if (v === DECAP_NOT_IPIP) counters.ignored++;
           else if (v === DECAP_FRAG_HELD) { /* kept */ }
           else if (v === DECAP_ECN_DROP) counters.ecnDrops++;
@@ -275,6 +265,8 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
     await cleanup();
+    counters.fragments = reasm.fragments;
+    counters.reassembled = reasm.completed;
     counters.fragDiscarded = reasm.discarded + reasm.expired + reasm.evicted;
     process.stdout.write(`tunnel-endpoint stopped (${sig}): ${JSON.stringify(counters)}\n`);
     return 0;

@@ -15,9 +15,9 @@
  *     const r = new Reassembler();
  *     const n = r.add(bytes, frameOff, now, out, 0);   // > 0: out[0..n) is the whole frame
  */
-import { rd16, rd32, wr16 } from './bytes.js';
+import { rd16, wr16 } from './bytes.js';
 import { ETH_HLEN } from './ethernet.js';
-import { IP_F_MF, IP_FRAG, IP_OFFMASK, IP_TOTLEN } from './ipv4.js';
+import { IP_F_MF, IP_FRAG, IP_ID, IP_OFFMASK, IP_TOTLEN, ipDaddr, ipFrag, ipIhl, ipProto, ipSaddr, ipTotLen } from './ipv4.js';
 import { setIpv4Checksum } from './checksum.js';
 
 /** add() results below 1. */
@@ -51,6 +51,9 @@ export class Reassembler {
   discarded = 0;
   expired = 0;
   evicted = 0;
+  /** Fragments taken, datagrams completed. */
+  fragments = 0;
+  completed = 0;
 
   constructor(contexts = 16, timeoutMs = 30_000) {
     this.contexts = contexts;
@@ -82,15 +85,16 @@ export class Reassembler {
   add(b: Uint8Array, f: number, now: number, out: Uint8Array, outOff: number): number {
     this.expire(now);
     const l3 = f + ETH_HLEN;
-    const ihl = (b[l3]! & 15) << 2;
-    const totLen = rd16(b, l3 + IP_TOTLEN);
-    const frag = rd16(b, l3 + IP_FRAG);
+    const ihl = ipIhl(b, l3);
+    const totLen = ipTotLen(b, l3);
+    const frag = ipFrag(b, l3);
     const off = (frag & IP_OFFMASK) << 3;
     const more = (frag & IP_F_MF) !== 0;
     const len = totLen - ihl;
-    const sa = rd32(b, l3 + 12) | 0;
-    const da = rd32(b, l3 + 16) | 0;
-    const k = (b[l3 + 9]! << 16) | rd16(b, l3 + 4);
+    const sa = ipSaddr(b, l3) | 0;
+    const da = ipDaddr(b, l3) | 0;
+    const k = (ipProto(b, l3) << 16) | rd16(b, l3 + IP_ID);
+    this.fragments++;
     let c = this.find(sa, da, k);
     if (ihl < 20 || len <= 0 || (more && (len & 7) !== 0) || off + len > MAX_DATAGRAM - ihl) {
       if (c >= 0) this.free(c);
@@ -139,6 +143,7 @@ export class Reassembler {
     wr16(out, o3 + IP_FRAG, rd16(out, o3 + IP_FRAG) & ~(IP_F_MF | IP_OFFMASK));
     setIpv4Checksum(out, o3);
     this.free(c);
+    this.completed++;
     return n;
   }
 

@@ -40,6 +40,7 @@ describe('Reassembler', () => {
       expect(out.subarray(0, n)).toEqual(whole);
       expect(parse(out.subarray(0, n))).toMatchObject({ ipOk: true, l4Ok: true });
       expect(r.pending).toBe(0);
+      expect([r.fragments, r.completed]).toEqual([3, 1]);
     }
   });
 
