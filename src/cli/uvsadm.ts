@@ -14,7 +14,7 @@ import { ControlClient, ControlUnreachable, defaultSockPath } from '../control/c
 import { parseArgs, usageText, type ListOptions, type ParseDeps, type ParseResult } from './ipvsadm/parse.js';
 import {
   addressesOf, buildResolver, formatConnections, formatDaemons, formatLaddrs, formatListAll, formatOneService,
-  formatTimeouts, ServicesDb, type ListFormat, type NameResolver, type ReverseLookup,
+  formatTimeouts, ServicesDb, type DaemonSnap, type ListFormat, type NameResolver, type ReverseLookup,
 } from './ipvsadm/format.js';
 import { formatSave, parseRestore } from './ipvsadm/save.js';
 import { HEALTH_UVSADM_HANDLERS } from '../health/uvsadm-ext.js';
@@ -63,6 +63,8 @@ const BY_OPERATION: Record<string, Record<string, string>> = {
   // Firewall-mark rules (uvs).
   'add-mark-rule': { EEXIST: 'Mark rule already exists' },
   'del-mark-rule': { ENOENT: 'No such mark rule' },
+  'start-daemon': { EEXIST: 'Daemon has already run' },
+  'stop-daemon': { ESRCH: 'No daemon is running' },
 };
 
 const ANY_OPERATION: Record<string, string> = {
@@ -205,7 +207,6 @@ export async function main(argv: string[], io: UvsadmIo = {}): Promise<number> {
     // fail() always appends one newline (so `-6 used before -f\n` ends in two, as in ipvsadm).
     case 'error': stderr.write(parsed.message + '\n'); return parsed.exitCode;
     case 'list':
-      if (parsed.daemon) return 0; // no sync daemon ever runs under uvs: ipvsadm prints nothing
       break;
     default: break;
   }
@@ -310,7 +311,7 @@ async function list(o: ListOptions, get: <T>(cmd: Command, ctx?: string) => Prom
   if (o.timeout && !o.service) {
     return formatTimeouts(await get<Timeouts>({ cmd: 'get-timeouts' }));
   }
-  if (o.daemon) return formatDaemons([]);
+  if (o.daemon) return formatDaemons(await get<DaemonSnap[]>({ cmd: 'get-daemons' }));
   const svcs = await get<ServiceSnap[]>({ cmd: 'get-services' });
   const n = await names(addressesOf(svcs), o.numeric);
   const f: ListFormat = {

@@ -22,6 +22,7 @@ import { hugeAllocator } from '../port/native.js';
 import { MAX_CONNS } from '../conn/conn-table.js';
 import { ControlServer } from '../control/server.js';
 import { attachTracer, TraceStream, type TraceAttachment } from '../trace/attach.js';
+import { SyncDaemons } from '../sync/daemon.js';
 import { Control } from '../control/ops.js';
 import { HostGuard, hostAddrs, ifaceAddrs, loadKernelRoutes } from '../control/kernel-net.js';
 import { parseIp, ipToString, macToString } from '../model/addr.js';
@@ -316,10 +317,13 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
   });
+  const syncd = new SyncDaemons(director, log);
   try {
     await server.listen(async (cmd: Command) => {
       const hr = await health.handle(cmd);
       if (hr) return hr;
+      const sr = await syncd.handle(cmd);
+      if (sr) return sr;
       const r = control.execute(cmd);
       if (r.ok && !cmd.cmd.startsWith('get-')) {
         log.info({ cmd: cmd.cmd }, 'rules changed');
@@ -411,6 +415,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       trace?.stop();
       clearInterval(tick);
       clearInterval(est);
+      await syncd.close();
       await health.stop();
       await metricsServer?.close();
       await server.close();

@@ -97,6 +97,9 @@ export const CF_ONE_PACKET = 0x2000;
 /** uvs: template ASSURED (mirrors state CTPL_S_ASSURED). */
 export const CF_ASSURED = 0x4000;
 
+/** countIn's ceiling. */
+const IN_PKTS_MAX = 1 << 30;
+
 /** Largest maxConns: refs (idx << 1 | dir) + 1 must fit the 24-bit link of a hash record. */
 export const MAX_CONNS = (1 << 23) - 1;
 /** Proto byte of template hash records (IPPROTO_RAW, never a balanced protocol). */
@@ -109,8 +112,8 @@ const REC_PROTO_TEMPLATE = 0xff;
  *   caddr  vaddr  daddr  laddr (u32, host order)      | words 1-4
  *   cport vport | dport lport (u16)                   | words 5-6
  *   destId  svcId  ctrl  nControl (i32)               | words 7-10
- *   timeout (ms)  scratch                             | words 11-12
- *   inPkts (client→server packets, saturating at 9) | word 13
+ *   timeout (ms)  scratch (free list; sync old state) | words 11-12
+ *   inPkts (client→server packets)                  | word 13
  *   expires (f64, absolute ms)                        | words 14-15
  */
 const REC_SHIFT = 4;
@@ -760,16 +763,60 @@ export class ConnTable implements DueHandler {
     this.setExpires(idx, e);
   }
 
-  /** Counts a client→server packet of conn idx (K cp->in_pkts; only 0..8 matter, to drop_entry). */
-  countIn(idx: number): void {
+  /**
+   * Counts a client→server packet of conn idx (K cp->in_pkts: drop_entry's todrop_entry and the
+   * sync master's threshold/period test read it); returns the new count (saturates at 2^30).
+   */
+  countIn(idx: number): number {
     const o = (idx << REC_SHIFT) + W_INPKTS;
     const v = this.r32[o]!;
-    if (v < 9) this.r32[o] = v + 1;
+    if (v < IN_PKTS_MAX) this.r32[o] = v + 1;
+    return v + 1;
   }
 
-  /** Client→server packets seen on conn idx, up to 9. */
+  /** Client→server packets seen on conn idx (see countIn). */
   inPkts(idx: number): number {
     return this.r32[(idx << REC_SHIFT) + W_INPKTS]!;
+  }
+
+  /** Sets conn idx's packet count (K: a synced conn starts at sync_threshold). */
+  setInPkts(idx: number, v: number): void {
+    this.r32[(idx << REC_SHIFT) + W_INPKTS] = v;
+  }
+
+  /**
+   * K cp->old_state: the state conn idx had when the sync master last sent it (a state change
+   * forces a sync). Kept in the scratch word, which only free slots use otherwise.
+   */
+  syncedState(idx: number): number { return this.r32[(idx << REC_SHIFT) + W_SCRATCH]!; }
+  setSyncedState(idx: number, v: number): void { this.r32[(idx << REC_SHIFT) + W_SCRATCH] = v; }
+
+  /**
+   * A backup's update of conn idx from a sync record (K ip_vs_proc_conn): the state, the
+   * master's INACTIVE bit (moving the conn between its dest's active and inactive counts), the
+   * timeout and expiry, the packet count; the synced state is the state.
+   */
+  applySync(idx: number, state: number, inactive: boolean, timeoutMs: number, inPkts: number, now: number): void {
+    let f = this.flags(idx);
+    if (!(f & CF_TEMPLATE) && ((f & CF_INACTIVE) !== 0) !== inactive) {
+      const id = this.destId(idx);
+      const dest = id >= 0 ? this.dests[id] : undefined;
+      if (dest !== undefined) {
+        if (inactive) { dest.activeConns--; dest.inactConns++; } else { dest.activeConns++; dest.inactConns--; }
+      }
+      f = inactive ? f | CF_INACTIVE : f & ~CF_INACTIVE;
+      this.setFlags(idx, f);
+    }
+    if (f & CF_TEMPLATE) {
+      this.setState(idx, CTPL_S_NONE);
+      this.setFlags(idx, f & ~CF_ASSURED);
+    } else {
+      this.setState(idx, state);
+    }
+    this.setSyncedState(idx, state);
+    this.setInPkts(idx, inPkts);
+    this.setTimeout(idx, timeoutMs);
+    this.touch(idx, now);
   }
 
   /**

@@ -95,6 +95,12 @@ export class Control {
       case 'get-mark-rules': return this.director.config.markRules.specs();
       case 'get-info': return this.info();
       case 'get-sysctls': return this.director.sysctl.list();
+      // The sync daemons live in uvsd (src/sync/daemon.ts), which answers these first; a Control
+      // on its own (tests, a director without sockets) has none.
+      case 'get-daemons': return [];
+      case 'stop-daemon': fail('ESRCH', 'No daemon is running');
+      // falls through (fail never returns)
+      case 'start-daemon': fail('EOPNOTSUPP', 'the connection sync daemons need uvsd');
       case 'set-sysctl':
         try {
           this.director.setSysctl(cmd.name, cmd.value);

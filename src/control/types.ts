@@ -73,6 +73,14 @@ export type Command =
   | { cmd: 'get-sysctls' }
   /** Sets one (name with or without `net.ipv4.vs.`); refused with EINVAL/EPERM/ENOENT, nothing changed. */
   | { cmd: 'set-sysctl'; name: string; value: string }
+  /**
+   * The connection-sync daemons (src/sync/daemon.ts, handled by uvsd, not Control):
+   * `--start-daemon master|backup [--mcast-interface IF] [--syncid N] [--sync-maxlen N]
+   * [--mcast-group G] [--mcast-port P] [--mcast-ttl T]`, `--stop-daemon`, `-L --daemon`.
+   */
+  | { cmd: 'start-daemon'; daemon: { state: 'master' | 'backup'; mcastIfn: string; syncid: number; maxlen?: number; group?: string; port?: number; ttl?: number } }
+  | { cmd: 'stop-daemon'; state: 'master' | 'backup' }
+  | { cmd: 'get-daemons' }
   /** Streams one JSON trace event per line until the client disconnects (`uvsadm trace`). */
   | { cmd: 'trace'; filter: string }
   /**

@@ -8,7 +8,7 @@
  * gives the kernel's meaning can be set (range-checked: a value out of range is refused with a
  * clear message, where the kernel's proc_dointvec takes any int and proc_do_defense_mode silently
  * keeps the old value); the others are fixed at the default and a set is refused with the reason
- * (no sync daemon, no netfilter conntrack, …).
+ * (no netfilter conntrack, one sync port, …).
  *
  * uvs's memory is its fixed-size connection table, so the defence sysctls' "available memory"
  * (K update_defense_level: free + buffer pages vs amemthresh pages) is the table's free conn
@@ -29,7 +29,7 @@ export interface SysctlDef {
 }
 
 const INT_MAX = 2147483647;
-const NO_SYNC = 'uvs has no connection synchronisation daemon';
+const NO_SYNC = 'not implemented by the uvs sync daemon';
 
 /** K ip_vs_ctl.c vs_vars order, then lblc_expiration and lblcr_expiration (their own modules). */
 export const SYSCTL_DEFS: readonly SysctlDef[] = [
@@ -40,22 +40,22 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'conntrack', def: '0', fixed: 'uvs forwards without netfilter, so there is no conntrack to keep' },
   { name: 'secure_tcp', def: '0', range: [0, 3] },
   { name: 'snat_reroute', def: '1', fixed: 'uvs routes every packet it sends by its destination address' },
-  { name: 'sync_version', def: '1', fixed: NO_SYNC },
-  { name: 'sync_ports', def: '1', fixed: NO_SYNC },
-  { name: 'sync_persist_mode', def: '0', fixed: NO_SYNC },
-  { name: 'sync_qlen_max', def: '0', fixed: NO_SYNC },
-  { name: 'sync_sock_size', def: '0', fixed: NO_SYNC },
+  { name: 'sync_version', def: '1', range: [0, 1] },
+  { name: 'sync_ports', def: '1', fixed: 'the uvs sync daemon uses one port' },
+  { name: 'sync_persist_mode', def: '0', range: [0, 1] },
+  { name: 'sync_qlen_max', def: '0', fixed: 'the uvs sync master queues at most 256 messages' },
+  { name: 'sync_sock_size', def: '0', fixed: 'the uvs sync daemon keeps the socket buffer sizes of the system' },
   { name: 'cache_bypass', def: '0', fixed: 'bypass conns (fwmark services with no dest) are not implemented in uvs' },
   { name: 'expire_nodest_conn', def: '0', range: [0, 1] },
   { name: 'sloppy_tcp', def: '0', range: [0, 1] },
   { name: 'sloppy_sctp', def: '0', fixed: 'uvs does not balance SCTP' },
   { name: 'expire_quiescent_template', def: '0', range: [0, 1] },
-  { name: 'sync_threshold', def: '3\t50', fixed: NO_SYNC },
+  { name: 'sync_threshold', def: '3\t50', range: [0, INT_MAX] },
   { name: 'sync_refresh_period', def: '0', fixed: NO_SYNC },
   { name: 'sync_retries', def: '0', fixed: NO_SYNC },
   { name: 'nat_icmp_send', def: '0', range: [0, 1] },
   { name: 'pmtu_disc', def: '1', range: [0, 1] },
-  { name: 'backup_only', def: '0', fixed: NO_SYNC },
+  { name: 'backup_only', def: '0', range: [0, 1] },
   { name: 'conn_reuse_mode', def: '1', range: [0, 3] },
   { name: 'schedule_icmp', def: '0', range: [0, 1] },
   { name: 'ignore_tunneled', def: '0', fixed: 'uvs does not receive tunnelled packets for its services' },
@@ -101,6 +101,12 @@ export class Sysctls {
   connReuseMode = 1;
   scheduleIcmp = 0;
   runEstimation = 1;
+  syncVersion = 1;
+  syncPersistMode = 0;
+  backupOnly = 0;
+  /** sync_threshold's two numbers: the packet count at which, and the period with which, a conn is synced. */
+  syncThreshold = 3;
+  syncPeriod = 50;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
 
@@ -132,6 +138,18 @@ export class Sysctls {
       throw new SysctlError('EPERM', `net.ipv4.vs.${n} is fixed at ${d.def} in uvs: ${d.fixed}`);
     }
     const t = text.trim();
+    if (n === 'sync_threshold') {
+      // K proc_do_sync_threshold: two ints, threshold < period unless period is 0.
+      const m = /^(-?\d+)\s+(-?\d+)$/.exec(t);
+      if (m === null) throw new SysctlError('EINVAL', `net.ipv4.vs.sync_threshold=${text}: two integers, threshold and period`);
+      const th = Number(m[1]), pe = Number(m[2]);
+      if (th < 0 || pe < 0 || th > INT_MAX || pe > INT_MAX || (th >= pe && pe !== 0)) {
+        throw new SysctlError('EINVAL', `net.ipv4.vs.sync_threshold=${t}: need 0 <= threshold < period (or period 0)`);
+      }
+      this.syncThreshold = th;
+      this.syncPeriod = pe;
+      return n;
+    }
     if (!/^-?\d+$/.test(t)) throw new SysctlError('EINVAL', `net.ipv4.vs.${n}=${text}: not an integer`);
     const v = Number(t);
     const [lo, hi] = d.range;
@@ -140,7 +158,8 @@ export class Sysctls {
     return n;
   }
 
-  private value(n: string): number | undefined {
+  private value(n: string): number | string | undefined {
+    if (n === 'sync_threshold') return `${this.syncThreshold}\t${this.syncPeriod}`;
     const f = FIELD[n];
     if (f !== undefined) return this[f];
     const e = this.expiration(n);
@@ -161,7 +180,8 @@ export class Sysctls {
 }
 
 type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
-  'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation';
+  'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation' |
+  'syncVersion' | 'syncPersistMode' | 'backupOnly';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
@@ -169,6 +189,7 @@ const FIELD: Readonly<Record<string, IntField>> = {
   secure_tcp: 'secureTcp', expire_nodest_conn: 'expireNodestConn', sloppy_tcp: 'sloppyTcp',
   expire_quiescent_template: 'expireQuiescentTemplate', nat_icmp_send: 'natIcmpSend', pmtu_disc: 'pmtuDisc',
   conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp', run_estimation: 'runEstimation',
+  sync_version: 'syncVersion', sync_persist_mode: 'syncPersistMode', backup_only: 'backupOnly',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

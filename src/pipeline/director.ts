@@ -67,6 +67,9 @@ import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
 import { Sysctls } from '../model/sysctl.js';
 import { estimate } from '../model/estimator.js';
+import type { SyncMaster } from '../sync/master.js';
+import { SyncApplyStats, applySyncRecord } from '../sync/backup.js';
+import { decodeSync, type DecodeResult, type SyncRecord } from '../sync/proto.js';
 
 /** Forwarder per method (index = FWD_* value); LOCAL/BYPASS are not offered by uvs. */
 const FORWARDERS: (Forwarder | null)[] = [natForwarder, null, tunForwarder, drForwarder, null, fullnatForwarder];
@@ -145,6 +148,15 @@ export class Director implements FwdContext {
    * locality schedulers' expirations.
    */
   readonly sysctl = new Sysctls();
+  /** The connection-sync master while one runs (K ipvs->sync_state & IP_VS_STATE_MASTER). */
+  syncMaster: SyncMaster | null = null;
+  /** The running sync backup's syncid (0 = takes every SyncID), -1 when none runs. */
+  syncBackupId = -1;
+  /** What the backup made of the records it received. */
+  readonly syncApplied = new SyncApplyStats();
+  private readonly syncRecs: SyncRecord[] = [];
+  /** backup_only=1 while a backup runs: uvs leaves TCP/UDP to the host (K sysctl_backup_only). */
+  private backupOnly = false;
   /** K ip_vs_todrop: drop one new conn in dropRate (0 = off), counting down in dropCounter. */
   private dropRate = 0;
   private dropCounter = 0;
@@ -398,7 +410,8 @@ export class Director implements FwdContext {
       this.pass(p, tr);
       return;
     }
-    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP || this.backupOnly) {
+      if (tr && this.backupOnly) this.tracer.step(p, 'classify', 'backup_only=1 and a sync backup runs: left to the host');
       this.pass(p, tr);
       return;
     }
@@ -592,7 +605,7 @@ export class Director implements FwdContext {
       return;
     }
     if ((p.frag & IP_F_MF) !== 0 || p.l4 < 0) this.trackFragment(p, c, dir, now);
-    if (dir === DIR_IN && p.l4 >= 0) conns.countIn(c); // K cp->in_pkts (per datagram), for drop_entry
+    if (dir === DIR_IN && p.l4 >= 0) conns.countIn(c); // K cp->in_pkts (per datagram): drop_entry, sync
     if (p.l4 < 0) {
       // A later fragment: the datagram's state change came with its first fragment.
     } else if (proto === IPPROTO_TCP) {
@@ -604,6 +617,7 @@ export class Director implements FwdContext {
       conns.udpPacket(c, dir, now);
       if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout(c) / 1000}s)`);
     }
+    if (this.syncMaster !== null && dir === DIR_IN && p.l4 >= 0) this.syncMaster.connPacket(c, now); // K ip_vs_in → ip_vs_sync_conn
     // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length). The kernel counts a
     // fragmented datagram once, reassembled: its first fragment counts the packet, each later
     // one only the payload it adds.
@@ -1295,9 +1309,30 @@ export class Director implements FwdContext {
   }
 
   /** Sets an IPVS sysctl (throws SysctlError, nothing changed) and applies it at once. */
+  /**
+   * A sync message a backup received (K ip_vs_process_message): decoded, each record applied
+   * to the conn table (src/sync/backup.ts). Returns what the decoder said.
+   */
+  applySyncMessage(msg: Uint8Array): DecodeResult {
+    const r = decodeSync(msg, this.syncBackupId < 0 ? 0 : this.syncBackupId, this.syncRecs);
+    if (r.error !== '') return r;
+    const now = this.clock.now();
+    for (let i = 0; i < r.records; i++) {
+      applySyncRecord(this.conns, this.config, this.timeouts, this.syncRecs[i]!, this.sysctl.syncThreshold, now, this.syncApplied);
+    }
+    return r;
+  }
+
+  /** Starts (syncid ≥ 0) or stops (-1) the backup role; backup_only follows. */
+  setSyncBackup(syncid: number): void {
+    this.syncBackupId = syncid;
+    this.backupOnly = this.sysctl.backupOnly !== 0 && syncid >= 0;
+  }
+
   setSysctl(name: string, value: string): void {
     this.sysctl.set(name, value);
     this.updateDefence();
+    this.backupOnly = this.sysctl.backupOnly !== 0 && this.syncBackupId >= 0;
   }
 
   /**

@@ -502,7 +502,7 @@ export function formatTimeouts(t: Timeouts): string {
   return `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`;
 }
 
-/** A sync daemon as ipvsadm `list_daemon` sees it (uvs runs none yet). */
+/** A sync daemon as ipvsadm `list_daemon` sees it (the daemon's get-daemons). */
 export interface DaemonSnap {
   state: 'master' | 'backup';
   mcastIfn: string;

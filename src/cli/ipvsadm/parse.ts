@@ -141,7 +141,7 @@ export interface ParseState {
     lThreshold: number; tunType: number; tunPort: number; tunFlags: number };
   list: ListOptions;
   timeouts: { tcp: number; tcpfin: number; udp: number };
-  daemon: { state: string; mcastIfn: string; syncid: number };
+  daemon: { state: string; mcastIfn: string; syncid: number; maxlen?: number; group?: string; port?: number; ttl?: number };
   laddr: string;
   schedFlagsArg: string;
   positional: string[];
@@ -457,24 +457,25 @@ export const OPTIONS: OptionDef[] = [
       } else if (!isMulticast4(a!)) {
         fail(`invalid IPv4 mcast-group \`${a}'`);
       }
+      st.daemon.group = a!;
     },
   },
   {
     long: 'mcast-port', arg: 'required', apply: (st, a) => {
       setOption(st, 'mcast-port');
-      if (stringToNumber(a!, 1, 65535) === -1) fail('illegal mcast-port specified');
+      if ((st.daemon.port = stringToNumber(a!, 1, 65535)) === -1) fail('illegal mcast-port specified');
     },
   },
   {
     long: 'mcast-ttl', arg: 'required', apply: (st, a) => {
       setOption(st, 'mcast-ttl');
-      if (stringToNumber(a!, 1, 255) === -1) fail('illegal mcast-ttl specified');
+      if ((st.daemon.ttl = stringToNumber(a!, 1, 255)) === -1) fail('illegal mcast-ttl specified');
     },
   },
   {
     long: 'sync-maxlen', arg: 'required', apply: (st, a) => {
       setOption(st, 'sync-maxlen');
-      if (stringToNumber(a!, 1, 65535 - 20 - 8) === -1) fail('illegal sync-maxlen specified');
+      if ((st.daemon.maxlen = stringToNumber(a!, 1, 65535 - 20 - 8)) === -1) fail('illegal sync-maxlen specified');
     },
   },
   { long: 'tun-info', arg: 'none', apply: flagOpt('tun-info', (st) => { st.list.tunInfo = true; }) },
@@ -584,6 +585,9 @@ const SRV_OPTS: Partial<Record<OptionColumn, Legal>> = {
   'l-threshold': ' ', 'tun-type': ' ', 'tun-port': ' ', 'tun-nocsum': ' ', 'tun-csum': ' ', 'tun-remcsum': ' ',
 };
 
+/** ipvsadm's default --mcast-interface (DEF_MCAST_IFN). */
+export const DEF_MCAST_IFN = 'eth0';
+
 function daemonState(name: string) {
   return (st: ParseState, arg: string | undefined): void => {
     if (arg === 'master' || arg === 'backup') st.daemon.state = arg;
@@ -640,13 +644,22 @@ export const COMMANDS: CommandDef[] = [
     name: 'start-daemon', long: 'start-daemon', arg: 'required',
     legal: { 'mcast-interface': ' ', syncid: ' ', 'mcast-group': ' ', 'mcast-port': ' ', 'mcast-ttl': ' ', 'sync-maxlen': ' ' },
     onSelect: daemonState('start-daemon'),
-    build: () => unsupported('the connection synchronisation daemon (--start-daemon)'),
+    build: (st) => {
+      const d = st.daemon;
+      const daemon: Extract<Command, { cmd: 'start-daemon' }>['daemon'] = {
+        state: d.state as 'master' | 'backup', mcastIfn: d.mcastIfn || DEF_MCAST_IFN, syncid: d.syncid,
+      };
+      if (d.maxlen !== undefined) daemon.maxlen = d.maxlen;
+      if (d.group !== undefined) daemon.group = d.group;
+      if (d.port !== undefined) daemon.port = d.port;
+      if (d.ttl !== undefined) daemon.ttl = d.ttl;
+      return { kind: 'command', command: { cmd: 'start-daemon', daemon } };
+    },
   },
   {
     name: 'stop-daemon', long: 'stop-daemon', arg: 'required', legal: { syncid: ' ' },
     onSelect: daemonState('stop-daemon'),
-    // uvs never runs a sync daemon: the kernel's answer (ESRCH) is the true one.
-    build: () => ({ kind: 'error', message: 'No daemon is running', exitCode: 255 }),
+    build: (st) => ({ kind: 'command', command: { cmd: 'stop-daemon', state: st.daemon.state as 'master' | 'backup' } }),
   },
   { name: 'restore', short: 'R', long: 'restore', legal: {}, build: () => ({ kind: 'restore' }) },
   { name: 'save', short: 'S', long: 'save', legal: { numeric: ' ' }, build: (st) => ({ kind: 'save', numeric: st.list.numeric }) },
@@ -1097,7 +1110,7 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --zero            -Z        zero counters in a service or all services
   --set tcp tcpfin udp        set connection timeout values
-  --start-daemon              start connection sync daemon (not supported by uvs yet)
+  --start-daemon              start connection sync daemon
   --stop-daemon               stop connection sync daemon
   --add-laddr       -P        add a FULLNAT local address to a service
   --del-laddr       -Q        delete a FULLNAT local address from a service

@@ -67,6 +67,13 @@ describe('commands and defaults', () => {
     expect(await cmd('-Z -u 1.2.3.4:53')).toMatchObject({ cmd: 'zero', svc: { protocol: 17 } });
     expect(await cmd('--set 900 120 300')).toEqual({ cmd: 'set-timeouts', tcp: 900, tcpfin: 120, udp: 300 });
   });
+  test('--start-daemon / --stop-daemon: the sync daemon commands, ipvsadm defaults (mcast interface eth0, syncid 0)', async () => {
+    expect(await cmd('--start-daemon master')).toEqual({ cmd: 'start-daemon', daemon: { state: 'master', mcastIfn: 'eth0', syncid: 0 } });
+    expect(await cmd('--start-daemon backup --mcast-interface sync0 --syncid 7 --sync-maxlen 1200 --mcast-group 239.1.2.3 --mcast-port 9000 --mcast-ttl 2')).toEqual({
+      cmd: 'start-daemon', daemon: { state: 'backup', mcastIfn: 'sync0', syncid: 7, maxlen: 1200, group: '239.1.2.3', port: 9000, ttl: 2 },
+    });
+    expect(await cmd('--stop-daemon backup')).toEqual({ cmd: 'stop-daemon', state: 'backup' });
+  });
   test('fwmark services', async () => {
     expect(await cmd('-A -f 7 -s rr')).toMatchObject({ svc: { protocol: 0, addr: '', port: 0, fwmark: 7 } });
     expect(await cmd('-A -f 7 -o')).toMatchObject({ opts: { flags: SVC_F_ONEPACKET } });
@@ -174,8 +181,6 @@ describe('errors and exit codes (reference §6.3)', () => {
     ['-A -t', '-t: missing argument', 255],
     ['-L --numeric=1', '--numeric=1: option does not take an argument', 255],
     // uvs cannot honour these yet: refused like a kernel refusal, nothing sent
-    ['--start-daemon master', 'uvsadm: the connection synchronisation daemon (--start-daemon) is not supported by uvs yet', 255],
-    ['--stop-daemon master', 'No daemon is running', 255],
     ['-A -t [2001:db8::1]:80', 'uvsadm: IPv6 virtual service is not supported by uvs yet', 255],
     ['-A -f 1 -6', 'uvsadm: IPv6 (-6) fwmark service is not supported by uvs yet', 255],
     ['-A -t 1.2.3.4:5060 -p --pe sip', "uvsadm: persistence engine 'sip' is not supported by uvs yet", 255],

@@ -35,9 +35,11 @@ describe('uvsd argument checks (nothing is started)', () => {
     expect(() => parseSysctls(['conntrack=1'])).toThrow('--sysctl: net.ipv4.vs.conntrack is fixed at 0 in uvs: uvs forwards without netfilter');
     expect(() => parseSysctls(['no_such=1'])).toThrow('--sysctl: net.ipv4.vs.no_such: no such IPVS sysctl');
     expect(() => parseSysctls(['expire_nodest_conn'])).toThrow('--sysctl expire_nodest_conn: expected NAME=VALUE');
-    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'sync_version=0']);
+    expect(parseSysctls(['sync_threshold=3 10'])).toEqual([{ name: 'sync_threshold', value: '3 10' }]);
+    expect(() => parseSysctls(['sync_threshold=50 50'])).toThrow('need 0 <= threshold < period (or period 0)');
+    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--sysctl', 'sync_ports=2']);
     expect(code).toBe(2);
-    expect(err).toBe('uvsd: --sysctl: net.ipv4.vs.sync_version is fixed at 1 in uvs: uvs has no connection synchronisation daemon\n');
+    expect(err).toBe('uvsd: --sysctl: net.ipv4.vs.sync_ports is fixed at 1 in uvs: the uvs sync daemon uses one port\n');
   });
 
   it('--rx-coalesce takes auto, off or a timer in µs; anything else is refused before anything starts', async () => {
