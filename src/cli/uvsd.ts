@@ -306,9 +306,13 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     }
     await guard.update([...director.config.owned], [...natRips]);
   };
+  // The connection-sync daemons (uvsadm --start-daemon, keepalived lvs_sync_daemon).
+  const syncd = new SyncDaemons(director, log);
   // Health checks apply their rule changes like any control client (guard kept in sync).
   const health = new HealthDaemon({
     exec: async (cmd) => {
+      const sr = await syncd.handle(cmd);
+      if (sr) return sr;
       const r = control.execute(cmd);
       if (r.ok) { try { await syncGuard(); } catch (e) { log.error({ err: String(e) }, 'nftables guard update failed'); } }
       return r;
@@ -317,7 +321,6 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
   });
-  const syncd = new SyncDaemons(director, log);
   try {
     await server.listen(async (cmd: Command) => {
       const hr = await health.handle(cmd);

@@ -104,6 +104,12 @@ export interface HealthConfig {
   warnings: string[];
   /** keepalived global_defs lvs_timeouts: seconds, 0 = unchanged (ipvsadm --set). */
   timeouts?: { tcp: number; tcpfin: number; udp: number };
+  /**
+   * keepalived global_defs `lvs_sync_daemon IF [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N]
+   * [group ADDR]`: the connection-sync daemons to run (uvs has no VRRP: both, master and backup, as
+   * keepalived does when no instance is named).
+   */
+  syncDaemon?: { mcastIfn: string; instance?: string; syncid: number; maxlen?: number; port?: number; ttl?: number; group?: string };
 }
 
 export class ConfigError extends Error {

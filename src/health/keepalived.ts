@@ -366,6 +366,8 @@ class Parser {
 
   /** global_defs `lvs_timeouts` (the one global keyword uvs acts on), when present. */
   timeouts: { tcp: number; tcpfin: number; udp: number } | undefined;
+  /** global_defs `lvs_sync_daemon`, when present. */
+  syncDaemon: HealthConfig['syncDaemon'];
 
   private skipIgnored(t: Token): void {
     // The rest of the line, then an optional block.
@@ -376,7 +378,10 @@ class Parser {
       const open = this.toks[this.i++]!;
       const lines = this.rawBlock(open);
       if (t.v === 'global_defs') {
-        for (const l of lines) if (l[0]?.v === 'lvs_timeouts') this.timeouts = lvsTimeouts(l, this.timeouts);
+        for (const l of lines) {
+          if (l[0]?.v === 'lvs_timeouts') this.timeouts = lvsTimeouts(l, this.timeouts);
+          else if (l[0]?.v === 'lvs_sync_daemon') this.syncDaemon = lvsSyncDaemon(l);
+        }
       }
     } else {
       this.i = save;
@@ -408,6 +413,42 @@ function lvsTimeouts(l: Token[], prev: { tcp: number; tcpfin: number; udp: numbe
     if (v === undefined) err(kw, 'lvs_timeouts', `no value for ${o}`);
     if (!/^\d+$/.test(v) || Number(v) > LVS_MAX_TIMEOUT) err(kw, 'lvs_timeouts', `invalid ${o} timeout '${v}' (0..${LVS_MAX_TIMEOUT} seconds)`);
     out[o] = Number(v);
+  }
+  return out;
+}
+
+/**
+ * global_defs `lvs_sync_daemon IF [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group ADDR]`
+ * (keepalived global_parser.c lvs_syncd_handler): id 0..255, maxlen 1..65507, port 1..65535,
+ * ttl 1..255, group an IPv4 multicast address.
+ */
+function lvsSyncDaemon(l: Token[]): NonNullable<HealthConfig['syncDaemon']> {
+  const kw = l[0]!;
+  const ifn = l[1]?.v;
+  if (ifn === undefined) err(kw, 'lvs_sync_daemon', 'requires an interface');
+  if (ifn.length > 15) err(kw, 'lvs_sync_daemon', `interface name '${ifn}' too long`);
+  const out: NonNullable<HealthConfig['syncDaemon']> = { mcastIfn: ifn, syncid: 0 };
+  const keys = new Set(['id', 'maxlen', 'port', 'ttl', 'group']);
+  let i = 2;
+  if (l[i] !== undefined && !keys.has(l[i]!.v)) out.instance = l[i++]!.v;
+  const num = (o: string, v: string | undefined, lo: number, hi: number): number => {
+    if (v === undefined || !/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) err(kw, 'lvs_sync_daemon', `invalid ${o} '${v ?? ''}' (${lo}..${hi})`);
+    return Number(v);
+  };
+  for (; i < l.length; i += 2) {
+    const o = l[i]!.v;
+    const v = l[i + 1]?.v;
+    if (o === 'id') out.syncid = num(o, v, 0, 255);
+    else if (o === 'maxlen') out.maxlen = num(o, v, 1, 65535 - 20 - 8);
+    else if (o === 'port') out.port = num(o, v, 1, 65535);
+    else if (o === 'ttl') out.ttl = num(o, v, 1, 255);
+    else if (o === 'group') {
+      const m = v === undefined ? null : /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+      if (m === null || m.slice(1).some((x) => Number(x) > 255) || Number(m[1]) < 224 || Number(m[1]) > 239) {
+        err(kw, 'lvs_sync_daemon', `invalid group '${v ?? ''}' (an IPv4 multicast address; uvs has no IPv6 sync)`);
+      }
+      out.group = v!;
+    } else err(kw, 'lvs_sync_daemon', `unknown option '${o}' (id, maxlen, port, ttl, group)`);
   }
   return out;
 }
@@ -851,6 +892,7 @@ export function readKeepalived(file: string, opts: ReadOptions = {}): HealthConf
   return {
     format: 'keepalived', file: path, services, ignored: p.ignored, warnings: [...lx.warnings, ...p.warnings],
     ...(p.timeouts ? { timeouts: p.timeouts } : {}),
+    ...(p.syncDaemon ? { syncDaemon: p.syncDaemon } : {}),
   };
 }
 

@@ -129,6 +129,8 @@ export class HealthManager {
   private config: HealthConfig | null = null;
   private loadedAt = 0;
   private gen = 0;
+  /** The lvs_sync_daemon the last load started (JSON), or empty. */
+  private syncKey = '';
   private stopped = false;
   /** Serialises rule changes (check results and reloads). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -200,13 +202,46 @@ export class HealthManager {
     this.vss = next;
     this.config = conf;
     this.loadedAt = Date.now();
+    const syncNote = await this.applySyncDaemon(conf);
     for (const s of conf.ignored) this.o.log.info({ section: s.name, file: s.file, line: s.line }, 'section ignored (uvs does not act on it)');
     for (const w of conf.warnings) this.o.log.warn({ warning: w }, 'configuration warning');
     let n = 0;
     for (const v of next) for (const r of v.rs) for (const c of r.checks) this.schedule(v, r, c, 10 * (n++ % 50));
-    const msg = `${conf.file}: ${next.length} virtual server(s), ${cmds.length} rule change(s)`;
+    const msg = `${conf.file}: ${next.length} virtual server(s), ${cmds.length} rule change(s)${syncNote}`;
     this.o.log.info({ file: conf.file, format: conf.format, services: next.length, changes: cmds.length }, 'configuration loaded');
     return { ok: true, message: msg, commands: cmds };
+  }
+
+  /**
+   * global_defs lvs_sync_daemon: when it differs from what the last load started, the old
+   * daemons stop and the new ones start — master and backup both (keepalived without VRRP
+   * instance; uvs has no VRRP). A refusal (no such interface, …) is logged and reported in the
+   * load's message; the rules stay applied. Returns that message part ('' when nothing to say).
+   */
+  private async applySyncDaemon(conf: HealthConfig): Promise<string> {
+    const sd = conf.syncDaemon;
+    const key = sd ? JSON.stringify(sd) : '';
+    if (key === this.syncKey) return '';
+    if (this.syncKey !== '') {
+      for (const state of ['master', 'backup'] as const) await this.o.exec({ cmd: 'stop-daemon', state });
+    }
+    this.syncKey = key;
+    if (!sd) return '; sync daemons stopped';
+    const failed: string[] = [];
+    for (const state of ['master', 'backup'] as const) {
+      const daemon: Extract<Command, { cmd: 'start-daemon' }>['daemon'] = { state, mcastIfn: sd.mcastIfn, syncid: sd.syncid };
+      if (sd.maxlen !== undefined) daemon.maxlen = sd.maxlen;
+      if (sd.group !== undefined) daemon.group = sd.group;
+      if (sd.port !== undefined) daemon.port = sd.port;
+      if (sd.ttl !== undefined) daemon.ttl = sd.ttl;
+      const r = await this.o.exec({ cmd: 'start-daemon', daemon });
+      if (!r.ok) {
+        failed.push(`${state}: ${r.errno} ${r.message}`);
+        this.o.log.error({ state, errno: r.errno, err: r.message }, 'lvs_sync_daemon: sync daemon not started');
+      }
+    }
+    if (sd.instance !== undefined) this.o.log.info({ instance: sd.instance }, 'lvs_sync_daemon: uvs has no VRRP, so both sync daemons run (master and backup)');
+    return failed.length ? `; sync daemons NOT started (${failed.join('; ')})` : `; sync daemons (master, backup) on ${sd.mcastIfn}, syncid ${sd.syncid}`;
   }
 
   private schedule(v: VsState, r: RsState, c: CheckState, delayMs: number): void {

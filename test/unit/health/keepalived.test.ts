@@ -254,6 +254,28 @@ describe('keepalived.conf: each kind of mistake names file, line and keyword, an
   });
 });
 
+describe('keepalived.conf: global_defs lvs_sync_daemon', () => {
+  it('reads the interface, the optional VRRP instance and the options', () => {
+    expect(parseKeepalived('global_defs {\n  lvs_sync_daemon eth1 VI_1 id 51\n}\n').syncDaemon).toEqual({ mcastIfn: 'eth1', instance: 'VI_1', syncid: 51 });
+    expect(parseKeepalived('global_defs {\n  lvs_sync_daemon eth0 maxlen 1200 port 9000 ttl 2 group 239.1.1.1\n}\n').syncDaemon)
+      .toEqual({ mcastIfn: 'eth0', syncid: 0, maxlen: 1200, port: 9000, ttl: 2, group: '239.1.1.1' });
+    expect(parseKeepalived('global_defs {\n router_id x\n}\n').syncDaemon).toBeUndefined();
+  });
+  it('a mistake names the line', () => {
+    for (const [line, msg] of [
+      ['lvs_sync_daemon', 'requires an interface'],
+      ['lvs_sync_daemon eth0 id 256', "invalid id '256' (0..255)"],
+      ['lvs_sync_daemon eth0 VI_1 ttl', "invalid ttl '' (1..255)"],
+      ['lvs_sync_daemon eth0 group 10.0.0.1', "invalid group '10.0.0.1'"],
+      ['lvs_sync_daemon eth0 VI_1 weight 3', "unknown option 'weight'"],
+    ] as const) {
+      const e = parseErr(`global_defs {\n  ${line}\n}\n`);
+      expect(e.line).toBe(2);
+      expect(e.message).toContain(msg);
+    }
+  });
+});
+
 describe('keepalived.conf: global_defs lvs_timeouts', () => {
   it('is read (the rest of global_defs is not acted on); several lines add up; absent = no timeouts', () => {
     const c = parseKeepalived('global_defs {\n  router_id LVS1\n  lvs_timeouts tcp 7200 udp 60\n  lvs_timeouts tcpfin 30\n}\nvirtual_server 10.1.1.1 80 { protocol TCP }\n');

@@ -216,3 +216,48 @@ describe('HealthManager: global_defs lvs_timeouts', () => {
     expect(t.director.timeouts.get()).toEqual({ tcp: 7200, tcpfin: 30, udp: 60 });
   });
 });
+
+describe('HealthManager: global_defs lvs_sync_daemon', () => {
+  it('starts the master and the backup sync daemon (no VRRP in uvs), restarts them when the line changes, stops them when it goes; a refusal is reported', async () => {
+    const director = new Director({ clock: new FakeClock(), maxConns: 64, maxPorts: 2 });
+    const control = new Control(director);
+    const daemonCmds: Command[] = [];
+    let refuse = false;
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const mgr = new HealthManager({
+      exec: async (cmd) => {
+        if (cmd.cmd === 'start-daemon' || cmd.cmd === 'stop-daemon') {
+          daemonCmds.push(cmd);
+          return refuse && cmd.cmd === 'start-daemon' ? { ok: false, errno: 'ENODEV', message: 'no interface sync9' } : { ok: true };
+        }
+        return control.execute(cmd);
+      },
+      snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
+      log, runner: async () => ({ ok: true, detail: 'ok' }), runScript: () => undefined,
+    });
+    cur = { mgr } as unknown as ReturnType<typeof setup>;
+    const vs = 'virtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }';
+    const r1 = await mgr.load(T(`global_defs {\n lvs_sync_daemon eth1 VI_1 id 51 maxlen 1400\n}\n${vs}`));
+    expect(r1.ok).toBe(true);
+    expect(r1.message).toContain('sync daemons (master, backup) on eth1, syncid 51');
+    expect(daemonCmds).toEqual([
+      { cmd: 'start-daemon', daemon: { state: 'master', mcastIfn: 'eth1', syncid: 51, maxlen: 1400 } },
+      { cmd: 'start-daemon', daemon: { state: 'backup', mcastIfn: 'eth1', syncid: 51, maxlen: 1400 } },
+    ]);
+    daemonCmds.length = 0;
+    await mgr.load(T(`global_defs {\n lvs_sync_daemon eth1 VI_1 id 51 maxlen 1400\n}\n${vs}`));
+    expect(daemonCmds).toEqual([]); // unchanged: left running
+    await mgr.load(T(`global_defs {\n lvs_sync_daemon eth2 group 239.0.0.9 port 9000 ttl 3\n}\n${vs}`));
+    expect(daemonCmds.map((c) => `${c.cmd} ${c.cmd === 'stop-daemon' ? c.state : c.cmd === 'start-daemon' ? `${c.daemon.state} ${c.daemon.mcastIfn} ${c.daemon.group}:${c.daemon.port} ttl ${c.daemon.ttl}` : ''}`)).toEqual([
+      'stop-daemon master', 'stop-daemon backup', 'start-daemon master eth2 239.0.0.9:9000 ttl 3', 'start-daemon backup eth2 239.0.0.9:9000 ttl 3',
+    ]);
+    daemonCmds.length = 0;
+    const r3 = await mgr.load(T(vs));
+    expect(r3.message).toContain('sync daemons stopped');
+    expect(daemonCmds.map((c) => c.cmd)).toEqual(['stop-daemon', 'stop-daemon']);
+    refuse = true;
+    const r4 = await mgr.load(T(`global_defs {\n lvs_sync_daemon sync9\n}\n${vs}`));
+    expect(r4.ok).toBe(true); // the rules are applied; the daemons are reported
+    expect(r4.message).toContain('sync daemons NOT started (master: ENODEV no interface sync9; backup: ENODEV no interface sync9)');
+  });
+});
