@@ -617,7 +617,11 @@ export class Director implements FwdContext {
       conns.udpPacket(c, dir, now);
       if (tr) this.tracer.step(p, 'state', `UDP (timeout ${conns.timeout(c) / 1000}s)`);
     }
-    if (this.syncMaster !== null && dir === DIR_IN && p.l4 >= 0) this.syncMaster.connPacket(c, now); // K ip_vs_in → ip_vs_sync_conn
+    if (this.syncMaster !== null && dir === DIR_IN && p.l4 >= 0) {
+      // K ip_vs_in → ip_vs_sync_conn
+      const n = this.syncMaster.connPacket(c, now);
+      if (tr) this.tracer.step(p, 'sync', n > 0 ? `sent to the backup (${n} record${n > 1 ? 's' : ''}; client packet ${conns.inPkts(c)})` : `not sent this time (client packet ${conns.inPkts(c)}; sync_threshold ${this.sysctl.syncThreshold} ${this.sysctl.syncPeriod})`);
+    }
     // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length). The kernel counts a
     // fragmented datagram once, reassembled: its first fragment counts the packet, each later
     // one only the payload it adds.

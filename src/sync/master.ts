@@ -62,8 +62,12 @@ export class SyncMaster {
     return new SyncWriter(Math.max(this.opts.maxlen, SYNC_MAXLEN_MIN), this.opts.syncid, this.sysctl.syncVersion === 0 ? 0 : 1);
   }
 
-  /** K ip_vs_sync_conn for a client→server packet of conn c (after countIn and the state change). */
-  connPacket(c: number, now: number): void {
+  /**
+   * K ip_vs_sync_conn for a client→server packet of conn c (after countIn and the state change).
+   * Returns how many records it wrote (the conn's and its template's).
+   */
+  connPacket(c: number, now: number): number {
+    const before = this.records;
     const conns = this.conns;
     const version = this.sysctl.syncVersion === 0 ? 0 : 1;
     if (version !== this.writer.version) {
@@ -77,7 +81,7 @@ export class SyncMaster {
     } else if (this.needed(c, pkts)) {
       this.write(c, now);
     } else if (version === 0) {
-      return; // K ip_vs_sync_conn_v0 returns before the controller when the conn is not sent
+      return 0; // K ip_vs_sync_conn_v0 returns before the controller when the conn is not sent
     }
     // K: then its controller (a template: its in_pkts counts these calls).
     let t = conns.ctrl(c);
@@ -87,6 +91,7 @@ export class SyncMaster {
       if (this.needed(t, pkts)) this.write(t, now);
       t = conns.ctrl(t);
     }
+    return this.records - before;
   }
 
   /** K ip_vs_sync_conn_needed with sync_refresh_period = 0. */
