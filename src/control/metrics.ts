@@ -24,6 +24,9 @@
  *     uvs_conn_table_capacity            its size (uvsd --max-conns)
  *     uvs_fragment_table_evicted_total   datagrams whose later fragments lost their conn to a full table
  *     uvs_drop_entry_freed_total         conns the drop_entry sysctl's random pass freed
+ *     uvs_sync_records_sent_total        conn records the sync master sent (uvsadm --start-daemon master)
+ *     uvs_sync_records_received_total{result}  records a sync backup received: created, updated, or
+ *                                        skipped (no_service, no_dest, no_laddr, table_full)
  *     uvs_port_rx_frames_total{port}, uvs_port_tx_frames_total{port}
  *     uvs_backend_{connections,incoming_packets,outgoing_packets,incoming_bytes,outgoing_bytes}_total
  *                                        per backend (labels as node_ipvs_backend_*)
@@ -50,7 +53,7 @@ import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -197,6 +200,15 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
     'Conns freed by the drop_entry defence (sysctl net.ipv4.vs.drop_entry) under conn table pressure.');
   dropEntry.add('', d.droppedEntries);
   dropEntry.render(out);
+  const syncSent = new Family('uvs_sync_records_sent_total', 'counter', 'Conn records the connection-sync master sent.');
+  syncSent.add('', d.syncRecordsSent);
+  syncSent.render(out);
+  const syncRecv = new Family('uvs_sync_records_received_total', 'counter',
+    'Conn records a connection-sync backup received, by what became of them.');
+  const a = d.syncApplied;
+  for (const [result, v] of [['created', a.created], ['updated', a.updated], ['no_service', a.noService], ['no_dest', a.noDest],
+    ['no_laddr', a.noLaddr], ['table_full', a.tableFull]] as const) syncRecv.add(`result="${result}"`, v);
+  syncRecv.render(out);
   const rx = new Family('uvs_port_rx_frames_total', 'counter', 'Frames received on a port.');
   const tx = new Family('uvs_port_tx_frames_total', 'counter', 'Frames sent on a port.');
   for (const p of d.ports) {

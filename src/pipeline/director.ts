@@ -154,6 +154,8 @@ export class Director implements FwdContext {
   syncBackupId = -1;
   /** What the backup made of the records it received. */
   readonly syncApplied = new SyncApplyStats();
+  /** Records the sync master wrote (all masters since start: uvs_sync_records_sent_total). */
+  syncRecordsSent = 0;
   private readonly syncRecs: SyncRecord[] = [];
   /** backup_only=1 while a backup runs: uvs leaves TCP/UDP to the host (K sysctl_backup_only). */
   private backupOnly = false;
@@ -620,6 +622,7 @@ export class Director implements FwdContext {
     if (this.syncMaster !== null && dir === DIR_IN && p.l4 >= 0) {
       // K ip_vs_in → ip_vs_sync_conn
       const n = this.syncMaster.connPacket(c, now);
+      this.syncRecordsSent += n;
       if (tr) this.tracer.step(p, 'sync', n > 0 ? `sent to the backup (${n} record${n > 1 ? 's' : ''}; client packet ${conns.inPkts(c)})` : `not sent this time (client packet ${conns.inPkts(c)}; sync_threshold ${this.sysctl.syncThreshold} ${this.sysctl.syncPeriod})`);
     }
     // Counters (kernel ip_vs_in_stats / ip_vs_out_stats: IP length). The kernel counts a

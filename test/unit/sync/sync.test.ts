@@ -15,6 +15,7 @@ import {
   decodeSync, emptyRecord, KF_INACTIVE, KF_SYNC, KF_TEMPLATE, OPT_UVS_LADDR, SyncWriter, type SyncRecord,
 } from '../../../src/sync/proto.js';
 import { SyncMaster } from '../../../src/sync/master.js';
+import { renderMetrics } from '../../../src/control/metrics.js';
 
 const VIP = '192.168.10.110';
 const CIP = '192.168.10.6';
@@ -269,6 +270,8 @@ describe('the backup: the master\'s conns in its table, forwarded after a takeov
     const rs2 = backup.d.config.services[0]!.dests.find((d) => d.addr === parseIp(rs))!;
     expect([rs2.activeConns, rs2.inactConns]).toEqual([1, 0]);
     expect(backup.d.syncApplied).toMatchObject({ created: 1, updated: 0 });
+    expect(renderMetrics(backup.d)).toContain('uvs_sync_records_received_total{result="created"} 1\n');
+    expect(renderMetrics(master.d)).toContain('uvs_sync_records_sent_total 1\n');
     // Takeover: the flow's next segment reaches the backup, which has never seen its SYN.
     expect(send(backup, 40002, ACK)).toBe(rs);
     // (the backup's own rr would have sent a new client to `first`)
