@@ -11,7 +11,8 @@ import type { Config } from '../model/config.js';
 import { ipToString, parseIp, maskToPrefix } from '../model/addr.js';
 import {
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_SCTP, IPPROTO_TCP,
-  IPPROTO_UDP, IPVS_VERSION, CONN_TAB_SIZE, SVC_F_PERSISTENT, SVC_F_ONEPACKET, TUN_TYPE_IPIP,
+  IPPROTO_UDP, IPVS_VERSION, CONN_TAB_SIZE, SVC_F_PERSISTENT, SVC_F_ONEPACKET, TUN_TYPE_IPIP, TUN_TYPE_GUE, TUN_TYPE_GRE,
+  TUN_F_NOCSUM, TUN_F_CSUM, TUN_F_REMCSUM,
 } from '../model/constants.js';
 import { getScheduler } from '../sched/index.js';
 import type { SchedEnv } from '../sched/scheduler.js';
@@ -329,14 +330,17 @@ function setServiceOpts(svc: Service, o: { sched: string; flags: number; timeout
   svc.pe = o.pe;
 }
 
-function checkDestOpts(o: { fwd: number; weight: number; uThreshold: number; lThreshold: number; tunType: number }): void {
+function checkDestOpts(o: { fwd: number; weight: number; uThreshold: number; lThreshold: number; tunType: number; tunPort?: number; tunFlags?: number }): void {
   if (!Number.isInteger(o.weight) || o.weight < 0 || o.weight > 0x7fffffff) fail('ERANGE', 'Numerical result out of range');
   if (o.uThreshold < 0 || o.lThreshold < 0) fail('ERANGE', 'Numerical result out of range');
   if (o.lThreshold > o.uThreshold && o.uThreshold !== 0) fail('ERANGE', 'Numerical result out of range');
   if (o.fwd !== FWD_MASQ && o.fwd !== FWD_DROUTE && o.fwd !== FWD_TUNNEL && o.fwd !== FWD_FULLNAT) {
     fail('EOPNOTSUPP', 'This forwarding method is not supported by uvs');
   }
-  if (o.fwd === FWD_TUNNEL && o.tunType !== TUN_TYPE_IPIP) fail('EOPNOTSUPP', 'Only ipip tunnels are supported by uvs yet');
+  if (o.tunType !== TUN_TYPE_IPIP && o.tunType !== TUN_TYPE_GUE && o.tunType !== TUN_TYPE_GRE) fail('EINVAL', `unknown tunnel type ${o.tunType}`);
+  if (o.tunFlags !== undefined && o.tunFlags !== TUN_F_NOCSUM && o.tunFlags !== TUN_F_CSUM && o.tunFlags !== TUN_F_REMCSUM) fail('EINVAL', `unknown tunnel flags ${o.tunFlags}`);
+  // K ip_vs_add_dest/ip_vs_edit_dest: a GUE dest needs its port.
+  if (o.fwd === FWD_TUNNEL && o.tunType === TUN_TYPE_GUE && !o.tunPort) fail('EINVAL', 'tunnel port is zero');
 }
 
 function setDestOpts(d: Dest, o: { fwd: number; weight: number; uThreshold: number; lThreshold: number; tunType: number; tunPort: number; tunFlags: number }): void {

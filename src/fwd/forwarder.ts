@@ -18,6 +18,8 @@ export interface FwdContext {
   icmpError(p: Packet, type: number, code: number, info: number, from: number): void;
   /** Next IP ID for outer headers without DF. */
   nextIpId(): number;
+  /** Completes a partial L4 checksum of p in software (false: the offsets do not fit the packet). */
+  completePartial(p: Packet): boolean;
   /** The IPVS sysctls the forwarders read (pmtu_disc). */
   readonly sysctl: { readonly pmtuDisc: number };
 }

@@ -62,7 +62,7 @@ import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
-import { IPIP_OVERHEAD } from '../fwd/tun.js';
+import { tunOverhead } from '../fwd/tun.js';
 import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
 import { Sysctls } from '../model/sysctl.js';
@@ -653,8 +653,8 @@ export class Director implements FwdContext {
       this.forwardSegmented(p, c, fwd, now, tr);
       return;
     }
-    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0 && p.ipLen + IPIP_OVERHEAD > this.minMtu) {
-      const mtu = this.routeMtu(conns.daddrBits(c)) - IPIP_OVERHEAD;
+    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0 && p.ipLen + tunOverhead(dest) > this.minMtu) {
+      const mtu = this.routeMtu(conns.daddrBits(c)) - tunOverhead(dest);
       if (mtu >= 68 && p.ipLen > mtu) {
         this.forwardInnerFragments(p, c, fwd, mtu, now, tr);
         return;
@@ -680,11 +680,11 @@ export class Director implements FwdContext {
     if (p.proto !== IPPROTO_TCP) { this.dropPkt(p, D_GSO); return; }
     const b = p.b;
     const doff = (b[p.l4 + 12]! >>> 4) << 2;
-    const room = this.routeMtu(this.conns.daddr(c)) - IPIP_OVERHEAD - p.ihl - doff;
+    const room = this.routeMtu(this.conns.daddr(c)) - tunOverhead(this.conns.dest(c)) - p.ihl - doff;
     if (room < 8) { this.dropPkt(p, D_GSO); return; }
     const mss = p.gsoSize > 0 ? Math.min(p.gsoSize, room) : room;
     const n = segmentCount(b, p.off, p.len, mss);
-    if (tr) this.tracer.step(p, 'forward', `GSO super-frame of ${p.len} bytes: segmented in software into ${n} segments of ≤ ${mss} bytes for the IPIP tunnel`);
+    if (tr) this.tracer.step(p, 'forward', `GSO super-frame of ${p.len} bytes: segmented in software into ${n} segments of ≤ ${mss} bytes for the tunnel`);
     const a = this.arena;
     for (let k = 0; k < n; k++) {
       const s = this.scratchFree.pop();
@@ -1122,7 +1122,7 @@ export class Director implements FwdContext {
 
   /** Completes a partial L4 checksum in software (before the packet is cut into pieces, which
    * cannot carry one). False when csum_start/offset do not fit the packet. */
-  private completePartial(p: Packet): boolean {
+  completePartial(p: Packet): boolean {
     if (!p.csumPartial) return true;
     const b = p.b;
     const l3 = p.l3;

@@ -543,9 +543,6 @@ function rejectUnsupportedService(st: ParseState): void {
 
 function rejectUnsupportedDest(st: ParseState): void {
   if (st.dest.af === 10) unsupported('IPv6 real server');
-  if (st.dest.fwd === FWD_TUNNEL && st.dest.tunType !== TUN_TYPE_IPIP) {
-    unsupported(`tunnel type '${st.dest.tunType === TUN_TYPE_GUE ? 'gue' : 'gre'}'`);
-  }
 }
 
 function serviceCommand(cmd: 'add-service' | 'edit-service') {

@@ -67,6 +67,12 @@ describe('commands and defaults', () => {
     expect(await cmd('-Z -u 1.2.3.4:53')).toMatchObject({ cmd: 'zero', svc: { protocol: 17 } });
     expect(await cmd('--set 900 120 300')).toEqual({ cmd: 'set-timeouts', tcp: 900, tcpfin: 120, udp: 300 });
   });
+  test('GUE and GRE tunnel dests (--tun-type, --tun-port, checksum flags) reach the daemon', async () => {
+    expect(await cmd('-a -t 1.2.3.4:80 -r 10.0.0.1 -i --tun-type gue --tun-port 6080 --tun-csum')).toMatchObject({
+      cmd: 'add-server', opts: { fwd: 2, tunType: 1, tunPort: 6080, tunFlags: 1 },
+    });
+    expect(await cmd('-a -t 1.2.3.4:80 -r 10.0.0.1 -i --tun-type gre')).toMatchObject({ cmd: 'add-server', opts: { fwd: 2, tunType: 2, tunFlags: 0 } });
+  });
   test('--start-daemon / --stop-daemon: the sync daemon commands, ipvsadm defaults (mcast interface eth0, syncid 0)', async () => {
     expect(await cmd('--start-daemon master')).toEqual({ cmd: 'start-daemon', daemon: { state: 'master', mcastIfn: 'eth0', syncid: 0 } });
     expect(await cmd('--start-daemon backup --mcast-interface sync0 --syncid 7 --sync-maxlen 1200 --mcast-group 239.1.2.3 --mcast-port 9000 --mcast-ttl 2')).toEqual({
@@ -184,8 +190,6 @@ describe('errors and exit codes (reference §6.3)', () => {
     ['-A -t [2001:db8::1]:80', 'uvsadm: IPv6 virtual service is not supported by uvs yet', 255],
     ['-A -f 1 -6', 'uvsadm: IPv6 (-6) fwmark service is not supported by uvs yet', 255],
     ['-A -t 1.2.3.4:5060 -p --pe sip', "uvsadm: persistence engine 'sip' is not supported by uvs yet", 255],
-    ['-a -t 1.2.3.4:80 -r 10.0.0.1 -i --tun-type gue --tun-port 6080', "uvsadm: tunnel type 'gue' is not supported by uvs yet", 255],
-    ['-a -t 1.2.3.4:80 -r 10.0.0.1 -i --tun-type gre', "uvsadm: tunnel type 'gre' is not supported by uvs yet", 255],
   ];
   test.each(cases)('%s', async (line, message, code) => {
     if (line === '') {

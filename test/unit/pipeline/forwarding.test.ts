@@ -3,6 +3,7 @@ import { build, parse, arp } from '../../helpers/frames.js';
 import { memLab, tcpSvc, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC, RS2_MAC, ROUTER_MAC } from '../../helpers/lab-mem.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_PERSISTENT } from '../../../src/model/constants.js';
 import { D_ICMP_NO_CONN } from '../../../src/pipeline/drops.js';
+import { checksum } from '../../../src/wire/checksum.js';
 
 const VIP = '192.168.10.110';
 const SYN = 0x02, ACK = 0x10, SYNACK = 0x12, FIN = 0x01;
@@ -166,6 +167,100 @@ describe('TUN', () => {
     expect([b[34], b[35]]).toEqual([3, 4]);
     expect((b[40]! << 8) | b[41]!).toBe(1480);
     expect(d.drops.snapshot()['frag-needed']).toBe(1);
+  });
+});
+
+describe('TUN with GUE and GRE (--tun-type)', () => {
+  const VIPD = '10.0.0.100';
+  const tunDest = (type: number, port: number, flags: number) => ({ ...destOpts(FWD_TUNNEL), tunType: type, tunPort: port, tunFlags: flags });
+  function lab(type: number, port: number, flags: number, proto: 6 | 17 = 6) {
+    const l = memLab({ gateway: '10.0.0.200' });
+    const svc = proto === 6 ? tcpSvc(VIPD, 80) : udpSvc(VIPD, 53);
+    l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
+    l.cmd({ cmd: 'add-server', svc, dest: { addr: '10.0.0.17', port: proto === 6 ? 80 : 53 }, opts: tunDest(type, port, flags) });
+    return l;
+  }
+  const inner = (frame: Uint8Array, at: number) => parse(new Uint8Array([...frame.subarray(0, 14), ...frame.subarray(at)]));
+
+  it('GUE: UDP to --tun-port from a flow-hashed source port, the GUE header, no checksum with --tun-nocsum, a valid one with --tun-csum', () => {
+    for (const flags of [0, 1, 2]) {
+      const { p1, run } = lab(1, 6080, flags);
+      for (const sport of [40000, 40000, 40001]) p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, sport, flags: SYN }));
+      run();
+      const out = p1.takeSent();
+      expect(out).toHaveLength(3);
+      const f = out[0]!.frame;
+      const outer = parse(f);
+      // (UDP checksum 0 = none, with --tun-nocsum: the helper's check then fails, as it should)
+      expect(outer).toMatchObject({ proto: 17, saddr: '10.0.0.8', daddr: '10.0.0.17', dstMac: RS2_MAC, dport: 6080, ttl: 63, ipOk: true, l4Ok: flags !== 0 });
+      expect(outer.sport).toBeGreaterThanOrEqual(32768);
+      expect(outer.sport).toBeLessThan(60999);
+      expect(parse(out[1]!.frame).sport).toBe(outer.sport); // one flow, one source port
+      const dv = new DataView(f.buffer, f.byteOffset);
+      expect(dv.getUint16(14 + 2)).toBe(f.length - 14);                // outer total length
+      expect(dv.getUint16(34 + 4)).toBe(f.length - 34);                // UDP length
+      expect(dv.getUint16(34 + 6) === 0).toBe(flags === 0);            // checksum only with csum/remcsum
+      expect([...f.subarray(42, 46)]).toEqual([0, 4, 0, 0]);           // GUE v0, hlen 0, proto_ctype 4, flags 0
+      expect(inner(f, 46)).toMatchObject({ saddr: '192.168.10.6', daddr: VIPD, sport: 40000, ttl: 63, ipOk: true, l4Ok: true });
+    }
+  });
+
+  it('GRE: the base header (protocol 0x0800), with --tun-csum the C bit and a valid checksum', () => {
+    for (const flags of [0, 1]) {
+      const { p1, run } = lab(2, 0, flags);
+      p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: SYN }));
+      run();
+      const f = p1.takeSent()[0]!.frame;
+      expect(parse(f)).toMatchObject({ proto: 47, saddr: '10.0.0.8', daddr: '10.0.0.17', ipOk: true });
+      const hl = flags ? 8 : 4;
+      expect([...f.subarray(34, 38)]).toEqual([flags ? 0x80 : 0, 0, 0x08, 0x00]);
+      if (flags) expect(checksum(f, 34, f.length - 34)).toBe(0); // ones-complement over header + payload
+      expect(inner(f, 34 + hl)).toMatchObject({ daddr: VIPD, ipOk: true, l4Ok: true });
+    }
+  });
+
+  it('MTU: a DF packet too big after the 32 (GUE) / 24 (GRE) bytes gets fragmentation-needed with MTU 1468 / 1476', () => {
+    for (const [type, port, mtu] of [[1, 6080, 1468], [2, 0, 1476]] as const) {
+      const { p0, p1, run } = lab(type, port, 0, 17);
+      p1.inject(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, dport: 53, payload: new Uint8Array(1460), df: true }));
+      run();
+      expect(p1.takeSent()).toHaveLength(0);
+      const b = p0.takeSent()[0]!.frame;
+      expect([b[34], b[35]]).toEqual([3, 4]);
+      expect((b[40]! << 8) | b[41]!).toBe(mtu);
+      // One that fits goes through.
+      p1.inject(build({ proto: 17, srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, dport: 53, payload: new Uint8Array(mtu - 28), df: true }));
+      run();
+      expect(p1.takeSent()[0]!.frame.length).toBe(14 + 1500);
+    }
+  });
+
+  it('a partial inner checksum stays partial under GUE without checksum (csum_start moved), and is completed first under GUE/GRE with one', () => {
+    for (const [type, flags, partialOut] of [[1, 0, true], [1, 1, false], [2, 1, false]] as const) {
+      const { p1, run } = lab(type, 6080, flags);
+      p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: VIPD, flags: SYN, partial: true }),
+        { flags: 1, csumStart: 34, csumOffset: 16, gsoType: 0, gsoSize: 0, hdrLen: 0 });
+      run();
+      const o = p1.takeSent()[0]!;
+      const hl = type === 1 ? 32 : 28;
+      expect((o.meta[0]! & 1) === 1).toBe(partialOut);
+      if (partialOut) expect(o.meta[4]).toBe(34 + hl);
+      const done = new Uint8Array(o.frame);
+      if (partialOut) { const c = checksum(done, o.meta[4]!, done.length - o.meta[4]!); done[o.meta[4]! + 16] = c >> 8; done[o.meta[4]! + 17] = c & 255; }
+      expect(inner(done, 14 + hl)).toMatchObject({ daddr: VIPD, l4Ok: true });
+      expect(parse(o.frame).ipOk).toBe(true);
+      if (type === 1 && flags) expect(parse(o.frame).l4Ok).toBe(true);
+      if (type === 2) expect(checksum(o.frame, 34, o.frame.length - 34)).toBe(0);
+    }
+  });
+
+  it('control: a GUE dest without a port is refused (EINVAL), as the kernel refuses it', () => {
+    const l = memLab();
+    l.cmd({ cmd: 'add-service', svc: tcpSvc(VIPD, 80), opts: svcOpts('rr') });
+    expect(l.control.execute({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.17', port: 80 }, opts: tunDest(1, 0, 0) }))
+      .toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(l.control.execute({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.17', port: 80 }, opts: tunDest(7, 0, 0) }))
+      .toMatchObject({ ok: false, errno: 'EINVAL' });
   });
 });
 
