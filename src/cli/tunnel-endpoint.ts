@@ -1,28 +1,32 @@
 /**
- * `uvs tunnel-endpoint` — a userspace IPIP endpoint for real servers whose kernel has no ipip
- * module (LVS-TUN real servers normally carry the VIP on tunl0).
+ * `uvs tunnel-endpoint` — a userspace tunnel endpoint for LVS-TUN real servers whose kernel has no
+ * ipip (or fou / ip_gre) module: LVS-TUN real servers normally carry the VIP on tunl0 (IPIP), or
+ * on a fou port + ipip device (GUE), or on a gre device (GRE).
  *
- *   uvs tunnel-endpoint --iface eth0 --vip 10.0.0.100 [--vip …] [--dev uvstun0]
+ *   uvs tunnel-endpoint --iface eth0 --vip 10.0.0.100 [--vip …] [--dev uvstun0] [--gue-port P …] [--gre]
  *
  * What it does, in order (and undoes on SIGINT/SIGTERM or a start-up error):
- *  1. installs its own nftables table `ip uvs_tep_<pid>` that drops IPIP (protocol 4 — numeric: in
- *     /etc/protocols the name "ipip" is 94, "ipencap" is 4) arriving on
- *     IF before routing, so the host kernel does not answer "protocol unreachable" (AF_PACKET
- *     still sees the frames: packet taps run before netfilter);
+ *  1. installs its own nftables table `ip uvs_tep_<pid>` that drops, arriving on IF before
+ *     routing, IPIP (protocol 4 — numeric: in /etc/protocols the name "ipip" is 94, "ipencap" is
+ *     4), UDP to each --gue-port and, with --gre, GRE (47), so the host kernel does not answer
+ *     "protocol / port unreachable" (AF_PACKET still sees the frames: packet taps run before netfilter);
  *  2. creates the TUN device DEV (up), assigns each VIP /32 to it, sets rp_filter=0 (all, DEV) and
  *     arp_ignore=1 / arp_announce=2 (all, IF) so the VIP is never answered or announced on IF —
  *     the previous sysctl values are restored on exit;
- *  3. opens an AF_PACKET socket on IF and, one batch at a time, takes every IPv4 protocol-4
- *     packet addressed to one of IF's addresses, strips the Ethernet and outer IP headers and
- *     writes the inner packet into DEV, so the local stack receives it as if from tunl0.
+ *  3. opens an AF_PACKET socket on IF and, one batch at a time, takes every IPv4 packet addressed
+ *     to one of IF's addresses that is IPIP, GUE (UDP to a --gue-port: version 0, proto_ctype 4,
+ *     its options skipped; a non-zero UDP checksum verified) or GRE (--gre: version 0, protocol
+ *     0x0800, checksum verified when present, key and sequence skipped), strips the Ethernet and
+ *     outer headers and writes the inner packet into DEV, so the local stack receives it as if
+ *     from tunl0.
  *
  * Inner packets whose checksum was left partial by a local sender (virtio-net NEEDS_CSUM) are
- * completed in software first: a TUN device has no way to carry "checksum pending". Outer ECN CE
- * is propagated to the inner header (RFC 6040 normal mode). Outer fragments are reassembled
- * (src/wire/reassembly.ts: 16 datagrams in progress, 30 s) and the whole IPIP packet decapsulated:
- * a kernel IPVS director fragments the IPIP packet when the inner one has no DF, and so does uvs
- * with sysctl pmtu_disc=0 (by default uvs fragments before encapsulating instead). No allocation
- * per packet.
+ * completed in software first: a TUN device has no way to carry "checksum pending" (a partial
+ * outer UDP checksum is simply not verified). Outer ECN CE is propagated to the inner header
+ * (RFC 6040 normal mode). Outer fragments are reassembled (src/wire/reassembly.ts: 16 datagrams
+ * in progress, 30 s) and the whole packet decapsulated: a kernel IPVS director fragments the
+ * outer packet when the inner one has no DF, and so does uvs with sysctl pmtu_disc=0 (by
+ * default uvs fragments before encapsulating instead). No allocation per packet.
  *
  * Prints `tunnel-endpoint ready …` when up and its counters when it stops.
  */
@@ -33,7 +37,7 @@ import { PacketSocketPort } from '../port/packet-socket-port.js';
 import { TunDevice } from '../port/tun-device.js';
 import { parseIp } from '../model/addr.js';
 import { rd16, rd32, wr16 } from '../wire/bytes.js';
-import { fold, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
+import { fold, pseudoSum, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
 import { REASM_DUPLICATE, REASM_HELD, Reassembler } from '../wire/reassembly.js';
 import { IP_F_MF, IP_OFFMASK, ipFrag } from '../wire/ipv4.js';
 
@@ -41,15 +45,26 @@ const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const PROTO_IPIP = 4;
 const PROTO_UDP = 17;
+const PROTO_GRE = 47;
+
+/** Which encapsulations an endpoint takes besides IPIP. */
+export interface DecapOptions {
+  /** UDP ports carrying GUE (empty: none). */
+  guePorts?: readonly number[];
+  /** Take GRE. */
+  gre?: boolean;
+}
 const BATCH = 64;
 
 /** What happened to one received frame. */
 export const DECAP_OK = 0;
-export const DECAP_NOT_IPIP = 1; // not IPv4/IPIP, or not addressed to us: ignored (the kernel handles it)
+export const DECAP_NOT_IPIP = 1; // not a tunnel packet (IPIP/GUE/GRE) addressed to us: ignored (the kernel handles it)
 export const DECAP_FRAGMENT = 2;
 export const DECAP_MALFORMED = 3;
 export const DECAP_ECN_DROP = 4; // outer CE on a not-ECT inner packet (RFC 6040: drop)
 export const DECAP_FRAG_HELD = 5; // an outer fragment kept until its datagram is whole
+
+const NO_OPTS: DecapOptions = {};
 
 export interface DecapCounters {
   decapsulated: number;
@@ -69,13 +84,15 @@ export interface DecapCounters {
  * the inner IPv4 packet (checksum completed when it was partial, meta cleared). `locals` holds
  * the addresses (host-order numbers) the outer destination must match.
  */
-export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, reasm?: Reassembler, now = 0): number {
+export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, reasm?: Reassembler, now = 0, opts: DecapOptions = NO_OPTS): number {
   const b = arena.bytes;
   const start = arena.off[slot]!;
   const len = arena.len[slot]!;
   if (len < ETH_HLEN + 20 || rd16(b, start + 12) !== ETHERTYPE_IPV4) return DECAP_NOT_IPIP;
   const l3 = start + ETH_HLEN;
-  if (b[l3]! >>> 4 !== 4 || b[l3 + 9]! !== PROTO_IPIP) return DECAP_NOT_IPIP;
+  if (b[l3]! >>> 4 !== 4) return DECAP_NOT_IPIP;
+  const oproto = b[l3 + 9]!;
+  if (oproto !== PROTO_IPIP && !(oproto === PROTO_GRE && opts.gre === true) && !(oproto === PROTO_UDP && (opts.guePorts?.length ?? 0) > 0)) return DECAP_NOT_IPIP;
   const daddr = rd32(b, l3 + 16);
   let mine = false;
   for (let i = 0; i < locals.length; i++) if (locals[i] === daddr) mine = true;
@@ -91,10 +108,45 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, rea
     if (n < 0) return DECAP_MALFORMED;
     arena.len[slot] = n;
     arena.meta.fill(0, slot * META_WORDS, slot * META_WORDS + META_WORDS);
-    return decapsulate(arena, slot, locals);
+    return decapsulate(arena, slot, locals, undefined, now, opts);
   }
-  const in3 = l3 + ihl;
-  const inLen = totLen - ihl;
+  const m = slot * META_WORDS;
+  const partial = (arena.meta[m + META_FLAGS]! & VNET_F_NEEDS_CSUM) !== 0;
+  const pcs = partial ? start + arena.meta[m + META_CSUM_START]! : -1;
+  const l4 = l3 + ihl;
+  const end = l3 + totLen;
+  let in3 = l4;
+  if (oproto === PROTO_UDP) {
+    // GUE (K fou/gue, the receive side of ipvs_gue_encap): UDP to one of our ports, version 0.
+    if (l4 + 12 > end) return DECAP_NOT_IPIP;
+    const dport = rd16(b, l4 + 2);
+    let ours = false;
+    for (const p of opts.guePorts!) if (p === dport) ours = true;
+    if (!ours) return DECAP_NOT_IPIP;
+    const ulen = rd16(b, l4 + 4);
+    if (ulen !== end - l4) return DECAP_MALFORMED;
+    // A non-zero checksum is verified, unless a local sender left it to offload (partial at the UDP header).
+    if (rd16(b, l4 + 6) !== 0 && pcs !== l4 && fold(sumBytes(b, l4, ulen, pseudoSum(rd32(b, l3 + 12), rd32(b, l3 + 16), PROTO_UDP, ulen))) !== 0xffff) {
+      return DECAP_MALFORMED;
+    }
+    const g = l4 + 8;
+    if (b[g]! >>> 6 !== 0 || (b[g]! & 0x20) !== 0 || b[g + 1]! !== PROTO_IPIP) return DECAP_MALFORMED; // v0 data message carrying IPv4 only
+    in3 = g + 4 + ((b[g]! & 0x1f) << 2);
+  } else if (oproto === PROTO_GRE) {
+    if (l4 + 4 > end) return DECAP_MALFORMED;
+    const fl = rd16(b, l4);
+    if ((fl & 0x4007) !== 0 || rd16(b, l4 + 2) !== 0x0800) return DECAP_MALFORMED; // routing, version ≠ 0, not IPv4
+    let h = 4;
+    if (fl & 0x8000) {
+      if (pcs !== l4 && fold(sumBytes(b, l4, end - l4, 0)) !== 0xffff) return DECAP_MALFORMED;
+      h += 4;
+    }
+    if (fl & 0x2000) h += 4; // key
+    if (fl & 0x1000) h += 4; // sequence number
+    in3 = l4 + h;
+  }
+  if (in3 + 20 > end) return DECAP_MALFORMED;
+  const inLen = end - in3;
   if (b[in3]! >>> 4 !== 4 || rd16(b, in3 + 2) > inLen || ((b[in3]! & 15) << 2) < 20) return DECAP_MALFORMED;
   // RFC 6040: outer CE marks an ECN-capable inner packet CE; a not-ECT inner packet is dropped.
   if ((b[l3 + 1]! & 3) === 3 && (b[in3 + 1]! & 3) !== 3) {
@@ -102,14 +154,13 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, rea
     b[in3 + 1] = b[in3 + 1]! | 3;
     setIpv4Checksum(b, in3);
   }
-  const m = slot * META_WORDS;
-  if ((arena.meta[m + META_FLAGS]! & VNET_F_NEEDS_CSUM) !== 0) {
+  if (partial && pcs !== l4) {
     // csum_start counts from the frame start; the field holds the pseudo-header sum.
-    const cs = start + arena.meta[m + META_CSUM_START]!;
+    const cs = pcs;
     const at = cs + arena.meta[m + META_CSUM_OFFSET]!;
-    const end = in3 + rd16(b, in3 + 2);
-    if (cs < in3 || at + 2 > end) return DECAP_MALFORMED;
-    let c = ~fold(sumBytes(b, cs, end - cs, 0)) & 0xffff;
+    const iend = in3 + rd16(b, in3 + 2);
+    if (cs < in3 || at + 2 > iend) return DECAP_MALFORMED;
+    let c = ~fold(sumBytes(b, cs, iend - cs, 0)) & 0xffff;
     if (c === 0 && b[in3 + 9] === PROTO_UDP) c = 0xffff;
     wr16(b, at, c);
   }
@@ -131,11 +182,12 @@ function sh(argv: string[], input?: string): Promise<string> {
   });
 }
 
-const USAGE = `usage: uvs tunnel-endpoint --iface IF --vip VIP [--vip VIP …] [--dev NAME]
+const USAGE = `usage: uvs tunnel-endpoint --iface IF --vip VIP [--vip VIP …] [--dev NAME] [--gue-port P …] [--gre]
 
-A userspace IPIP endpoint for LVS-TUN real servers whose kernel has no ipip module: decapsulates
-IPIP packets arriving on IF into a TUN device NAME (default uvstun0) that carries the VIP(s).
-Needs root. Stops on Ctrl-C / SIGTERM and removes everything it installed.
+A userspace tunnel endpoint for LVS-TUN real servers whose kernel has no ipip (fou, ip_gre)
+module: decapsulates IPIP packets — and GUE to UDP port P (uvsadm --tun-type gue --tun-port P),
+and GRE with --gre (--tun-type gre) — arriving on IF into a TUN device NAME (default uvstun0) that
+carries the VIP(s). Needs root. Stops on Ctrl-C / SIGTERM and removes everything it installed.
 `;
 
 export async function tunnelEndpoint(argv: string[]): Promise<number> {
@@ -147,6 +199,8 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
         iface: { type: 'string' },
         vip: { type: 'string', multiple: true },
         dev: { type: 'string', default: 'uvstun0' },
+        'gue-port': { type: 'string', multiple: true },
+        gre: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -171,6 +225,15 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
       return 64;
     }
   }
+  const guePorts: number[] = [];
+  for (const g of values['gue-port'] ?? []) {
+    if (!/^\d+$/.test(g) || Number(g) < 1 || Number(g) > 65535) {
+      process.stderr.write(`uvs tunnel-endpoint: --gue-port ${g} is not a port (1..65535)\n`);
+      return 64;
+    }
+    guePorts.push(Number(g));
+  }
+  const decapOpts: DecapOptions = { guePorts, gre: values.gre === true };
   if (process.getuid?.() !== 0) {
     process.stderr.write('uvs tunnel-endpoint: needs root (TUN device, AF_PACKET socket, nftables)\n');
     return 77;
@@ -198,7 +261,10 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
     const locals = Uint32Array.from(localList.map(parseIp));
 
     const table = `uvs_tep_${process.pid}`;
-    await sh(['nft', '-f', '-'], `table ip ${table} {\n  chain prerouting {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "${iface}" ip protocol 4 counter drop\n  }\n}\n`);
+    const rules = [`iifname "${iface}" ip protocol 4 counter drop`];
+    if (guePorts.length > 0) rules.push(`iifname "${iface}" udp dport { ${guePorts.join(', ')} } counter drop`);
+    if (decapOpts.gre) rules.push(`iifname "${iface}" ip protocol 47 counter drop`);
+    await sh(['nft', '-f', '-'], `table ip ${table} {\n  chain prerouting {\n    type filter hook prerouting priority -300; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n}\n`);
     undo.push(() => sh(['nft', 'delete', 'table', 'ip', table]));
 
     const tun = TunDevice.open(dev);
@@ -238,7 +304,7 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
         for (let i = 0; i < n; i++) {
           const slot = rxSlots[i]!;
           const partial = (meta[slot * META_WORDS + META_FLAGS]! & VNET_F_NEEDS_CSUM) !== 0;
-          const v = decapsulate(arena, slot, locals, reasm, performance.now());
+          const v = decapsulate(arena, slot, locals, reasm, performance.now(), decapOpts);
           if (v === DECAP_OK) {
             txSlots[out++] = slot;
             if (partial) counters.checksummed++;
@@ -258,7 +324,7 @@ export async function tunnelEndpoint(argv: string[]): Promise<number> {
     port.onReadable(pump);
 
     process.stdout.write(
-      `tunnel-endpoint ready iface=${iface} (${localList.join(', ')}) dev=${tun.name} vips=${vips.join(',')} nft=ip ${table}\n`,
+      `tunnel-endpoint ready iface=${iface} (${localList.join(', ')}) dev=${tun.name} vips=${vips.join(',')} ipip${guePorts.length ? ` gue=${guePorts.join(',')}` : ''}${decapOpts.gre ? ' gre' : ''} nft=ip ${table}\n`,
     );
     const sig = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));

@@ -159,6 +159,8 @@ const DIP = '10.0.0.8';
 const DIP_CLIENT = '192.168.10.100';
 const LIP = '10.0.0.50';
 const TUN_DEV = 'uvstun0';
+/** UDP port the TUN lab's tunnel endpoints take GUE on (uvsadm … -i --tun-type gue --tun-port 6080). */
+export const LAB_GUE_PORT = 6080;
 
 
 /** Builds the lab for `mode`. Needs root. On failure, removes whatever it had created and rethrows. */
@@ -413,7 +415,9 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
   const startTunnelEndpoints = async (): Promise<void> => {
     await Promise.all(
       rs.map(async (r) => {
-        const p = spawn(r.name, [node, bin('uvs'), 'tunnel-endpoint', '--iface', 'eth0', '--vip', vip, '--dev', TUN_DEV], 'tunnel-endpoint');
+        // IPIP, and GUE on LAB_GUE_PORT and GRE too: `-i --tun-type gue --tun-port 6080` or `--tun-type gre` work as well.
+        const p = spawn(r.name, [node, bin('uvs'), 'tunnel-endpoint', '--iface', 'eth0', '--vip', vip, '--dev', TUN_DEV,
+          '--gue-port', String(LAB_GUE_PORT), '--gre'], 'tunnel-endpoint');
         await waitLog(p, 'tunnel-endpoint ready', 15_000, `${r.name} tunnel endpoint`);
       }),
     );

@@ -10,7 +10,7 @@
  * starts uvsd with `--sysctl expire_nodest_conn=1` and checks that removing a dest flushes its conns.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLab, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
+import { buildLab, LAB_GUE_PORT, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
 import { inNs, listNs, tryRun } from '../../src/lab/netns.js';
 
@@ -134,6 +134,55 @@ for (const [mode, portKind, io] of cases) {
         expect(r.stdout).toMatch(/^rs[12]: 1476\n$/);
         const back = await l.uvsadm(['--sysctl', 'pmtu_disc=1']);
         expect(back.code).toBe(0);
+      });
+    }
+
+    if (mode === 'tun') {
+      it('GUE (--tun-type gue --tun-port 6080, with and without checksum) and GRE (with checksum) dests answer HTTP and UDP through the tunnel endpoints', async () => {
+        const l = lab!;
+        const setType = async (args: string[]) => {
+          for (const [proto, port, kind] of [['-t', 80, 'http'], ['-u', 53, 'udp']] as const) {
+            for (const rs of l.rs) {
+              const rport = kind === 'http' ? rs.httpPort : rs.udpPort;
+              const r = await l.uvsadm(['-e', proto, `${l.vip}:${port}`, '-r', `${rs.addr}:${rport}`, '-i', '-w', String(rs.weight), ...args]);
+              expect(r.code, ctx(`-e … ${args.join(' ')}: ${r.stderr}`)).toBe(0);
+            }
+          }
+        };
+        /** Packets the real servers' tunnel endpoints took, per encapsulation (their nftables drop rules' counters). */
+        const taken = async (): Promise<{ ipip: number; gue: number; gre: number }> => {
+          const n = { ipip: 0, gue: 0, gre: 0 };
+          for (const rs of l.rs) {
+            const r = await tryRun(inNs(rs.ns, ['nft', 'list', 'ruleset']), { timeoutMs: 5000 });
+            for (const line of r.stdout.split('\n')) {
+              const m = /counter packets (\d+)/.exec(line);
+              if (!m) continue;
+              if (line.includes('udp dport')) n.gue += Number(m[1]);
+              else if (line.includes('protocol 47') || line.includes('protocol gre')) n.gre += Number(m[1]);
+              else if (line.includes('protocol 4') || line.includes('protocol ipencap')) n.ipip += Number(m[1]);
+            }
+          }
+          return n;
+        };
+        for (const args of [['--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT), '--tun-csum'], ['--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT)],
+          ['--tun-type', 'gre', '--tun-csum']]) {
+          await setType(args);
+          const before = await taken();
+          const list = await l.uvsadm(['-Ln', '--tun-info']);
+          expect(list.stdout).toContain(args[1] === 'gue' ? `gue:${LAB_GUE_PORT}:${args.length > 4 ? '+c' : '-c'}` : 'gre:+c');
+          const url = `http://${l.vip}:${l.tcpPort}/`;
+          const got = await httpRequests(l.ns.client, url, 4);
+          expect(got.filter((a) => !a.ok), ctx(`HTTP over ${args.join(' ')}`)).toEqual([]);
+          expect(got.map((a) => a.local)).toEqual(got.map(() => `${l.vip}:80`));
+          const u = await udpRequest(l.ns.client, l.vip, l.udpPort, 'gq', 3000);
+          expect(u.ok, ctx(`UDP over ${args.join(' ')}: ${u.error ?? ''}`)).toBe(true);
+          // And it really went as GUE / GRE, not as IPIP.
+          const after = await taken();
+          const kind = args[1] as 'gue' | 'gre';
+          expect(after[kind] - before[kind], JSON.stringify({ before, after })).toBeGreaterThanOrEqual(5);
+          expect(after.ipip - before.ipip).toBe(0);
+        }
+        await setType(['--tun-type', 'ipip']);
       });
     }
 
