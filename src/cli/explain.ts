@@ -1,5 +1,5 @@
 /**
- * `uvs explain --mode nat|dr|tun|fullnat [--sched NAME] [--packets N] [--pcap FILE] [--json]`
+ * `uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--sched NAME] [--packets N] [--pcap FILE] [--json]`
  *
  * The step-by-step walk without root: the REAL director pipeline (parse, host, track,
  * classify, schedule, forward, route) runs on memory ports with a fake clock; a scripted
@@ -57,7 +57,14 @@ export interface ExplainOptions {
   traceOnly?: boolean;
   /** ANSI colours in the trace text (explainMain: stdout is a TTY and NO_COLOR unset). */
   color?: boolean;
+  /** TUN: the encapsulation (`--tun-type`; default ipip). */
+  tunType?: 'ipip' | 'gue' | 'gre';
 }
+
+/** The uvsadm switches of each TUN encapsulation in explain (GUE on the TUN lab's port). */
+const TUN_SWITCHES: Record<NonNullable<ExplainOptions['tunType']>, string> = {
+  ipip: '-i', gue: '-i --tun-type gue --tun-port 6080 --tun-csum', gre: '-i --tun-type gre --tun-csum',
+};
 
 const CLIENT = '192.168.10.6';
 const CLIENT_MAC = '02:00:00:00:00:aa';
@@ -97,7 +104,8 @@ interface Plan {
   needs: string;
 }
 
-function plan(mode: ExplainMode): Plan {
+function plan(mode: ExplainMode, tunType: NonNullable<ExplainOptions['tunType']> = 'ipip'): Plan {
+  const tun = tunType === 'gue' ? 'GUE (UDP port 6080, with a UDP checksum)' : tunType === 'gre' ? 'GRE (with a checksum)' : 'IPIP';
   switch (mode) {
     case 'nat': return {
       title: 'NAT (VS/NAT): the director rewrites the destination to a real server and the replies back to the VIP',
@@ -118,7 +126,7 @@ function plan(mode: ExplainMode): Plan {
     case 'tun': return {
       title: mode === 'dr'
         ? 'DR (VS/DR, direct routing): the director only changes the destination MAC; the real server answers the client itself'
-        : 'TUN (VS/TUN, IP tunnelling): the director wraps the packet in an outer IPIP header to the real server, which answers the client itself',
+        : `TUN (VS/TUN, IP tunnelling): the director wraps the packet in an outer ${tun} header to the real server, which answers the client itself`,
       vip: '10.0.0.100', vport: 80,
       ports: [{ name: 'eth0', mac: DIR0_MAC, addr: '10.0.0.8', prefix: 24 }],
       gateway: ROUTER,
@@ -126,14 +134,16 @@ function plan(mode: ExplainMode): Plan {
         { name: 'rs1', addr: '10.0.0.7', port: 80, weight: 1, mac: '02:00:00:00:01:07' },
         { name: 'rs2', addr: '10.0.0.17', port: 80, weight: 3, mac: '02:00:00:00:01:17' },
       ],
-      fwdSwitch: mode === 'dr' ? '-g' : '-i', clientPort: 0, serverPort: 0, clientSrcMac: ROUTER_MAC, replyThrough: false,
+      fwdSwitch: mode === 'dr' ? '-g' : TUN_SWITCHES[tunType], clientPort: 0, serverPort: 0, clientSrcMac: ROUTER_MAC, replyThrough: false,
       topology: [
         `client ${CLIENT} ─[192.168.10.0/24]─ router ${ROUTER} ─[10.0.0.0/24]─ eth0 10.0.0.8 [director], rs1 10.0.0.7, rs2 10.0.0.17`,
         'VIP 10.0.0.100 (on the director, and on every real server)',
       ],
       needs: mode === 'dr'
         ? 'the real servers have the VIP on lo with arp_ignore=1 / arp_announce=2 (they accept it but never answer ARP for it), and are on the director\'s LAN'
-        : 'the real servers decapsulate IPIP (a tunl0 device or `uvs tunnel-endpoint`) and hold the VIP there; they can be anywhere routable',
+        : tunType === 'ipip'
+          ? 'the real servers decapsulate IPIP (a tunl0 device or `uvs tunnel-endpoint`) and hold the VIP there; they can be anywhere routable'
+          : `the real servers decapsulate ${tunType.toUpperCase()} (${tunType === 'gue' ? 'a fou port 6080 with an ipip device' : 'a gre device'}, or \`uvs tunnel-endpoint --${tunType === 'gue' ? 'gue-port 6080' : 'gre'}\`) and hold the VIP there; they can be anywhere routable`,
     };
     case 'fullnat': return {
       title: 'FULLNAT: the director rewrites both ends — source to a local address (LIP), destination to a real server',
@@ -222,8 +232,8 @@ export interface ExplainLab {
 }
 
 /** Builds the director of `mode` on memory ports and applies the rules with uvsadm commands. */
-export async function buildExplainLab(mode: ExplainMode, sched: string): Promise<ExplainLab> {
-  const pl = plan(mode);
+export async function buildExplainLab(mode: ExplainMode, sched: string, tunType: ExplainOptions['tunType'] = 'ipip'): Promise<ExplainLab> {
+  const pl = plan(mode, tunType);
   const clock = new FakeClock();
   const director = new Director({ clock, maxConns: 4096, batch: 16, maxPorts: pl.ports.length, pendingMax: 16, seed: 1 });
   const ports: MemoryPort[] = [];
@@ -310,7 +320,7 @@ function converse(lab: ExplainLab, i: number, print: (s: string) => void): void 
       if (pl.fwdSwitch === '-m' || pl.fwdSwitch === '-b') {
         c.rs = pl.servers.find((s) => s.addr === o.ip!.daddr && s.port === o.l4?.dport);
         if (pl.fwdSwitch === '-b') { c.replyAddr = o.ip.saddr; c.replyPort = o.l4?.sport ?? 0; }
-      } else if (pl.fwdSwitch === '-i') {
+      } else if (pl.fwdSwitch.startsWith('-i')) {
         c.rs = pl.servers.find((s) => s.addr === o.outer?.daddr);
       } else {
         c.rs = pl.servers.find((s) => s.mac === o.eth.dst);
@@ -371,7 +381,7 @@ function replay(lab: ExplainLab, path: string): number {
 
 /** Runs an explain session and returns its output (used by explainMain and the tests). */
 export async function runExplain(o: ExplainOptions, write: (s: string) => void): Promise<void> {
-  const lab = await buildExplainLab(o.mode, o.sched);
+  const lab = await buildExplainLab(o.mode, o.sched, o.tunType);
   const pl = lab.plan;
   const tracer = new StepTracer({ filter: '' });
   if (o.json) {
@@ -420,7 +430,7 @@ export async function runExplain(o: ExplainOptions, write: (s: string) => void):
   }
 }
 
-export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
+export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
 
 /** Parses argv; returns options or an error message. */
 export function parseExplainArgs(argv: string[]): ExplainOptions | { error: string } | { help: true } {
@@ -451,6 +461,12 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
         o.packets = Number(v);
         break;
       }
+      case '--tun-type': {
+        const v = value();
+        if (v !== 'ipip' && v !== 'gue' && v !== 'gre') return { error: `--tun-type must be ipip, gue or gre${v ? ` (got "${v}")` : ''}` };
+        o.tunType = v;
+        break;
+      }
       case '--pcap': {
         const v = value();
         if (!v) return { error: '--pcap needs a capture file (pcap or pcapng)' };
@@ -462,6 +478,7 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
         return { error: `unknown option "${a}"` };
     }
   }
+  if (o.tunType !== undefined && o.tunType !== 'ipip' && o.mode !== 'tun') return { error: '--tun-type goes with --mode tun' };
   return o;
 }
 

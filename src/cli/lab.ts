@@ -1,5 +1,5 @@
 /**
- * `uvs lab nat|dr|tun|fullnat [--sched NAME] [--port-kind iface|tap] [--keep] [--requests N]` and
+ * `uvs lab nat|dr|tun|fullnat [--sched NAME] [--port-kind iface|tap] [--keep] [--requests N] [--tun-type T]` and
  * `uvs lab down`: the LVS lab of the chosen mode in network namespaces (src/lab/topology.ts),
  * driven the way a user would drive it — start uvsd on the director, type the uvsadm rules,
  * send requests from the client and see which real server answered, then the director's tables.
@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { httpGet, tally, udpRequest } from '../lab/client.js';
 import { deleteNs, installCleanupHook, isRoot, listNs, Registry } from '../lab/netns.js';
-import { buildLab, formatCommand, LAB_DIR_PREFIX, LAB_MODES, type Lab, type LabMode, type PortKind } from '../lab/topology.js';
+import { buildLab, formatCommand, LAB_DIR_PREFIX, LAB_GUE_PORT, LAB_MODES, type Lab, type LabMode, type PortKind } from '../lab/topology.js';
 
-const USAGE = `usage: uvs lab nat|dr|tun|fullnat [--sched NAME] [--port-kind iface|tap] [--keep] [--requests N]
+const USAGE = `usage: uvs lab nat|dr|tun|fullnat [--sched NAME] [--port-kind iface|tap] [--keep] [--requests N] [--tun-type ipip|gue|gre]
        uvs lab down
 
 Builds the LVS lab of that forwarding method in network namespaces (client, router where the
@@ -23,6 +23,7 @@ applies the rules with uvsadm, sends requests and shows which real server answer
                      tap:   uvsd creates TAPs and is its own host (nat, dr, tun, fullnat)
   --keep             leave the lab running; prints how to enter each host
   --requests N       HTTP requests to send (default 8)
+  --tun-type TYPE    tun: the encapsulation of the real servers (default ipip; gue uses UDP port 6080)
 "uvs lab down" removes every lab (namespaces uvs-*, their processes and temp dirs).
 Needs root. Without root, "uvs explain --mode nat" shows the same packet walk in memory.
 `;
@@ -43,6 +44,7 @@ export async function labCommand(argv: string[]): Promise<number> {
         'port-kind': { type: 'string', default: 'iface' },
         keep: { type: 'boolean', default: false },
         requests: { type: 'string', default: '8' },
+        'tun-type': { type: 'string', default: 'ipip' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -70,6 +72,15 @@ export async function labCommand(argv: string[]): Promise<number> {
     process.stderr.write(`uvs lab: --requests must be a whole number 0..10000\n`);
     return 64;
   }
+  const tunType = values['tun-type'];
+  if (tunType !== 'ipip' && tunType !== 'gue' && tunType !== 'gre') {
+    process.stderr.write(`uvs lab: --tun-type must be ipip, gue or gre\n`);
+    return 64;
+  }
+  if (tunType !== 'ipip' && what !== 'tun') {
+    process.stderr.write(`uvs lab: --tun-type goes with the tun lab\n`);
+    return 64;
+  }
   if (!isRoot()) {
     process.stderr.write(
       'uvs lab needs root: it creates network namespaces, veth pairs, bridges and TAP devices.\n' +
@@ -79,7 +90,7 @@ export async function labCommand(argv: string[]): Promise<number> {
     return 77;
   }
   if (what === 'down') return labDown();
-  return labUp(what as LabMode, portKind, values.sched ?? 'wrr', requests, values.keep ?? false);
+  return labUp(what as LabMode, portKind, values.sched ?? 'wrr', requests, values.keep ?? false, tunType);
 }
 
 async function labDown(): Promise<number> {
@@ -118,7 +129,8 @@ function describe(lab: Lab): string[] {
   return l;
 }
 
-async function labUp(mode: LabMode, portKind: PortKind, sched: string, requests: number, keep: boolean): Promise<number> {
+async function labUp(mode: LabMode, portKind: PortKind, sched: string, requests: number, keep: boolean,
+  tunType: 'ipip' | 'gue' | 'gre' = 'ipip'): Promise<number> {
   const registry = new Registry();
   const release = installCleanupHook(registry);
   let lab: Lab | undefined;
@@ -129,8 +141,8 @@ async function labUp(mode: LabMode, portKind: PortKind, sched: string, requests:
     for (const line of describe(lab)) out(line);
     out();
     if (mode === 'tun') {
-      out('# on rs1 and rs2: a userspace IPIP endpoint carrying the VIP (this kernel has no ipip module)');
-      out(`$ uvs tunnel-endpoint --iface eth0 --vip ${lab.vip} --dev ${lab.tunDev}`);
+      out('# on rs1 and rs2: a userspace tunnel endpoint (IPIP, GUE on 6080, GRE) carrying the VIP (this kernel has no ipip module)');
+      out(`$ uvs tunnel-endpoint --iface eth0 --vip ${lab.vip} --dev ${lab.tunDev} --gue-port ${LAB_GUE_PORT} --gre`);
       await lab.startTunnelEndpoints();
     }
     await lab.startServers();
@@ -140,7 +152,7 @@ async function labUp(mode: LabMode, portKind: PortKind, sched: string, requests:
     out('uvsd ready');
     out();
     const adm = (args: string[]) => formatCommand(['--sock', lab!.sock, ...args]);
-    for (const rule of lab.rules(sched)) {
+    for (const rule of lab.rules(sched, { tunType })) {
       out(`$ ${formatCommand(rule)}`);
       const r = await lab.uvsadm(rule);
       if (r.stdout.trim()) out(r.stdout.trimEnd());

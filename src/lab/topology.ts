@@ -137,7 +137,7 @@ export interface Lab {
   /** tap mode: waits (bounded) for uvsd's TAPs and bridges each with its segment's veth. */
   attachTaps(timeoutMs?: number): Promise<void>;
   /** The uvsadm commands a user would type for this lab (without the leading `uvsadm`). */
-  rules(sched?: string, opts?: { udp?: boolean }): string[][];
+  rules(sched?: string, opts?: { udp?: boolean; tunType?: 'ipip' | 'gue' | 'gre' }): string[][];
   uvsadm(args: readonly string[]): Promise<ExecResult>;
   startServers(): Promise<void>;
   /** The running HTTP server process of a real server (set by startServers / startHttp). */
@@ -370,7 +370,9 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
 
   const svc = (proto: '-t' | '-u', port: number) => [proto, `${vip}:${port}`];
   const fwdFlag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : mode === 'tun' ? '-i' : '-b';
-  const rules = (sched = 'wrr', o: { udp?: boolean } = {}): string[][] => {
+  const rules = (sched = 'wrr', o: { udp?: boolean; tunType?: 'ipip' | 'gue' | 'gre' } = {}): string[][] => {
+    const fwd = mode !== 'tun' || !o.tunType || o.tunType === 'ipip' ? [fwdFlag]
+      : o.tunType === 'gue' ? ['-i', '--tun-type', 'gue', '--tun-port', String(LAB_GUE_PORT)] : ['-i', '--tun-type', 'gre'];
     const out: string[][] = [];
     const protos: ['-t' | '-u', 'http' | 'udp'][] = [['-t', 'http']];
     if (o.udp ?? true) protos.push(['-u', 'udp']);
@@ -379,7 +381,7 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
       out.push(['-A', ...svc(proto, port), '-s', sched]);
       for (const r of rs) {
         const rport = kind === 'http' ? r.httpPort : r.udpPort;
-        out.push(['-a', ...svc(proto, port), '-r', `${r.addr}:${rport}`, fwdFlag, '-w', String(r.weight)]);
+        out.push(['-a', ...svc(proto, port), '-r', `${r.addr}:${rport}`, ...fwd, '-w', String(r.weight)]);
       }
       if (mode === 'fullnat') out.push(['-P', ...svc(proto, port), '-z', LIP]);
     }

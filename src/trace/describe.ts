@@ -1,7 +1,7 @@
 /**
  * describe — a tcpdump-like view of one frame for the tracer: decodeFrame() turns the bytes of
  * an Ethernet frame into a plain, JSON-ready FrameView (MACs, ARP, IPv4 with TTL, ID, DF and
- * header checksum, the outer and inner header of an IPIP packet, TCP/UDP/ICMP with ports,
+ * header checksum, the outer and inner header of a tunnel packet (IPIP, GUE, GRE), TCP/UDP/ICMP with ports,
  * flags, sequence numbers and checksum); describeFrame() prints it on one line.
  *
  * Promises:
@@ -77,10 +77,51 @@ export interface FrameView {
   len: number;
   eth: EthView;
   arp?: ArpView;
-  /** For IPIP (TUN): the outer header; `ip`/`l4` are then the inner packet. */
+  /** For a tunnel packet (TUN: IPIP, GUE, GRE): the outer header; `ip`/`l4` are then the inner packet. */
   outer?: IpView;
+  /** Which tunnel, with GUE's UDP ports. */
+  tunnel?: TunnelView;
   ip?: IpView;
   l4?: L4View;
+}
+
+export interface TunnelView {
+  kind: 'IPIP' | 'GUE' | 'GRE';
+  /** GUE: the outer UDP ports (0 otherwise). */
+  sport: number;
+  dport: number;
+}
+
+/**
+ * Where the inner IPv4 packet of a tunnel packet starts (the outer IPv4 header at l3), or -1:
+ * IPIP (protocol 4); GRE (47, version 0, no routing, protocol 0x0800, after the optional
+ * checksum/key/sequence words); GUE (UDP whose payload is a version-0 data header with
+ * proto_ctype 4, then an IPv4 header whose checksum verifies — so ordinary UDP is not mistaken
+ * for it). `kind` receives the tunnel's name.
+ */
+export function tunnelInner(b: Uint8Array, l3: number, end: number, kind?: { v: TunnelView['kind'] }): number {
+  const proto = b[l3 + 9]!;
+  const l4 = l3 + (b[l3]! & 15) * 4;
+  if ((rd16(b, l3 + 6) & 0x3fff) !== 0) return -1; // a fragment: no header to look into
+  let inner = -1;
+  let k: TunnelView['kind'] = 'IPIP';
+  if (proto === 4) inner = l4;
+  else if (proto === 47 && l4 + 4 <= end) {
+    const fl = rd16(b, l4);
+    if ((fl & 0x4007) === 0 && rd16(b, l4 + 2) === 0x0800) {
+      inner = l4 + 4 + (fl & 0x8000 ? 4 : 0) + (fl & 0x2000 ? 4 : 0) + (fl & 0x1000 ? 4 : 0);
+      k = 'GRE';
+    }
+  } else if (proto === 17 && l4 + 12 + 20 <= end) {
+    const g = l4 + 8;
+    if (b[g]! >>> 5 === 0 && b[g + 1] === 4) {
+      const at = g + 4 + ((b[g]! & 0x1f) << 2);
+      if (at + 20 <= end && b[at]! >> 4 === 4 && ipv4ChecksumOk(b, at)) { inner = at; k = 'GUE'; }
+    }
+  }
+  if (inner < 0 || inner + 20 > end || b[inner]! >> 4 !== 4) return -1;
+  if (kind) kind.v = k;
+  return inner;
 }
 
 const hex16 = (v: number): string => `0x${v.toString(16).padStart(4, '0')}`;
@@ -166,11 +207,14 @@ export function decodeFrame(b: Uint8Array, off: number, len: number): FrameView 
   if (v.eth.type !== 0x0800) return v;
   const ip = decodeIp(b, l3, end);
   if (!ip) return v;
-  if (ip.proto === 4) {
-    const inner = l3 + (b[l3]! & 15) * 4;
+  const kind = { v: 'IPIP' as TunnelView['kind'] };
+  const inner = tunnelInner(b, l3, end, kind);
+  if (inner >= 0) {
     const iip = decodeIp(b, inner, end);
     if (iip) {
+      const l4o = l3 + (b[l3]! & 15) * 4;
       v.outer = ip;
+      v.tunnel = { kind: kind.v, sport: kind.v === 'GUE' ? rd16(b, l4o) : 0, dport: kind.v === 'GUE' ? rd16(b, l4o + 2) : 0 };
       v.ip = iip;
       const l4 = decodeL4(b, inner, iip, end);
       if (l4) v.l4 = l4;
@@ -181,6 +225,11 @@ export function decodeFrame(b: Uint8Array, off: number, len: number): FrameView 
   const l4 = decodeL4(b, l3, ip, end);
   if (l4) v.l4 = l4;
   return v;
+}
+
+/** The tunnel's name ("IPIP", "GUE", "GRE") of a decoded tunnel packet. */
+export function tunnelText(v: FrameView): string {
+  return v.tunnel?.kind ?? 'IPIP';
 }
 
 /** "192.168.10.6:40000" (ports only for TCP/UDP). */
@@ -198,7 +247,7 @@ export function describePacket(v: FrameView): string {
   if (!ip) return `ethertype 0x${v.eth.type.toString(16).padStart(4, '0')}, ${v.len} bytes`;
   const l4 = v.l4;
   let s = '';
-  if (v.outer) s += `IPIP ${v.outer.saddr} → ${v.outer.daddr} ttl ${v.outer.ttl} | `;
+  if (v.outer) s += `${tunnelText(v)} ${v.outer.saddr} → ${v.outer.daddr}${v.tunnel?.kind === 'GUE' ? ` udp ${v.tunnel.sport} → ${v.tunnel.dport}` : ''} ttl ${v.outer.ttl} | `;
   s += `${endpoint(ip.saddr, l4?.sport ?? 0, l4)} → ${endpoint(ip.daddr, l4?.dport ?? 0, l4)} ${l4?.proto ?? PROTO_NAMES[ip.proto] ?? ip.proto}`;
   if (l4?.flags) s += ` ${l4.flags} seq ${l4.seq} ack ${l4.ack} win ${l4.win}`;
   if (l4?.icmpType !== undefined) s += ` type ${l4.icmpType} code ${l4.icmpCode}`;

@@ -18,6 +18,7 @@
  *
  * See also: step-tracer.ts (uses it in begin(), with one reused MatchView).
  */
+import { tunnelInner } from './describe.js';
 import { parseIp, prefixToMask } from '../model/addr.js';
 
 /**
@@ -31,7 +32,7 @@ export class MatchView {
   proto = 0;
   src = 0;
   dst = 0;
-  /** IPIP: the outer header's addresses (src/dst are then the inner packet's). */
+  /** A tunnel packet (IPIP, GUE, GRE): the outer header's addresses (src/dst are then the inner packet's). */
   hasOuter = false;
   osrc = 0;
   odst = 0;
@@ -59,9 +60,9 @@ export class MatchView {
     this.proto = b[l3 + 9]!;
     this.src = rd32(b, l3 + 12);
     this.dst = rd32(b, l3 + 16);
-    if (this.proto === 4) {
-      const inner = l3 + (b[l3]! & 15) * 4;
-      if (inner + 20 <= end && b[inner]! >> 4 === 4) {
+    {
+      const inner = tunnelInner(b, l3, end);
+      if (inner >= 0) {
         this.hasOuter = true;
         this.osrc = this.src;
         this.odst = this.dst;

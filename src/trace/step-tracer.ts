@@ -32,7 +32,7 @@
  */
 import type { Packet } from '../packet/packet.js';
 import type { Tracer } from './tracer.js';
-import { decodeFrame, describeFrame, describePacket, endpoint, type FrameView, type IpView } from './describe.js';
+import { decodeFrame, describeFrame, describePacket, endpoint, tunnelText, type FrameView, type IpView } from './describe.js';
 import { compileFilter, MatchView, type FramePredicate } from './filter.js';
 import { CF_FWD_MASK } from '../conn/conn-table.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../model/constants.js';
@@ -245,7 +245,7 @@ function parseSummary(v: FrameView): string {
     x.mf || x.fragOff !== 0 ? `, fragment at offset ${x.fragOff}${x.mf ? ', more follow' : ', the last'}` : '';
   const ipPart = (x: IpView): string => `IPv4 (${x.len} bytes${fragPart(x)}, ip-csum ${x.csum} ${x.csumOk ? 'ok' : 'BAD'})`;
   let s = 'Ethernet → ';
-  if (v.outer) s += `${ipPart(v.outer)} → IPIP → `;
+  if (v.outer) s += `${ipPart(v.outer)} → ${tunnelText(v)}${v.tunnel?.kind === 'GUE' ? ` (udp ${v.tunnel.sport} → ${v.tunnel.dport})` : ''} → `;
   s += ipPart(ip);
   const l4 = v.l4;
   // A first fragment's L4 checksum covers the whole datagram: it cannot be verified here.
@@ -261,7 +261,7 @@ function hdrLine(v: FrameView, ref: FrameView | undefined, c: Paint): string[] {
   if (v.outer) {
     const o = v.outer;
     const ro = ref?.outer;
-    lines.push(`${mark(`outer ${o.saddr} → ${o.daddr} IPIP`, ro !== undefined && ro.saddr === o.saddr && ro.daddr === o.daddr)}  ttl ${o.ttl}  id ${o.id}${o.df ? ' DF' : ''}  ip-csum ${o.csum}`);
+    lines.push(`${mark(`outer ${o.saddr} → ${o.daddr} ${tunnelText(v)}`, ro !== undefined && ro.saddr === o.saddr && ro.daddr === o.daddr)}  ttl ${o.ttl}  id ${o.id}${o.df ? ' DF' : ''}  ip-csum ${o.csum}`);
   }
   const ip = v.ip;
   const l4 = v.l4;
@@ -283,8 +283,8 @@ function hdrLine(v: FrameView, ref: FrameView | undefined, c: Paint): string[] {
 /** What the rewrite changed, in words: "dst 192.168.10.110 → 10.0.0.17, dport 80 → 8080, …". */
 function changes(a: FrameView, b: FrameView): string {
   const out: string[] = [];
-  if (!a.outer && b.outer) out.push(`outer IPIP header added (${b.outer.saddr} → ${b.outer.daddr})`);
-  if (a.outer && !b.outer) out.push('outer IPIP header removed');
+  if (!a.outer && b.outer) out.push(`outer ${tunnelText(b)} header added (${b.outer.saddr} → ${b.outer.daddr}${b.tunnel?.kind === 'GUE' ? `, udp ${b.tunnel.sport} → ${b.tunnel.dport}` : ''})`);
+  if (a.outer && !b.outer) out.push(`outer ${tunnelText(a)} header removed`);
   const x = a.ip;
   const y = b.ip;
   if (x && y) {

@@ -34,6 +34,20 @@ describe('uvs explain', () => {
     expect(out).toMatch(/TCP \d\d:\d\d {2}TIME_WAIT {3}192\.168\.10\.6:40000/);
   });
 
+  it('tun --tun-type gue / gre: the rules as typed and each packet shown with its outer GUE (UDP ports) or GRE header', async () => {
+    const gue = await explain('--mode', 'tun', '--tun-type', 'gue', '--packets', '1');
+    expect(gue.rc).toBe(0);
+    expect(gue.out).toContain('$ uvsadm -a -t 10.0.0.100:80 -r 10.0.0.17:80 -i --tun-type gue --tun-port 6080 --tun-csum -w 3\n');
+    expect(gue.out).toMatch(/after {3}outer 10\.0\.0\.8 → 10\.0\.0\.(7|17) GUE {2}ttl 62/);
+    expect(gue.out).toMatch(/changed outer GUE header added \(10\.0\.0\.8 → 10\.0\.0\.(7|17), udp \d+ → 6080\)/);
+    expect(gue.out).toMatch(/out {7}eth0 .* GUE 10\.0\.0\.8 → 10\.0\.0\.(7|17) udp \d+ → 6080 ttl 62 \| 192\.168\.10\.6:40000 → 10\.0\.0\.100:80 TCP \[S\]/);
+    const gre = await explain('--mode', 'tun', '--tun-type', 'gre', '--packets', '1');
+    expect(gre.rc).toBe(0);
+    expect(gre.out).toMatch(/changed outer GRE header added \(10\.0\.0\.8 → 10\.0\.0\.(7|17)\)/);
+    expect((await explain('--mode', 'dr', '--tun-type', 'gue')).err).toContain('--tun-type goes with --mode tun');
+    expect((await explain('--mode', 'tun', '--tun-type', 'vxlan')).err).toContain('--tun-type must be ipip, gue or gre');
+  });
+
   it('dr and tun: only client packets cross the director; the direct reply is explained', async () => {
     for (const mode of ['dr', 'tun']) {
       const { rc, out } = await explain('--mode', mode, '--packets', '1');

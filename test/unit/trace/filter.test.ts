@@ -61,6 +61,22 @@ describe('trace filter', () => {
     expect(m('src host 192.168.10.6 and port 80 and tcp', v)).toBe(true);
   });
 
+  it('GUE and GRE (as the TUN forwarder builds them): host matches the outer and the inner addresses, port the inner ports; plain UDP stays UDP', async () => {
+    const { memLab, tcpSvc, svcOpts, destOpts, ROUTER_MAC, DIR1_MAC } = await import('../../helpers/lab-mem.js');
+    for (const [type, port] of [[1, 6080], [2, 0]] as const) {
+      const l = memLab({ gateway: '10.0.0.200' });
+      l.cmd({ cmd: 'add-service', svc: tcpSvc('10.0.0.100', 80), opts: svcOpts('rr') });
+      l.cmd({ cmd: 'add-server', svc: tcpSvc('10.0.0.100', 80), dest: { addr: '10.0.0.17', port: 80 }, opts: { ...destOpts(2), tunType: type, tunPort: port, tunFlags: 1 } });
+      l.p1.inject(build({ srcMac: ROUTER_MAC, dstMac: DIR1_MAC, saddr: '192.168.10.6', daddr: '10.0.0.100', sport: 40000, dport: 80 }));
+      l.run();
+      const v = view(l.p1.takeSent()[0]!.frame);
+      expect(m('host 10.0.0.17', v)).toBe(true);
+      expect(m('src host 192.168.10.6 and port 80 and tcp', v)).toBe(true);
+      expect(m('udp', v)).toBe(false);
+    }
+    expect(m('udp and port 53', udpDns)).toBe(true);
+  });
+
   it('and / or / not / parentheses, with precedence and symbols', () => {
     expect(m('tcp and port 80')).toBe(true);
     expect(m('udp or port 80')).toBe(true);
