@@ -203,6 +203,8 @@ export class ConnTable implements DueHandler {
   readonly timeouts: Timeouts;
   readonly dests: (Dest | undefined)[];
   onExpire: ((idx: number) => void) | null;
+  /** Called when a due conn is kept because it still controls others (re-armed for 60 s). */
+  onRearm: ((idx: number, now: number) => void) | null = null;
   maxExpirePerTick: number;
 
   /** Conns + templates in use. */
@@ -1007,6 +1009,7 @@ export class ConnTable implements DueHandler {
       this.setTimeout(idx, TEMPLATE_REARM_MS);
       this.setExpires(idx, now + TEMPLATE_REARM_MS);
       this.wheel.insert(idx, this.expires(idx));
+      if (this.onRearm !== null) this.onRearm(idx, now); // K: and the sync master sends it again
       return;
     }
     this.free(idx);

@@ -1331,6 +1331,15 @@ export class Director implements FwdContext {
   }
 
   /** Starts (syncid ≥ 0) or stops (-1) the backup role; backup_only follows. */
+  /**
+   * Starts (a SyncMaster) or stops (null) the sync master. While one runs, a template kept
+   * because it still controls conns is sent again each time it is re-armed (K ip_vs_conn_expire).
+   */
+  setSyncMaster(m: SyncMaster | null): void {
+    this.syncMaster = m;
+    this.conns.onRearm = m === null ? null : (t, now) => { this.syncRecordsSent += m.connPacket(t, now); };
+  }
+
   setSyncBackup(syncid: number): void {
     this.syncBackupId = syncid;
     this.backupOnly = this.sysctl.backupOnly !== 0 && syncid >= 0;

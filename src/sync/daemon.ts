@@ -139,7 +139,7 @@ export class SyncDaemons {
         counters.sendErrors = 0;
         const master = new SyncMaster(this.director.conns, this.director.config, this.director.sysctl, { syncid: full.syncid, maxlen: full.maxlen });
         r.master = master;
-        this.director.syncMaster = master;
+        this.director.setSyncMaster(master);
         r.timer = setInterval(() => this.sendDue(r, false), SEND_INTERVAL_MS);
         r.timer.unref();
       } else {
@@ -159,7 +159,7 @@ export class SyncDaemons {
       }
     } catch (e) {
       sock.close();
-      if (full.state === 'master') this.director.syncMaster = null;
+      if (full.state === 'master') this.director.setSyncMaster(null);
       const err = e as NodeJS.ErrnoException;
       throw new DaemonError(err.code ?? 'EINVAL', `${full.state} sync daemon on ${full.mcastIfn}: ${err.message}`);
     }
@@ -185,7 +185,7 @@ export class SyncDaemons {
     this.running.delete(state);
     if (r.timer) clearInterval(r.timer);
     if (state === 'master') {
-      this.director.syncMaster = null;
+      this.director.setSyncMaster(null);
       this.sendDue(r, true); // what was queued still goes out (K: the master thread sends its queue before it stops)
     } else {
       this.director.setSyncBackup(-1);

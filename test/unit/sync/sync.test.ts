@@ -44,7 +44,7 @@ function natLab(sched = 'rr', extra: Parameters<typeof svcOpts>[1] = {}, proto: 
 
 function withMaster(l: Lab, syncid = 5, maxlen = 1472): SyncMaster {
   const m = new SyncMaster(l.d.conns, l.d.config, l.d.sysctl, { syncid, maxlen });
-  l.d.syncMaster = m;
+  l.d.setSyncMaster(m);
   return m;
 }
 
@@ -217,6 +217,25 @@ describe('the master: what is sent when (K ip_vs_sync_conn_needed, defaults sync
     const r3 = drain(l, m);
     expect(r3.every((x) => (x.flags & KF_TEMPLATE) !== 0)).toBe(true);
     expect(r3).toHaveLength(50);
+  });
+
+  it('a template kept past its timeout because it still controls a conn is sent again at each 60 s re-arm (K ip_vs_conn_expire)', () => {
+    const l = natLab('rr', { flags: 1, timeout: 30 });
+    const m = withMaster(l);
+    send(l, 40000, SYN);
+    send(l, 40000, ACK);
+    drain(l, m);
+    l.clock.advance(31_000);           // the template is due; its conn (ESTABLISHED, 900 s) is alive
+    l.d.tick();
+    const r = drain(l, m);
+    expect(r).toMatchObject([{ flags: FWD_MASQ | KF_TEMPLATE | KF_SYNC, timeout: 60 }]);
+    l.clock.advance(61_000);
+    l.d.tick();
+    expect(drain(l, m)).toHaveLength(1);
+    l.d.setSyncMaster(null);             // no master: re-arming sends nothing
+    l.clock.advance(61_000);
+    l.d.tick();
+    expect(m.due(l.clock.now(), true)).toEqual([]);
   });
 
   it('one-packet (-o) UDP conns are never sent; sync_version=0 makes version 0 messages', () => {
