@@ -712,3 +712,37 @@ describe('ConnTable: record layout', () => {
     expect(t.expires(hi)).toBe(T0 + 300_000);
   });
 });
+
+describe('ConnTable: drop_entry\'s todrop_entry rate (K: one idle conn in k with k client packets, the first of each k)', () => {
+  it('with a one-slot table every pass looks at that conn: with 3 packets the 1st, 4th, 7th … look drops it, with 1 every look, with 9 never', () => {
+    const svc = mkService(1, IPPROTO_UDP);
+    const d = mkDest(svc, '10.0.0.11', 53, FWD_DROUTE);
+    const t = mk({ maxConns: 1 });
+    const fresh = (pkts: number, now: number): number => {
+      const c = t.create(IPPROTO_UDP, CIP, 5353, VIP, 53, RIP, 53, 0, 0, d, svc.id, -1, now, 0);
+      expect(c).toBe(0);
+      t.udpPacket(c, DIR_IN, now);
+      t.setInPkts(c, pkts);
+      return c;
+    };
+    let now = T0;
+    const pattern = (pkts: number, looks: number): string => {
+      let s = '';
+      for (let k = 0; k < looks; k++) {
+        if (!t.inUse(0)) fresh(pkts, now);
+        now += 61_000; // idle for more than 60 s (its UDP timeout is 300 s: still in the table)
+        s += t.dropRandomEntries(1, now) === 1 ? 'D' : '.';
+      }
+      t.expire(0, now);
+      return s;
+    };
+    expect(pattern(3, 7)).toBe('D..D..D');
+    expect(pattern(1, 4)).toBe('DDDD');
+    expect(pattern(9, 4)).toBe('....');
+    expect(pattern(2, 4)).toBe('D.D.');
+    // Not idle long enough (less than 60 s since its last packet): kept whatever its count.
+    const c = fresh(1, now);
+    expect(t.dropRandomEntries(1, now + 30_000)).toBe(0);
+    expect(t.inUse(c)).toBe(true);
+  });
+});
