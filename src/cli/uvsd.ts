@@ -41,6 +41,8 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             receive queue (veth, virtio single queue), else AF_PACKET; --io xdp also accepts generic
             (skb) XDP; --io packet: always AF_PACKET. The port chosen is logged. With AF_XDP a small XDP
             program hands uvs only the flows it owns; the host keeps the rest of the interface's traffic
+            [--vip-arp uvs|host]             who answers ARP for VIPs and local addresses: uvs (default), or the
+                                             host while an interface carries them (keepalived VRRP active/standby)
             [--rx-coalesce auto|off|USECS]   AF_XDP ports: receive coalescing (the device's napi_defer_hard_irqs +
             gro_flush_timeout, restored at exit); auto (default) turns it on above 30k frames/s, like a NIC's
             adaptive interrupt moderation, and leaves a device alone that already has it configured
@@ -96,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
         iface: { type: 'string', multiple: true },
         io: { type: 'string' },
         'rx-coalesce': { type: 'string' },
+        'vip-arp': { type: 'string' },
         tap: { type: 'string', multiple: true },
         gateway: { type: 'string' },
         sock: { type: 'string' },
@@ -160,6 +163,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
+  const vipArp = opts['vip-arp'] ?? 'uvs';
+  if (vipArp !== 'uvs' && vipArp !== 'host') {
+    process.stderr.write(`uvsd: --vip-arp ${vipArp}: uvs or host\n`);
+    return 2;
+  }
   const log = pino({ level: opts['log-level'] ?? 'info', base: { name: 'uvsd' } });
   const sock = opts.sock ?? process.env.UVS_SOCK ?? DEFAULT_SOCK;
   let handle: UvsdHandle;
@@ -172,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     const trace = opts.trace !== undefined || opts.pcap !== undefined
       ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
       : undefined;
-    handle = await startDaemon({ ifaces, io: ioMode, rxCoalesce, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls });
+    handle = await startDaemon({ ifaces, io: ioMode, rxCoalesce, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls, vipArp });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -207,6 +215,8 @@ interface StartOptions {
   health?: { file: string; format: ConfigFormat } | undefined;
   /** `--sysctl NAME=VALUE`: the IPVS sysctls uvs can change (defaults as the kernel). */
   sysctls?: SysctlSettings;
+  /** `--vip-arp`: uvs answers ARP for its service addresses (default), or leaves it to the host. */
+  vipArp?: 'uvs' | 'host';
   /** `--trace [FILTER]` / `--pcap DIR`: step-by-step trace of matching packets. */
   trace?: { filter: string; out: 'text' | 'json' | 'none'; pcapDir: string | undefined } | undefined;
 }
@@ -215,6 +225,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
   const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
   for (const { name, value } of o.sysctls ?? []) director.setSysctl(name, value);
+  director.serviceArp = o.vipArp !== 'host';
   const ports: Port[] = [];
   let guard: HostGuard | null = null;
   const coalescer = new RxCoalescer(o.rxCoalesce ?? { kind: 'auto' }, undefined,

@@ -157,6 +157,14 @@ export class Director implements FwdContext {
   /** Records the sync master wrote (all masters since start: uvs_sync_records_sent_total). */
   syncRecordsSent = 0;
   private readonly syncRecs: SyncRecord[] = [];
+  /**
+   * Whether uvs answers ARP for its service addresses (VIPs, FULLNAT local addresses): true by
+   * default (`uvsd --vip-arp uvs`); false (`--vip-arp host`) leaves ARP for them to the host,
+   * which answers while one of its interfaces carries the address — keepalived's
+   * virtual_ipaddress moving with VRRP — so only the active director of a pair attracts the
+   * traffic, as with kernel IPVS. uvs's own addresses (tap mode) are answered either way.
+   */
+  serviceArp = true;
   /** backup_only=1 while a backup runs: uvs leaves TCP/UDP to the host (K sysctl_backup_only). */
   private backupOnly = false;
   /** K ip_vs_todrop: drop one new conn in dropRate (0 = off), counting down in dropCounter. */
@@ -909,7 +917,7 @@ export class Director implements FwdContext {
         if (ni >= 0) this.releasePending(ni);
       }
     }
-    if (op === ARP_REQUEST && forUs) {
+    if (op === ARP_REQUEST && forUs && (this.serviceArp || this.ports[pi]!.hostAddrs.includes(tpa))) {
       const port = this.ports[pi]!.port;
       // Turn the request around in place: reply from our MAC for tpa to the asker.
       const sha = this.tmpMac;

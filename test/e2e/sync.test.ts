@@ -2,16 +2,19 @@
  * Connection sync end to end: director failover without losing an established TCP connection.
  *
  * The DR lab (client — router — director, real servers) plus a second director namespace on the
- * server segment (10.0.0.9), both running uvsd over --iface with the same DR service (VIP:7000,
- * rr over rs1 and rs2, a TCP echo server on each real server). The router reaches the VIP through
- * a /32 route via the active director's address (what a VRRP move of the VIP amounts to for it).
+ * server segment (10.0.0.9), both running uvsd over --iface with `--vip-arp host` and the same DR
+ * service (VIP:7000, rr over rs1 and rs2, a TCP echo server on each real server). As with
+ * keepalived VRRP in front of kernel IPVS, the active director's host carries the VIP on eth0
+ * (`ip addr add`), so its kernel answers the router's ARP for it and the standby stays silent —
+ * checked with an ARP probe from the router, which must get exactly one answer.
  * uvsd #1 runs `--start-daemon master`, uvsd #2 `--start-daemon backup` (same syncid, multicast
  * 224.0.0.81:8848 over eth0 — real multicast between two processes' kernel sockets).
  *
  * A client opens one TCP connection through director #1 (after a decoy connection, so the two rr
  * schedulers are out of step), exchanges a line, and waits; once director #2 lists the conn as
- * ESTABLISHED to the same real server (`uvsadm -Lnc` there), the router's route moves to
- * director #2, and the client's next line on the same connection must come back from the same
+ * ESTABLISHED to the same real server (`uvsadm -Lnc` there), the VIP moves to director #2 (address
+ * deleted on #1, added on #2, the router's neighbour entry dropped — what VRRP and its gratuitous
+ * ARP amount to), and the client's next line on the same connection must come back from the same
  * real server. Without the sync director #2 drops that segment (not a SYN, sloppy_tcp=0) and the
  * client times out.
  */
@@ -47,6 +50,30 @@ s.on('data', (d) => {
 s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });
 `;
 
+/** Sends one ARP who-has for argv[2] on argv[1] and prints the MAC of every answer within 1 s. */
+const ARP_PROBE = `
+import json, socket, struct, subprocess, sys, time
+ifn, target = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifn, 0x0806))
+mac = s.getsockname()[4]
+addr = json.loads(subprocess.check_output(['ip', '-j', '-4', 'addr', 'show', 'dev', ifn]))[0]['addr_info'][0]['local']
+tip = socket.inet_aton(target)
+req = b'\\xff' * 6 + mac + b'\\x08\\x06' + struct.pack('!HHBBH', 1, 0x0800, 6, 4, 1) + mac + socket.inet_aton(addr) + b'\\x00' * 6 + tip
+s.send(req)
+s.settimeout(0.2)
+seen = set()
+end = time.time() + 1.0
+while time.time() < end:
+    try:
+        f = s.recv(100)
+    except socket.timeout:
+        continue
+    if len(f) >= 42 and f[20:22] == b'\\x00\\x02' and f[28:32] == tip:
+        seen.add(':'.join('%02x' % b for b in f[22:28]))
+print(' '.join(sorted(seen)))
+`;
+
 describe.skipIf(process.getuid?.() !== 0)('connection sync: a DR director fails over without losing an established TCP connection', () => {
   let lab: Lab;
   const registry = new Registry();
@@ -79,16 +106,14 @@ describe.skipIf(process.getuid?.() !== 0)('connection sync: a DR director fails 
     await run(['ip', '-n', ns2, 'addr', 'add', `${DIP2}/24`, 'dev', 'eth0']);
     await run(['ip', '-n', ns2, 'route', 'add', 'default', 'via', lab.router!.b]);
     await run(inNs(ns2, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']));
-    // The router reaches the VIP through the active director.
-    await lab.exec('router', ['ip', 'route', 'add', `${lab.vip}/32`, 'via', lab.dip]);
     for (const r of lab.rs) {
       const p = lab.spawn(r.name, [process.execPath, '-e', ECHO, r.name], 'echo');
       const up = await waitFor(() => p.log().includes('listening'), 10_000);
       if (!up) throw new Error(`${r.name} echo server: ${p.log()}`);
     }
-    uvsd1 = await lab.startUvsd({ timeoutMs: 20_000 });
+    uvsd1 = await lab.startUvsd({ timeoutMs: 20_000, extraArgs: ['--vip-arp', 'host'] });
     sock2 = join(lab.dir, 'uvsd2.sock');
-    uvsd2 = registry.spawn('uvsd2', inNs(ns2, [process.execPath, join(REPO_ROOT, 'bin', 'uvsd.js'), '--iface', 'eth0', '--sock', sock2, '--log-level', 'info']),
+    uvsd2 = registry.spawn('uvsd2', inNs(ns2, [process.execPath, join(REPO_ROOT, 'bin', 'uvsd.js'), '--iface', 'eth0', '--sock', sock2, '--log-level', 'info', '--vip-arp', 'host']),
       join(lab.dir, 'director2-uvsd.log'));
     const ready = await waitFor(() => {
       if (uvsd2!.hasExited()) throw new Error(`uvsd #2 exited:\n${uvsd2!.log()}`);
@@ -100,6 +125,8 @@ describe.skipIf(process.getuid?.() !== 0)('connection sync: a DR director fails 
       await ok(lab.uvsadm(rule), `uvsadm #1 ${rule.join(' ')}`);
       await ok(adm2(...rule), `uvsadm #2 ${rule.join(' ')}`);
     }
+    // Director #1 is the active one: its host carries the VIP (keepalived's virtual_ipaddress).
+    await lab.exec('director', ['ip', 'addr', 'add', `${lab.vip}/32`, 'dev', 'eth0']);
     await ok(lab.uvsadm(['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', '7']), 'start master');
     await ok(adm2('--start-daemon', 'backup', '--mcast-interface', 'eth0', '--syncid', '7'), 'start backup');
   }, 120_000);
@@ -120,6 +147,14 @@ describe.skipIf(process.getuid?.() !== 0)('connection sync: a DR director fails 
     expect((await adm2('--start-daemon', 'backup')).stderr).toBe('Daemon has already run\n');
   });
 
+  const macOf = async (ns: string): Promise<string> =>
+    (JSON.parse((await run(inNs(ns, ['ip', '-j', 'link', 'show', 'dev', 'eth0']))).stdout) as { address: string }[])[0]!.address;
+  const arpAnswers = async (): Promise<string> => (await run(inNs(lab.ns.router!, ['python3', '-c', ARP_PROBE, 'eth1', lab.vip]), { timeoutMs: 10_000 })).stdout.trim();
+
+  it('with --vip-arp host only the director whose host carries the VIP answers ARP for it', async () => {
+    expect(await arpAnswers()).toBe(await macOf(lab.ns.director!));
+  });
+
   it('the backup learns the connection and carries it on after the failover', async () => {
     // A decoy connection first: director #1's rr is then one pick ahead of director #2's.
     const decoy = lab.spawn('client', [process.execPath, '-e', CLIENT, lab.vip, join(tmp, 'never')], 'decoy');
@@ -136,8 +171,11 @@ describe.skipIf(process.getuid?.() !== 0)('connection sync: a DR director fails 
       return out.split('\n').find((l) => l.includes(`${rip}:${PORT}`) && l.includes('ESTABLISHED'));
     }, 15_000, 200);
     if (!line) throw new Error(`director #2 never listed the conn:\n${(await adm2('-Lnc')).stdout}\n${logs()}`);
-    // Failover: the router now sends the VIP's traffic to director #2.
-    await lab.exec('router', ['ip', 'route', 'replace', `${lab.vip}/32`, 'via', DIP2]);
+    // Failover: the VIP moves to director #2 (VRRP), the router learns its new MAC.
+    await lab.exec('director', ['ip', 'addr', 'del', `${lab.vip}/32`, 'dev', 'eth0']);
+    await run(['ip', '-n', ns2, 'addr', 'add', `${lab.vip}/32`, 'dev', 'eth0']);
+    await lab.exec('router', ['ip', 'neigh', 'flush', 'to', lab.vip]);
+    expect(await arpAnswers()).toBe(await macOf(ns2));
     writeFileSync(go, '');
     const second = await waitFor(() => /reply (rs\d):two|timeout|error/.exec(client.log())?.[0], 20_000, 100);
     expect(second, `${client.log()}\n${logs()}`).toBe(`reply ${first}:two`);

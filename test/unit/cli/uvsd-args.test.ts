@@ -50,6 +50,12 @@ describe('uvsd argument checks (nothing is started)', () => {
     }
   });
 
+  it('--vip-arp takes uvs or host', async () => {
+    const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--vip-arp', 'kernel']);
+    expect(code).toBe(2);
+    expect(err).toBe('uvsd: --vip-arp kernel: uvs or host\n');
+  });
+
   it('no port at all is refused', async () => {
     const { code, err } = await run([]);
     expect(code).toBe(2);

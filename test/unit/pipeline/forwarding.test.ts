@@ -399,6 +399,22 @@ describe('ICMP errors of a conn', () => {
 });
 
 describe('host', () => {
+  it('uvsd --vip-arp host (serviceArp off): no ARP answer for the VIP — the host answers while it carries it — but still for its own address; VIP traffic still balanced', () => {
+    const { p0, p1, cmd, run, d } = memLab();
+    d.serviceArp = false;
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(arp(1, CLIENT_MAC, '192.168.10.6', VIP));
+    run();
+    expect(p0.takeSent()).toHaveLength(0);
+    p0.inject(arp(1, CLIENT_MAC, '192.168.10.6', '192.168.10.100'));
+    run();
+    expect(p0.takeSent()[0]!.frame[21]).toBe(2);
+    p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, flags: SYN }));
+    run();
+    expect(parse(p1.takeSent()[0]!.frame).daddr).toBe('10.0.0.7');
+  });
+
   it('answers ARP for the VIP and its own address, and ICMP echo for the VIP', () => {
     const { p0, cmd, run } = memLab();
     cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 80), opts: svcOpts('rr') });
