@@ -45,7 +45,7 @@ export const SYNC_MAXLEN_MIN = 52;
 
 export class SyncMaster {
   writer: SyncWriter;
-  /** Full messages waiting for send(). */
+  /** Full messages waiting for due() to hand them to the socket. */
   readonly queue: Uint8Array[] = [];
   /** Counters: records written, messages queued, messages dropped because the queue was full. */
   records = 0;
