@@ -16,9 +16,10 @@ export interface Clock {
 }
 
 /**
- * The daemon's clock: whole ms since the process started (performance.now(), monotonic), so a Smi
- * for 24.8 days of uptime. After that every value is still right, only boxed again where it
- * crosses a call (≈ 16 B per packet of garbage, no other effect).
+ * The daemon's clock: whole ms since the process started (performance.now(), monotonic), a Smi for
+ * 24.8 days of uptime. Past 2^31 the data path is re-optimized once for the larger numbers and
+ * stays allocation-free (test/unit/pipeline/no-alloc.test.ts crosses that boundary); every time
+ * is kept in a double (Float64Array fields), so expiry is exact either side of it.
  */
 export const systemClock: Clock = {
   now: () => Math.floor(performance.now()),

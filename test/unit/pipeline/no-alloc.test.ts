@@ -170,6 +170,23 @@ describe('the data path allocates nothing per packet', () => {
     });
   }
 
+  for (const [name, fwd] of [['NAT', FWD_MASQ], ['DR', FWD_DROUTE], ['TUN', FWD_TUNNEL], ['FULLNAT', FWD_FULLNAT]] as const) {
+    it(`${name} across 24.8 days of uptime (the millisecond clock passes 2^31: no longer a small integer)`, async () => {
+      const clock = new FakeClock(2 ** 31 - 60_000);
+      const l = lab(fwd, 4096, clock);
+      const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
+      pump(l, 6000); // optimized while the clock is a small integer
+      clock.advance(61_000); // now above 2^31 (the conns' timeouts are longer: nothing expires)
+      pump(l, 6000); // deoptimized once, optimized again for the larger numbers
+      await expectNoAlloc(() => pump(l, 3000));
+      expect(l.d.drops.counts.reduce((s, x) => s + x, 0)).toBe(before);
+      // Expiry still works there: 15 idle minutes later every conn (ESTABLISHED, 900 s) is gone.
+      clock.advance(901_000);
+      for (let k = 0; k < 100 && l.d.conns.count > 0; k++) l.d.conns.tick(clock.now());
+      expect(l.d.conns.count).toBe(0);
+    });
+  }
+
   it('SYNs of new conns (rr, NAT): scheduling, conn creation, hashing', async () => {
     const l = lab(FWD_MASQ, 1 << 18);
     const syns: Uint8Array[] = [];
