@@ -37,7 +37,8 @@ import { PacketSocketPort } from '../port/packet-socket-port.js';
 import { TunDevice } from '../port/tun-device.js';
 import { parseIp } from '../model/addr.js';
 import { rd16, rd32, wr16 } from '../wire/bytes.js';
-import { fold, pseudoSum, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
+import { fold, l4ChecksumOk, setIpv4Checksum, sumBytes } from '../wire/checksum.js';
+import { GRE_F_CSUM, GRE_HLEN, greInner, gueInner } from '../wire/tunnel.js';
 import { REASM_DUPLICATE, REASM_HELD, Reassembler } from '../wire/reassembly.js';
 import { IP_F_MF, IP_OFFMASK, ipFrag } from '../wire/ipv4.js';
 
@@ -126,24 +127,14 @@ export function decapsulate(arena: Arena, slot: number, locals: Uint32Array, rea
     const ulen = rd16(b, l4 + 4);
     if (ulen !== end - l4) return DECAP_MALFORMED;
     // A non-zero checksum is verified, unless a local sender left it to offload (partial at the UDP header).
-    if (rd16(b, l4 + 6) !== 0 && pcs !== l4 && fold(sumBytes(b, l4, ulen, pseudoSum(rd32(b, l3 + 12), rd32(b, l3 + 16), PROTO_UDP, ulen))) !== 0xffff) {
-      return DECAP_MALFORMED;
-    }
-    const g = l4 + 8;
-    if (b[g]! >>> 6 !== 0 || (b[g]! & 0x20) !== 0 || b[g + 1]! !== PROTO_IPIP) return DECAP_MALFORMED; // v0 data message carrying IPv4 only
-    in3 = g + 4 + ((b[g]! & 0x1f) << 2);
+    if (rd16(b, l4 + 6) !== 0 && pcs !== l4 && !l4ChecksumOk(b, rd32(b, l3 + 12), rd32(b, l3 + 16), PROTO_UDP, l4, ulen)) return DECAP_MALFORMED;
+    in3 = gueInner(b, l4 + 8); // a version-0 data message carrying IPv4 only
+    if (in3 < 0) return DECAP_MALFORMED;
   } else if (oproto === PROTO_GRE) {
-    if (l4 + 4 > end) return DECAP_MALFORMED;
-    const fl = rd16(b, l4);
-    if ((fl & 0x4007) !== 0 || rd16(b, l4 + 2) !== 0x0800) return DECAP_MALFORMED; // routing, version ≠ 0, not IPv4
-    let h = 4;
-    if (fl & 0x8000) {
-      if (pcs !== l4 && fold(sumBytes(b, l4, end - l4, 0)) !== 0xffff) return DECAP_MALFORMED;
-      h += 4;
-    }
-    if (fl & 0x2000) h += 4; // key
-    if (fl & 0x1000) h += 4; // sequence number
-    in3 = l4 + h;
+    if (l4 + GRE_HLEN > end) return DECAP_MALFORMED;
+    in3 = greInner(b, l4); // version 0, no routing, IPv4 inside; key and sequence skipped
+    if (in3 < 0) return DECAP_MALFORMED;
+    if ((rd16(b, l4) & GRE_F_CSUM) !== 0 && pcs !== l4 && fold(sumBytes(b, l4, end - l4, 0)) !== 0xffff) return DECAP_MALFORMED;
   }
   if (in3 + 20 > end) return DECAP_MALFORMED;
   const inLen = end - in3;

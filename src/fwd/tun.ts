@@ -29,16 +29,17 @@ import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_F_DF, writeIpv4 } from '../wire/ipv4.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../wire/l4.js';
 import { wr16 } from '../wire/bytes.js';
-import { checksum, pseudoSum } from '../wire/checksum.js';
+import { checksum, setL4Checksum } from '../wire/checksum.js';
+import { GRE_F_CSUM, GRE_HLEN, GRE_PROTO_IPV4, GUE_HLEN, GUE_PROTO_IPV4 } from '../wire/tunnel.js';
 import { D_FRAG_NEEDED, D_GSO, D_MTU_SMALL, D_NO_ROUTE, D_TRUNC_L4 } from '../pipeline/drops.js';
 import { TUN_F_CSUM, TUN_F_NOCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE } from '../model/constants.js';
 import type { Dest } from '../model/dest.js';
 import type { Forwarder, FwdContext } from './forwarder.js';
 
 export const IPIP_OVERHEAD = 20;
-export const GUE_OVERHEAD = 20 + 8 + 4;
-export const GRE_OVERHEAD = 20 + 4;
-export const GRE_CSUM_OVERHEAD = 20 + 8;
+export const GUE_OVERHEAD = IPIP_OVERHEAD + 8 + GUE_HLEN;
+export const GRE_OVERHEAD = IPIP_OVERHEAD + GRE_HLEN;
+export const GRE_CSUM_OVERHEAD = GRE_OVERHEAD + 4;
 /** K udp_flow_src_port over the default ip_local_port_range: [min, max). */
 const GUE_SPORT_MIN = 32768;
 const GUE_SPORT_MAX = 60999;
@@ -99,16 +100,12 @@ export const tunForwarder: Forwarder = {
       wr16(b, l4 + 4, l4len);
       wr16(b, l4 + 6, 0);
       b[l4 + 8] = 0; // version 0, C 0, hlen 0
-      b[l4 + 9] = 4; // proto_ctype: IPv4 inside
+      b[l4 + 9] = GUE_PROTO_IPV4;
       wr16(b, l4 + 10, 0);
-      if (outerCsum) {
-        let cs = checksum(b, l4, l4len, pseudoSum(src >>> 0, rip >>> 0, 17, l4len));
-        if (cs === 0) cs = 0xffff;
-        wr16(b, l4 + 6, cs);
-      }
+      if (outerCsum) setL4Checksum(b, src >>> 0, rip >>> 0, 17, l4, l4len, 6);
     } else if (type === TUN_TYPE_GRE) {
-      wr16(b, l4, outerCsum ? 0x8000 : 0);
-      wr16(b, l4 + 2, 0x0800);
+      wr16(b, l4, outerCsum ? GRE_F_CSUM : 0);
+      wr16(b, l4 + 2, GRE_PROTO_IPV4);
       if (outerCsum) {
         wr16(b, l4 + 4, 0);
         wr16(b, l4 + 6, 0);

@@ -148,7 +148,7 @@ export class Director implements FwdContext {
    * locality schedulers' expirations.
    */
   readonly sysctl = new Sysctls();
-  /** The connection-sync master while one runs (K ipvs->sync_state & IP_VS_STATE_MASTER). */
+  /** The connection-sync master while one runs (K ipvs->sync_state & IP_VS_STATE_MASTER); set it with setSyncMaster(). */
   syncMaster: SyncMaster | null = null;
   /** The running sync backup's syncid (0 = takes every SyncID), -1 when none runs. */
   syncBackupId = -1;

@@ -14,6 +14,7 @@
  *
  * See also: step-tracer.ts (before/after snapshots), filter.ts (matches on a FrameView).
  */
+import { GRE_HLEN, GUE_HLEN, greInner, gueInner } from '../wire/tunnel.js';
 import { ipToString, macToString } from '../model/addr.js';
 import { checksum, ipv4ChecksumOk, l4ChecksumOk } from '../wire/checksum.js';
 import { IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
@@ -106,18 +107,12 @@ export function tunnelInner(b: Uint8Array, l3: number, end: number, kind?: { v: 
   let inner = -1;
   let k: TunnelView['kind'] = 'IPIP';
   if (proto === 4) inner = l4;
-  else if (proto === 47 && l4 + 4 <= end) {
-    const fl = rd16(b, l4);
-    if ((fl & 0x4007) === 0 && rd16(b, l4 + 2) === 0x0800) {
-      inner = l4 + 4 + (fl & 0x8000 ? 4 : 0) + (fl & 0x2000 ? 4 : 0) + (fl & 0x1000 ? 4 : 0);
-      k = 'GRE';
-    }
-  } else if (proto === 17 && l4 + 12 + 20 <= end) {
-    const g = l4 + 8;
-    if (b[g]! >>> 5 === 0 && b[g + 1] === 4) {
-      const at = g + 4 + ((b[g]! & 0x1f) << 2);
-      if (at + 20 <= end && b[at]! >> 4 === 4 && ipv4ChecksumOk(b, at)) { inner = at; k = 'GUE'; }
-    }
+  else if (proto === 47 && l4 + GRE_HLEN <= end) {
+    inner = greInner(b, l4);
+    k = 'GRE';
+  } else if (proto === 17 && l4 + 8 + GUE_HLEN + 20 <= end) {
+    const at = gueInner(b, l4 + 8);
+    if (at >= 0 && at + 20 <= end && b[at]! >> 4 === 4 && ipv4ChecksumOk(b, at)) { inner = at; k = 'GUE'; }
   }
   if (inner < 0 || inner + 20 > end || b[inner]! >> 4 !== 4) return -1;
   if (kind) kind.v = k;
