@@ -96,6 +96,12 @@ export const CF_TEMPLATE = 0x1000;
 export const CF_ONE_PACKET = 0x2000;
 /** uvs: template ASSURED (mirrors state CTPL_S_ASSURED). */
 export const CF_ASSURED = 0x4000;
+/** uvs: the conn carries a PROXY protocol header (fwd/proxy-proto.ts), v1 or v2. */
+export const CF_PP_V1 = 0x0400;
+export const CF_PP_V2 = 0x0800;
+export const CF_PP_MASK = CF_PP_V1 | CF_PP_V2;
+/** uvs: the PROXY header went out; ppSeq(idx) is where the client's data starts. */
+export const CF_PP_SENT = 0x0200;
 
 /** countIn's ceiling. */
 const IN_PKTS_MAX = 1 << 30;
@@ -271,6 +277,34 @@ export class ConnTable implements DueHandler {
       this.freeHead = i;
     }
   }
+
+  // ---------------------------------------------------------------- PROXY protocol
+
+  /**
+   * Where each PROXY-protocol conn's client data starts (its first data byte's seq), in a side
+   * table made when the first such conn is marked: the 64-byte record has no spare word, and
+   * directors without `--proxy-protocol` services pay nothing (4 B per conn when one exists).
+   */
+  private ppSeqs: Uint32Array | null = null;
+
+  /** Marks conn idx (just created) as carrying a PROXY header of `version` (1 or 2). */
+  setProxyProtocol(idx: number, version: number): void {
+    if (this.ppSeqs === null) this.ppSeqs = new Uint32Array(this.capacity);
+    this.setFlags(idx, (this.flags(idx) & ~(CF_PP_MASK | CF_PP_SENT)) | (version === 2 ? CF_PP_V2 : CF_PP_V1));
+  }
+
+  /** The seq of conn idx's first client data byte (valid with CF_PP_SENT). */
+  ppSeq(idx: number): number { return this.ppSeqs === null ? 0 : this.ppSeqs[idx]!; }
+
+  /** The header went out in front of the client data starting at seq. */
+  setPpSent(idx: number, seq: number): void {
+    if (this.ppSeqs === null) return;
+    this.ppSeqs[idx] = seq;
+    this.setFlags(idx, this.flags(idx) | CF_PP_SENT);
+  }
+
+  /** A new connection on the tuple: the header goes out again. */
+  clearPpSent(idx: number): void { this.setFlags(idx, this.flags(idx) & ~CF_PP_SENT); }
 
   // ---------------------------------------------------------------- fields of conn idx
 

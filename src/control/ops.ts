@@ -17,7 +17,7 @@ import {
 import { getScheduler } from '../sched/index.js';
 import type { SchedEnv } from '../sched/scheduler.js';
 import type {
-  Command, ConnSnap, DestSnap, InfoSnap, RateSnap, Response, ServiceSnap, ServiceSpec, StatsSnap,
+  Command, ConnSnap, DestSnap, InfoSnap, RateSnap, Response, ServiceOpts, ServiceSnap, ServiceSpec, StatsSnap,
 } from './types.js';
 import type { Stats } from '../model/stats.js';
 import type { MarkRuleSpec } from '../model/mark-rules.js';
@@ -319,7 +319,11 @@ function findSvc(config: Config, spec: ServiceSpec): Service | undefined {
   return config.find(spec.protocol, a, spec.port);
 }
 
-function setServiceOpts(svc: Service, o: { sched: string; flags: number; timeout: number; netmask: string; pe: string }): void {
+function setServiceOpts(svc: Service, o: ServiceOpts): void {
+  const pp = o.proxyProtocol ?? 0;
+  if (pp !== 0 && pp !== 1 && pp !== 2) fail('EINVAL', 'Invalid proxy protocol version (disable, v1 or v2)');
+  if (pp !== 0 && svc.protocol === IPPROTO_UDP) fail('EINVAL', 'The PROXY protocol is for TCP services (uvs has no UDP PROXY protocol yet)');
+  svc.proxyProtocol = pp;
   svc.schedName = o.sched;
   svc.flags = o.flags;
   if (svc.protocol !== IPPROTO_UDP && !svc.fwmark) svc.flags &= ~SVC_F_ONEPACKET;
@@ -392,6 +396,7 @@ function scratchModel(src: Config): Model {
     svc.timeout = s.timeout;
     svc.netmask = s.netmask;
     svc.pe = s.pe;
+    svc.proxyProtocol = s.proxyProtocol;
     svc.laddrs = [...s.laddrs];
     svc.sched = getScheduler(s.schedName)!.create(svc);
     for (const d of [...s.dests].reverse()) {
@@ -437,6 +442,6 @@ export function snapService(s: Service): ServiceSnap {
   return {
     protocol: s.protocol, af: 2, addr: s.fwmark ? '' : ipToString(s.addr), port: s.port, fwmark: s.fwmark,
     sched: s.schedName, flags: s.flags, timeout: s.timeout, netmask: ipToString(s.netmask), pe: s.pe,
-    dests: s.dests.map(snapDest), laddrs: s.laddrs.map(ipToString), stats: snapStats(s.stats), rates: snapRates(s.stats),
+    proxyProtocol: s.proxyProtocol, dests: s.dests.map(snapDest), laddrs: s.laddrs.map(ipToString), stats: snapStats(s.stats), rates: snapRates(s.stats),
   };
 }

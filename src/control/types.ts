@@ -29,6 +29,8 @@ export interface ServiceOpts {
   /** Dotted IPv4 mask (IPv6: prefix length as a string). */
   netmask: string;
   pe: string;
+  /** `--proxy-protocol` (DPVS): 0 disable (the default), 1 v1, 2 v2. TCP services only. */
+  proxyProtocol?: number;
 }
 
 export interface DestSpec {
@@ -137,6 +139,8 @@ export interface ServiceSnap {
   timeout: number;
   netmask: string;
   pe: string;
+  /** 0 disable, 1 v1, 2 v2 (`--proxy-protocol`); absent = 0. */
+  proxyProtocol?: number;
   /** Kernel list order (most recently added first). */
   dests: DestSnap[];
   laddrs: string[];

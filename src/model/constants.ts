@@ -74,3 +74,10 @@ export function protoName(proto: number): string {
     default: return String(proto);
   }
 }
+
+/** `--proxy-protocol` (DPVS): which PROXY protocol header NAT/FULLNAT TCP conns carry. */
+export const PP_DISABLE = 0;
+export const PP_V1 = 1;
+export const PP_V2 = 2;
+/** Names as DPVS's ipvsadm spells them, indexed by version. */
+export const PP_NAMES = ['disable', 'v1', 'v2'] as const;

@@ -23,6 +23,8 @@ export class Service {
   timeout = 0;
   netmask = 0xffffffff;
   pe = '';
+  /** `--proxy-protocol`: 0 disable, 1 v1, 2 v2 (fwd/proxy-proto.ts; NAT and FULLNAT TCP conns). */
+  proxyProtocol = 0;
   dests: Dest[] = [];
   /** FULLNAT local addresses (numbers), in the order added. */
   laddrs: number[] = [];

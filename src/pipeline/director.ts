@@ -21,7 +21,7 @@ import type { BlockAllocator } from '../conn/table-memory.js';
 import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
-import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
+import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
 import { Timeouts } from '../conn/timeouts.js';
 import { TCP_STATE_NAMES } from '../conn/tcp-state.js';
 import { Config } from '../model/config.js';
@@ -63,6 +63,10 @@ import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunOverhead } from '../fwd/tun.js';
+import {
+  PP_ACK_ADJUSTED, PP_INSERTED, PP_MSS_LOWERED, PP_REINSERTED, PP_SEQ_SHIFTED, connPpLen, ppEmbeddedBack, ppInbound,
+  ppLastAction, ppOutbound,
+} from '../fwd/proxy-proto.js';
 import { noTracer, type Tracer } from '../trace/tracer.js';
 import { ipToString } from '../model/addr.js';
 import { Sysctls } from '../model/sysctl.js';
@@ -657,6 +661,11 @@ export class Director implements FwdContext {
     decTtl(b, p.l3);
     p.ttl--;
     const fwd = FORWARDERS[dest.fwd]!;
+    if ((conns.flags(c) & CF_PP_MASK) !== 0 && p.l4 >= 0 && proto === IPPROTO_TCP) {
+      const r = dir === DIR_IN ? ppInbound(p, c, this) : ppOutbound(p, c, this);
+      if (tr) this.tracePp(p, c, r);
+      if (r !== 0) { this.dropPkt(p, r); return; }
+    }
     if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
       this.forwardSegmented(p, c, fwd, now, tr);
       return;
@@ -677,6 +686,22 @@ export class Director implements FwdContext {
     if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', fwd.name); }
     this.onePacketDone(c, p, now);
     this.egress(p, now, tr);
+  }
+
+  /** The tracer's line for what the PROXY protocol step did to p (drop reason r). */
+  private tracePp(p: Packet, c: number, r: number): void {
+    const n = connPpLen(this, c);
+    const v = (this.conns.flags(c) & CF_PP_V2) !== 0 ? 'v2' : 'v1';
+    const first = this.conns.ppSeq(c);
+    let text: string;
+    if (r !== 0) text = `not sent: ${DROP_REASONS[r]}`;
+    else if (ppLastAction === PP_INSERTED) text = `${v} header (${n} bytes: ${ipToString(this.conns.caddr(c))}:${this.conns.cport(c)} → ${ipToString(this.conns.vaddr(c))}:${this.conns.vport(c)}) put in front of the client's first data (seq ${first}); later client seqs +${n}, server acks −${n}`;
+    else if (ppLastAction === PP_REINSERTED) text = `retransmission of the first data (seq ${first}): the ${v} header (${n} bytes) again`;
+    else if (ppLastAction === PP_SEQ_SHIFTED) text = `seq +${n} (the ${v} header sent before seq ${first})`;
+    else if (ppLastAction === PP_ACK_ADJUSTED) text = `ack/SACK −${n} (the ${v} header is not the client's data)`;
+    else if (ppLastAction === PP_MSS_LOWERED) text = `SYN-ACK MSS lowered by ${n} (room for the ${v} header)`;
+    else return;
+    this.tracer.step(p, 'proxy-protocol', text);
   }
 
   /**
@@ -856,6 +881,10 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_CONN_FULL);
       return -1;
     }
+    // --proxy-protocol: TCP conns whose replies come back through the director (NAT, FULLNAT).
+    if (svc.proxyProtocol !== 0 && proto === IPPROTO_TCP && (dest.fwd === FWD_MASQ || dest.fwd === FWD_FULLNAT)) {
+      conns.setProxyProtocol(c, svc.proxyProtocol);
+    }
     dest.stats.conns++;
     svc.stats.conns++;
     this.stats.conns++;
@@ -1006,6 +1035,7 @@ export class Director implements FwdContext {
         this.setOuter(p, full ? conns.laddr(c) : p.saddr, conns.daddr(c));
       } else {
         // Embedded = our rewritten request ((LIP|CIP) → RIP:dport); make it CIP:cport → VIP:vport.
+        if ((conns.flags(c) & CF_PP_MASK) !== 0) ppEmbeddedBack(p, c, this); // its seq as the client sent it
         this.setEmbedded(p, conns.caddr(c), conns.cport(c), conns.vaddr(c), conns.vport(c));
         this.setOuter(p, conns.vaddr(c), full ? conns.caddr(c) : p.daddr);
       }

@@ -37,6 +37,8 @@ export const DROP_REASONS = [
   'echo-fragmented',
   'defence-drop-packet',
   'nat-no-conn',
+  'proxy-protocol-fragment',
+  'proxy-protocol-no-room',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -81,6 +83,10 @@ export const D_ECHO_FRAG = dropIndex('echo-fragmented');
 export const D_DEFENCE = dropIndex('defence-drop-packet');
 /** nat_icmp_send=1: a NAT real server's packet without a conn, answered with ICMP port unreachable. */
 export const D_NAT_NO_CONN = dropIndex('nat-no-conn');
+/** --proxy-protocol: the client's first data came in an IP fragment (no header put into it; TCP resends). */
+export const D_PP_FRAGMENT = dropIndex('proxy-protocol-fragment');
+/** --proxy-protocol: no room in front of the frame (or past 64 KiB) for the header. */
+export const D_PP_NO_ROOM = dropIndex('proxy-protocol-no-room');
 
 /** Counters, indexed by reason. */
 export class DropCounters {

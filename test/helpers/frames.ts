@@ -22,6 +22,8 @@ export interface FrameSpec {
   partial?: boolean;
   icmpType?: number;
   icmpCode?: number;
+  /** TCP options (padded with NOPs... by the caller: the length must be a multiple of 4). */
+  tcpOptions?: number[];
 }
 
 export function mac(s: string): Uint8Array {
@@ -31,7 +33,9 @@ export function mac(s: string): Uint8Array {
 export function build(f: FrameSpec): Uint8Array {
   const proto = f.proto ?? 6;
   const payload = typeof f.payload === 'string' ? new TextEncoder().encode(f.payload) : (f.payload ?? new Uint8Array(0));
-  const l4hlen = proto === 6 ? 20 : 8;
+  const opts = proto === 6 ? (f.tcpOptions ?? []) : [];
+  if (opts.length % 4 !== 0) throw new Error('tcpOptions: length must be a multiple of 4');
+  const l4hlen = proto === 6 ? 20 + opts.length : 8;
   const l4len = l4hlen + payload.length;
   const buf = new Uint8Array(14 + 20 + l4len);
   const dv = new DataView(buf.buffer);
@@ -55,10 +59,11 @@ export function build(f: FrameSpec): Uint8Array {
     dv.setUint16(l4 + 2, f.dport ?? 80);
     dv.setUint32(l4 + 4, f.seq ?? 1000);
     dv.setUint32(l4 + 8, f.ack ?? 0);
-    buf[l4 + 12] = 0x50;
+    buf[l4 + 12] = (l4hlen / 4) << 4;
     buf[l4 + 13] = f.flags ?? 0x02;
     dv.setUint16(l4 + 14, 64240);
-    buf.set(payload, l4 + 20);
+    buf.set(opts, l4 + 20);
+    buf.set(payload, l4 + l4hlen);
     const ps = pseudoSum(s, d, 6, l4len);
     if (f.partial) {
       let x = ps; x = (x & 0xffff) + (x >>> 16); x = (x & 0xffff) + (x >>> 16);

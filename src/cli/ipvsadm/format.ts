@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { lookupService } from 'node:dns';
 import {
   FWD_DROUTE, FWD_FULLNAT, FWD_LOCAL, FWD_MASQ, FWD_TUNNEL, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
+  PP_NAMES, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
   TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, CONN_TAB_SIZE, protoName, type FwdMethod,
 } from '../../model/constants.js';
 import { parseIp } from '../../model/addr.js';
@@ -367,6 +367,7 @@ export function serviceEntry(s: ServiceSnap, f: ListFormat): string {
     if (s.pe) out += ` --pe ${s.pe}`;
     if (s.flags & SVC_F_ONEPACKET) out += ' -o';
     if (s.flags & SCHED_MASK) out += ` -b ${schedFlagsText(s.sched, s.flags)}`;
+    if (s.proxyProtocol) out += ` --proxy-protocol ${PP_NAMES[s.proxyProtocol] ?? s.proxyProtocol}`;
   } else if (f.stats) {
     const st = s.stats;
     out += padR(svcName, 33) + largenum(st.conns, ex) + largenum(st.inpkts, ex) + largenum(st.outpkts, ex)
@@ -385,6 +386,7 @@ export function serviceEntry(s: ServiceSnap, f: ListFormat): string {
       if (s.pe) out += ` pe ${s.pe}`;
     }
     if (s.flags & SVC_F_ONEPACKET) out += ' ops';
+    if (s.proxyProtocol) out += ` pp${PP_NAMES[s.proxyProtocol] ?? s.proxyProtocol}`; // DPVS's ipvsadm: " ppv2"
   }
   out += '\n';
 

@@ -115,8 +115,8 @@ export const OPT_COLUMNS = [
   'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
   'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type',
   'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
-  // uvs / FULLNAT (Alibaba fork -z)
-  'laddr',
+  // uvs / FULLNAT (Alibaba fork -z; DPVS --proxy-protocol)
+  'laddr', 'proxy-protocol',
   // uvs firewall-mark rules (--mark-rule, --del-mark-rule; -L --mark-rules)
   'destination', 'protocol', 'source', 'dports', 'set-mark', 'mark-rules',
 ] as const;
@@ -136,7 +136,7 @@ export interface ParseState {
   cmd: CommandDef;
   options: Set<OptionColumn>;
   svc: { af: number; protocol: number; addr: string; port: number; fwmark: number; sched: string;
-    flags: number; timeout: number; netmask: number; pe: string };
+    flags: number; timeout: number; netmask: number; pe: string; pp: number };
   dest: { af: number; addr: string; port: number; fwd: FwdMethod; weight: number; uThreshold: number;
     lThreshold: number; tunType: number; tunPort: number; tunFlags: number };
   list: ListOptions;
@@ -499,6 +499,16 @@ export const OPTIONS: OptionDef[] = [
   { long: 'tun-csum', arg: 'none', apply: flagOpt('tun-csum', (st) => { st.dest.tunFlags |= 1; }) },
   { long: 'tun-remcsum', arg: 'none', apply: flagOpt('tun-remcsum', (st) => { st.dest.tunFlags |= 2; }) },
   {
+    long: 'proxy-protocol', arg: 'required', apply: (st, a) => {
+      setOption(st, 'proxy-protocol');
+      const v = a!.toLowerCase();
+      if (v === 'v1-insecure' || v === 'v2-insecure') unsupported(`--proxy-protocol ${v} (passing on a client's own PROXY header)`);
+      const i = (['disable', 'v1', 'v2'] as const).indexOf(v as 'v1');
+      if (i < 0) fail(`illegal proxy protocol specified: ${a} (disable, v1 or v2)`);
+      st.svc.pp = i;
+    },
+  },
+  {
     long: 'laddr', short: 'z', arg: 'required', apply: async (st, a) => {
       setOption(st, 'laddr');
       let v = inetAton(a!);
@@ -553,7 +563,10 @@ function serviceCommand(cmd: 'add-service' | 'edit-service') {
       kind: 'command',
       command: {
         cmd, svc: svcSpec(st),
-        opts: { sched: st.svc.sched, flags: st.svc.flags, timeout: st.svc.timeout, netmask: netmaskText(st), pe: st.svc.pe },
+        opts: {
+          sched: st.svc.sched, flags: st.svc.flags, timeout: st.svc.timeout, netmask: netmaskText(st), pe: st.svc.pe,
+          ...(st.svc.pp !== 0 ? { proxyProtocol: st.svc.pp } : {}),
+        },
       },
     };
   };
@@ -576,6 +589,7 @@ function serverCommand(cmd: 'add-server' | 'edit-server') {
 
 const SVC_OPTS: Partial<Record<OptionColumn, Legal>> = {
   'service-address': '+', scheduler: ' ', persistent: ' ', netmask: ' ', ops: ' ', pe: ' ', 'sched-flags': ' ',
+  'proxy-protocol': ' ',
 };
 const SRV_OPTS: Partial<Record<OptionColumn, Legal>> = {
   'service-address': '+', 'real-server': '+', 'forwarding-method': ' ', weight: ' ', 'u-threshold': ' ',
@@ -947,7 +961,7 @@ function newState(cmd: CommandDef, deps: ParseState['deps']): ParseState {
   return {
     cmd,
     options: new Set(),
-    svc: { af: 2, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
+    svc: { af: 2, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '', pp: 0 },
     dest: { af: 2, addr: '', port: 0, fwd: FWD_DROUTE, weight: 1, uThreshold: 0, lThreshold: 0, tunType: TUN_TYPE_IPIP, tunPort: 0, tunFlags: 0 },
     list: { ...DEFAULT_LIST },
     timeouts: { tcp: 0, tcpfin: 0, udp: 0 },
@@ -1044,6 +1058,9 @@ async function parseInner(argv: string[], deps: ParseState['deps']): Promise<Par
     }
     if ((st.svc.flags & SVC_F_ONEPACKET) && !st.svc.fwmark && st.svc.protocol !== IPPROTO_UDP) {
       fail('One-Packet Scheduling is only for UDP virtual services');
+    }
+    if (st.svc.pp !== 0 && !st.svc.fwmark && st.svc.protocol === IPPROTO_UDP) {
+      unsupported('the PROXY protocol for UDP services');
     }
     if (!st.svc.sched) st.svc.sched = 'wlc';
   }
@@ -1162,6 +1179,7 @@ Options:
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --ops          -o                   one-packet scheduling
+  --proxy-protocol disable|v1|v2      client address to NAT/FULLNAT real servers in a PROXY header (TCP)
   --numeric      -n                   numeric output of addresses and ports
   --sched-flags  -b flags             scheduler flags (comma-separated)
   --sock         PATH                 uvsd control socket (default $UVS_SOCK or /run/uvs/uvsd.sock)
