@@ -83,6 +83,8 @@ export interface VsConf {
   sorry: RsConf | null;
   sorryInhibit: boolean;
   laddrs: string[];
+  /** DPVS keepalived `proxy_protocol v1|v2|disable` (0 disable, 1 v1, 2 v2); absent = 0. */
+  proxyProtocol?: number;
   rs: RsConf[];
   where: string;
 }

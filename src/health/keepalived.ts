@@ -228,7 +228,7 @@ const SCHEMAS: Record<string, Record<string, KwSpec>> = {
     'mh-port': k(0, 0), 'mh-fallback': k(0, 0), 'flag-1': k(0, 0), 'flag-2': k(0, 0), 'flag-3': k(0, 0),
     real_server: k(1, 2, { block: 'req', ctx: 'rs' }),
     ha_suspend: k(0, 0, { ignore: true }), smtp_alert: k(0, 1, { ignore: true }), syn_proxy: k(0, 1, { ignore: true }),
-    est_timeout: k(1, 1, { ignore: true }), vip_bind_dev: k(1, 1, { ignore: true }), proxy_protocol: k(1, 1, { ignore: true }),
+    est_timeout: k(1, 1, { ignore: true }), vip_bind_dev: k(1, 1, { ignore: true }), proxy_protocol: k(1, 1),
     hash_target: k(1, 1, { ignore: true }), expire_quiescent_conn: k(0, 0, { ignore: true }), ip_family: k(1, 1, { ignore: true }),
   },
   rs: {
@@ -755,6 +755,8 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
   let sorryMethod: Method | null = null;
   let sorryInhibit = false;
   let laddrs: string[] = [];
+  let proxyProtocol = 0;
+  let ppStmt: Stmt | null = null;
   const rsStmts: Stmt[] = [];
   for (const x of s.body ?? []) {
     if (timerSetting(x, inh)) continue;
@@ -811,6 +813,14 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
         break;
       }
       case 'ops': flags |= SVC_F_ONEPACKET; break;
+      case 'proxy_protocol': {
+        const v = a0!.v.toLowerCase();
+        if (v === 'v1-insecure' || v === 'v2-insecure') err(a0!, x.kw, `'${a0!.v}' (passing on a client's own PROXY header) is not supported by uvs yet`);
+        proxyProtocol = (['disable', 'v1', 'v2'] as const).indexOf(v as 'v1');
+        if (proxyProtocol < 0) err(a0!, x.kw, `'${a0!.v}' is not a proxy protocol (disable, v1 or v2)`);
+        ppStmt = x;
+        break;
+      }
       case 'sh-fallback': case 'mh-fallback': case 'flag-1': flags |= SVC_F_SCHED1; break;
       case 'sh-port': case 'mh-port': case 'flag-2': flags |= SVC_F_SCHED2; break;
       case 'flag-3': flags |= SVC_F_SCHED3; break;
@@ -825,6 +835,7 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
     protocol = IPPROTO_UDP;
   }
   if (m.fwd === FWD_FULLNAT && laddrs.length === 0) err(s, 'lb_kind', "FNAT needs 'laddr_group_name' (a local_address_group)");
+  if (proxyProtocol > 0 && protocol === IPPROTO_UDP) err(ppStmt!, 'proxy_protocol', 'the PROXY protocol for UDP services is not supported by uvs yet');
   const out: VsConf[] = [];
   for (const tg of targets) {
     const spec = tg.fwmark
@@ -858,7 +869,7 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
     }
     out.push({
       key: serviceKey(spec), spec, sched, flags, timeout, netmask, delayLoop: inh.delayLoop, quorum, hysteresis, alpha, omega,
-      quorumUp, quorumDown, sorry, sorryInhibit, laddrs: m.fwd === FWD_FULLNAT || rs.some((r) => r.fwd === FWD_FULLNAT) ? laddrs : [],
+      quorumUp, quorumDown, sorry, sorryInhibit, ...(proxyProtocol > 0 ? { proxyProtocol } : {}), laddrs: m.fwd === FWD_FULLNAT || rs.some((r) => r.fwd === FWD_FULLNAT) ? laddrs : [],
       rs, where: `${s.file}:${s.line}`,
     });
   }

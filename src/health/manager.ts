@@ -372,7 +372,8 @@ export class HealthManager {
     const spec = c.spec;
     let flags = c.flags;
     if (spec.protocol === IPPROTO_TCP && !spec.fwmark) flags &= ~SVC_F_ONEPACKET;
-    const opts = { sched: c.sched, flags, timeout: c.timeout, netmask: c.netmask, pe: '' };
+    const pp = c.proxyProtocol ?? 0;
+    const opts = { sched: c.sched, flags, timeout: c.timeout, netmask: c.netmask, pe: '', ...(pp !== 0 ? { proxyProtocol: pp } : {}) };
     const want = this.desired(v);
     const cur = findSnap(snap, c);
     const out: Command[] = [];
@@ -382,7 +383,8 @@ export class HealthManager {
       for (const d of [...want.values()].reverse()) out.push({ cmd: 'add-server', svc: spec, dest: { addr: d.addr, port: d.port }, opts: d.opts });
       return out;
     }
-    if (cur.sched !== opts.sched || cur.flags !== opts.flags || cur.timeout !== (flags & 1 ? opts.timeout : 0) || cur.netmask !== opts.netmask) {
+    if (cur.sched !== opts.sched || cur.flags !== opts.flags || cur.timeout !== (flags & 1 ? opts.timeout : 0) || cur.netmask !== opts.netmask
+      || (cur.proxyProtocol ?? 0) !== pp) {
       out.push({ cmd: 'edit-service', svc: spec, opts });
     }
     for (const l of cur.laddrs) if (!c.laddrs.includes(l)) out.push({ cmd: 'del-laddr', svc: spec, laddr: l });

@@ -94,6 +94,15 @@ describe('other listing modes', () => {
     expect(formatSave([u], true)).toBe('-A -u 10.1.1.1:53 -s sh -o -b sh-fallback,sh-port\n');
   });
 
+  test('--proxy-protocol: " ppv2" on the service line (DPVS ipvsadm), "--proxy-protocol v2" when saved', () => {
+    const s = service('192.0.2.40', 80, { sched: 'rr', proxyProtocol: 2 });
+    expect(formatOneService(s, fmt()).split('\n')[2]).toBe('TCP  192.0.2.40:80 rr ppv2');
+    expect(formatSave([s], true)).toBe('-A -t 192.0.2.40:80 -s rr --proxy-protocol v2\n');
+    const p = service('192.0.2.40', 80, { sched: 'rr', flags: SVC_F_PERSISTENT, timeout: 60, proxyProtocol: 1 });
+    expect(formatOneService(p, fmt()).split('\n')[2]).toBe('TCP  192.0.2.40:80 rr persistent 60 ppv1');
+    expect(formatSave([service('192.0.2.40', 80, { sched: 'rr' })], true)).toBe('-A -t 192.0.2.40:80 -s rr\n');
+  });
+
   test('-L -t prints no header', () => {
     const out = formatOneService(example(), fmt());
     expect(out.startsWith('Prot LocalAddress:Port Scheduler Flags\n')).toBe(true);

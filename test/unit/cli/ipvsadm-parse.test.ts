@@ -200,3 +200,23 @@ describe('errors and exit codes (reference §6.3)', () => {
     expect(await err(line)).toEqual([message, code]);
   });
 });
+
+describe('--proxy-protocol (DPVS)', () => {
+  test('v1 / v2 / disable on -A and -E; any case', async () => {
+    expect(await cmd('-A -t 192.0.2.10:80 -s rr --proxy-protocol v2')).toMatchObject({ cmd: 'add-service', opts: { sched: 'rr', proxyProtocol: 2 } });
+    expect(await cmd('-E -t 192.0.2.10:80 --proxy-protocol V1')).toMatchObject({ cmd: 'edit-service', opts: { proxyProtocol: 1 } });
+    const off = await cmd('-E -t 192.0.2.10:80 --proxy-protocol disable');
+    expect(off.cmd === 'edit-service' && off.opts.proxyProtocol).toBeFalsy();
+    // -E without it turns it off, as every other omitted service option.
+    const plain = await cmd('-E -t 192.0.2.10:80');
+    expect(plain.cmd === 'edit-service' && plain.opts.proxyProtocol).toBeFalsy();
+  });
+  test('refusals: a bad value, the insecure variants, UDP services, non-service commands', async () => {
+    expect((await err('-A -t 192.0.2.10:80 --proxy-protocol v3'))[0]).toContain('illegal proxy protocol specified: v3');
+    const [m, code] = await err('-A -t 192.0.2.10:80 --proxy-protocol v2-insecure');
+    expect(m).toContain('is not supported by uvs yet');
+    expect(code).toBe(255);
+    expect((await err('-A -u 192.0.2.10:53 --proxy-protocol v2'))[0]).toContain('the PROXY protocol for UDP services is not supported by uvs yet');
+    expect((await err('-a -t 192.0.2.10:80 -r 10.0.0.7 -b --proxy-protocol v2'))[0]).toMatch(/illegal|not allowed|option/i);
+  });
+});

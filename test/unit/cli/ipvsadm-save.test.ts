@@ -87,3 +87,13 @@ describe('save / restore', () => {
     expect(tokenizeLine('# only a comment')).toEqual([]);
   });
 });
+
+describe('save / restore of --proxy-protocol', () => {
+  test('a service saved with --proxy-protocol v1 restores with it', async () => {
+    const text = saveText([svc(IPPROTO_TCP, '192.0.2.40', 80, { sched: 'rr', proxyProtocol: 1, dests: [dest('10.0.5.11', 8080, FWD_FULLNAT, 1)] })], true);
+    expect(text).toContain('-A -t 192.0.2.40:80 -s rr --proxy-protocol v1\n');
+    const r = await parseRestore(text, deps);
+    if ('error' in r) throw new Error(r.error);
+    expect(r.commands[0]).toMatchObject({ cmd: 'add-service', opts: { sched: 'rr', proxyProtocol: 1 } });
+  });
+});

@@ -143,6 +143,17 @@ describe('keepalived.conf: DPVS FNAT fork', () => {
     expect(vs.laddrs).toEqual(['10.0.0.200', '10.0.0.201']);
     expect(c.warnings.some((w) => w.includes("'syn_proxy'"))).toBe(true);
   });
+  it('proxy_protocol v1|v2|disable is read (not a warning); insecure variants, bad values and UDP are refused', () => {
+    const vs = (pp: string, proto = 'TCP') => `virtual_server 10.1.1.1 80 {\n  protocol ${proto}\n  proxy_protocol ${pp}\n  real_server 10.0.0.7 80 { }\n}\n`;
+    const c = parseKeepalived(vs('v2'));
+    expect(c.services[0]!.proxyProtocol).toBe(2);
+    expect(c.warnings.some((w) => w.includes('proxy_protocol'))).toBe(false);
+    expect(parseKeepalived(vs('V1')).services[0]!.proxyProtocol).toBe(1);
+    expect(parseKeepalived(vs('disable')).services[0]!.proxyProtocol ?? 0).toBe(0);
+    expect(() => parseKeepalived(vs('v2-insecure'))).toThrow(/:3: .*not supported by uvs yet/s);
+    expect(() => parseKeepalived(vs('v9'))).toThrow(/:3: .*not a proxy protocol/s);
+    expect(() => parseKeepalived(vs('v2', 'UDP'))).toThrow(/:3: .*UDP services is not supported/s);
+  });
 });
 
 describe('keepalived.conf: includes, comments, one-line blocks', () => {

@@ -187,6 +187,19 @@ describe('HealthManager', () => {
     expect(t.batches).toHaveLength(0);
   });
 
+  it('proxy_protocol goes to the service, and a reload that changes only it edits the service', async () => {
+    const t = (cur = setup());
+    const conf = (pp: string) => T(`virtual_server 192.0.2.10 80 { protocol TCP lb_algo rr ${pp} real_server 10.0.0.7 80 { } }`);
+    await t.mgr.load(conf('proxy_protocol v2'));
+    expect(t.services()[0]!.proxyProtocol).toBe(2);
+    t.batches.length = 0;
+    await t.mgr.load(conf('proxy_protocol v2'));
+    expect(t.batches).toHaveLength(0);
+    await t.mgr.load(conf(''));
+    expect(t.batches[0]!.map((c) => c.cmd)).toEqual(['edit-service']);
+    expect(t.services()[0]!.proxyProtocol).toBe(0);
+  });
+
   it('a refused batch changes nothing and keeps the old configuration', async () => {
     const t = (cur = setup());
     await t.mgr.load(T('virtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }'));
