@@ -25,6 +25,10 @@ export interface HttpAnswer {
   peer?: string;
   /** Local address:port the connection arrived on at the real server. */
   local?: string;
+  /** What a PROXY protocol header said (`v2:CIP:cport>VIP:vport`), when the connection had one. */
+  proxy?: string;
+  /** Request body bytes the real server received. */
+  bytes?: number;
   body: string;
   error?: string;
 }
@@ -36,11 +40,14 @@ export interface UdpAnswer {
   error?: string;
 }
 
-/** Parses `rs1 peer=10.0.0.50 local=10.0.1.7:80`. */
+/** Parses `rs1 peer=10.0.0.50 local=10.0.1.7:80[ proxy=v2:CIP:cport>VIP:vport][ bytes=N]`. */
 export function parseHttpBody(body: string): HttpAnswer {
-  const m = /^(\S+) peer=(\S+) local=(\S+)/.exec(body.trim());
+  const m = /^(\S+) peer=(\S+) local=(\S+)(?: proxy=(\S+))?(?: bytes=(\d+))?$/.exec(body.trim());
   if (!m) return { ok: false, body, error: `unexpected answer: ${JSON.stringify(body.slice(0, 200))}` };
-  return { ok: true, rs: m[1]!, peer: m[2]!, local: m[3]!, body };
+  return {
+    ok: true, rs: m[1]!, peer: m[2]!, local: m[3]!, ...(m[4] !== undefined ? { proxy: m[4] } : {}),
+    ...(m[5] !== undefined ? { bytes: Number(m[5]) } : {}), body,
+  };
 }
 
 /**

@@ -8,12 +8,19 @@
  * (LIP) as peer, and that a NAT port mapping (VIP:80 → RIP:8080) landed on 8080. Every response
  * closes its connection (each request is a fresh connection, as the schedulers need).
  *
+ * A connection that starts with a PROXY protocol header (uvsadm --proxy-protocol v1|v2) is read as
+ * nginx's `proxy_protocol` listener would, and the answer gains what it said,
+ * e.g. ` proxy=v2:192.168.10.6:40000>192.168.10.110:80`; a malformed header closes the connection.
+ * A request body is counted: ` bytes=N`. (Lab server: it accepts plain connections too.)
+ *
  *   node dist/lab/http-server.js --name rs1 --port 80 [--port 8080] [--addr 0.0.0.0]
  *
  * Prints `listening <addr>:<port>` per socket on stdout once bound; exits on SIGINT/SIGTERM.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { readProxyHeader } from './proxy-header.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,23 +31,56 @@ const { values } = parseArgs({
 });
 const name = values.name ?? 'rs';
 const ports = (values.port ?? ['80']).map(Number);
-const servers: Server[] = [];
+const servers: (Server | NetServer)[] = [];
+/** What the PROXY header of each connection said. */
+const proxied = new WeakMap<Socket, string>();
 
 for (const port of ports) {
-  const server = createServer((req, res) => {
-    const peer = (req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
-    const local = `${(req.socket.localAddress ?? '?').replace(/^::ffff:/, '')}:${req.socket.localPort}`;
-    const body = `${name} peer=${peer} local=${local}\n`;
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body);
+  const http = createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (d: Buffer) => { bytes += d.length; });
+    req.on('end', () => {
+      const peer = (req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+      const local = `${(req.socket.localAddress ?? '?').replace(/^::ffff:/, '')}:${req.socket.localPort}`;
+      const pp = proxied.get(req.socket);
+      const body = `${name} peer=${peer} local=${local}${pp ? ` proxy=${pp}` : ''}${bytes ? ` bytes=${bytes}` : ''}\n`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+    });
   });
-  server.keepAliveTimeout = 0;
+  http.keepAliveTimeout = 0;
+  // The listener: reads a PROXY header if the connection starts with one, then hands the socket
+  // (the rest of its bytes put back) to the HTTP server.
+  const server = createNetServer((sock) => {
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const h = readProxyHeader(buf);
+      if (h === 'more') return;
+      sock.off('data', onData);
+      sock.pause();
+      if (h !== null && 'error' in h) {
+        process.stderr.write(`http-server ${name}: PROXY header refused: ${h.error}\n`);
+        sock.destroy();
+        return;
+      }
+      if (h !== null) {
+        proxied.set(sock, h.command === 'PROXY' ? `v${h.version}:${h.src}:${h.srcPort}>${h.dst}:${h.dstPort}` : `v${h.version}:${h.command}`);
+        buf = buf.subarray(h.length);
+      }
+      if (buf.length > 0) sock.unshift(buf);
+      http.emit('connection', sock);
+      sock.resume();
+    };
+    sock.on('data', onData);
+    sock.on('error', () => sock.destroy());
+  });
   server.on('error', (err) => {
     process.stderr.write(`http-server ${name}: ${err.message}\n`);
     process.exit(1);
   });
   server.listen(port, values.addr, () => process.stdout.write(`listening ${values.addr}:${port}\n`));
-  servers.push(server);
+  servers.push(server, http);
 }
 
 const stop = () => {

@@ -103,6 +103,42 @@ for (const [mode, portKind, io] of cases) {
       expect(answers.map((a) => a.peer)).toEqual(answers.map(() => peer));
     });
 
+    if (mode === 'fullnat') {
+      it('--proxy-protocol v2 / v1: real servers read the client and the VIP from the header (peer still the LIP); a 300 KB upload gets through the moved seqs; disable turns it off', async () => {
+        const l = lab!;
+        const url = `http://${l.vip}:${l.tcpPort}/`;
+        const svc = `${l.vip}:${l.tcpPort}`;
+        const edit = async (pp: string[]) => {
+          const r = await l.uvsadm(['-E', '-t', svc, '-s', 'wrr', ...pp]);
+          if (r.code !== 0) throw new Error(ctx(`uvsadm -E ${pp.join(' ')}: ${r.stderr}`));
+        };
+        try {
+          for (const v of ['v2', 'v1']) {
+            await edit(['--proxy-protocol', v]);
+            const list = await l.uvsadm(['-Ln']);
+            expect(list.stdout).toContain(`TCP  ${svc} wrr pp${v}`);
+            const got = await httpRequests(l.ns.client, url, 4);
+            expect(got.filter((a) => !a.ok), ctx(`failed requests with ${v}`)).toEqual([]);
+            for (const a of got) {
+              expect(a.peer).toBe(l.lip);
+              expect(a.proxy, ctx(a.body)).toMatch(new RegExp(`^${v}:${l.clientAddr.replace(/\./g, '\\.')}:\\d+>${svc.replace(/\./g, '\\.')}$`));
+            }
+          }
+          // An upload of many segments: every client seq after the header moved, every ack moved back.
+          const size = 300_000;
+          const r = await tryRun(inNs(l.ns.client, ['sh', '-c',
+            `head -c ${size} /dev/zero | curl -sS --noproxy '*' --max-time 10 -H 'Connection: close' --data-binary @- ${url}`]), { timeoutMs: 15_000 });
+          expect(r.code, ctx(`upload: ${r.stderr}`)).toBe(0);
+          expect(r.stdout).toMatch(new RegExp(`proxy=v1:\\S+ bytes=${size}$`, 'm'));
+          await edit([]);
+          const plain = await httpRequests(l.ns.client, url, 2);
+          expect(plain.filter((a) => !a.ok || a.proxy !== undefined), ctx('without --proxy-protocol')).toEqual([]);
+        } finally {
+          await edit([]);
+        }
+      }, 60_000);
+    }
+
     it('a UDP service answers through the director', async () => {
       const l = lab!;
       const replies = [];

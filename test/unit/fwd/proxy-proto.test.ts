@@ -5,6 +5,13 @@ import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ } from '../../../src/model/constants.
 import { PP2_LEN_INET, PP1_MAX_LEN_INET, ppHeaderLen, writePpHeader } from '../../../src/fwd/proxy-proto.js';
 import { parseIp } from '../../../src/model/addr.js';
 import { checksum } from '../../../src/wire/checksum.js';
+import { readProxyHeader } from '../../../src/lab/proxy-header.js';
+import { parseHttpBody } from '../../../src/lab/client.js';
+import { REPO_ROOT } from '../../../src/lab/netns.js';
+import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
 
 const VIP = '192.168.10.110';
 const CIP = '192.168.10.6';
@@ -136,12 +143,22 @@ describe('--proxy-protocol on a FULLNAT service', () => {
     expect(d.drops.snapshot()).toEqual({});
   });
 
-  it('v1: the text header', () => {
-    const { fromClient } = setup(1);
+  it('v1: the text header; the tracer says what was done to each segment', () => {
+    const { fromClient, fromRs, d } = setup(1);
+    const events: TraceEvent[] = [];
+    const t = new StepTracer({ filter: '', host: d });
+    t.onEvent((ev) => events.push(structuredClone(ev)));
+    d.tracer = t;
     const out = fromClient(PSHACK, ISN + 1, REQ);
     const f = parse(out[0]!.frame, out[0]!.meta);
     expect(text(f.payload)).toBe(V1 + REQ);
     expect(f).toMatchObject({ ipOk: true, l4Ok: true });
+    fromClient(PSHACK, ISN + 1 + REQ.length, 'x');
+    fromRs(ACK, ISN + 1 + V1.length + REQ.length + 1);
+    const pp = events.map((e) => e.steps.filter((x) => x.stage === 'proxy-protocol').map((x) => x.text));
+    expect(pp[0]![0]).toBe(`v1 header (${V1.length} bytes: ${CIP}:40000 → ${VIP}:80) put in front of the client's first data (seq ${ISN + 1}); later client seqs +${V1.length}, server acks −${V1.length}`);
+    expect(pp[1]![0]).toBe(`seq +${V1.length} (the v1 header sent before seq ${ISN + 1})`);
+    expect(pp[2]![0]).toBe(`ack/SACK −${V1.length} (the v1 header is not the client's data)`);
   });
 
   it('partial checksums (local senders) stay partial and come out right', () => {
@@ -255,3 +272,52 @@ describe('--proxy-protocol on other dests', () => {
 function u32(v: number): number[] {
   return [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
 }
+
+describe('the lab real server reads PROXY headers (src/lab/proxy-header.ts, http-server.ts)', () => {
+  it('readProxyHeader: what writePpHeader writes comes back, byte by byte too; plain and malformed input told apart', () => {
+    for (const v of [1, 2]) {
+      const b = new Uint8Array(64);
+      const n = writePpHeader(b, 0, v, parseIp(CIP), 40000, parseIp(VIP), 80);
+      const full = Buffer.concat([Buffer.from(b.subarray(0, n)), Buffer.from(REQ)]);
+      expect(readProxyHeader(full)).toEqual({ version: v, command: 'PROXY', src: CIP, dst: VIP, srcPort: 40000, dstPort: 80, length: n });
+      for (let k = 1; k < n; k++) expect(readProxyHeader(full.subarray(0, k))).toBe('more');
+    }
+    expect(readProxyHeader(Buffer.from(REQ))).toBeNull();
+    expect(readProxyHeader(Buffer.from('PROXY TCP4 1.2.3.999 1.2.3.4 1 2\r\n'))).toMatchObject({ error: expect.stringContaining('malformed') });
+    expect(readProxyHeader(Buffer.from(`PROXY ${'x'.repeat(120)}`))).toMatchObject({ error: expect.stringContaining('CRLF') });
+    expect(readProxyHeader(Buffer.from('PROXY UNKNOWN\r\nGET'))).toMatchObject({ version: 1, command: 'UNKNOWN', length: 15 });
+  });
+
+  it('http-server on loopback answers with what the header said, counts a body, and serves plain connections', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/lab/http-server.js'), '--name', 'rsx', '--port', String(port), '--addr', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error('http-server did not start')), 5000);
+        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('listening')) { clearTimeout(t); res(); } });
+      });
+      const ask = (pre: Uint8Array, req: string) => new Promise<string>((res, rej) => {
+        const s = connect(port, '127.0.0.1', () => { s.write(pre); setTimeout(() => s.end(req), 20); });
+        let out = '';
+        s.on('data', (d) => { out += d.toString(); });
+        s.on('close', () => res(out));
+        s.on('error', rej);
+        s.setTimeout(3000, () => { s.destroy(); rej(new Error('timeout')); });
+      });
+      const b = new Uint8Array(64);
+      const n2 = writePpHeader(b, 0, 2, parseIp(CIP), 40000, parseIp(VIP), 80);
+      const a2 = parseHttpBody((await ask(b.slice(0, n2), REQ)).split('\r\n\r\n')[1]!);
+      expect(a2).toMatchObject({ ok: true, rs: 'rsx', peer: '127.0.0.1', proxy: `v2:${CIP}:40000>${VIP}:80` });
+      const n1 = writePpHeader(b, 0, 1, parseIp(CIP), 40001, parseIp(VIP), 80);
+      const body = 'x'.repeat(5000);
+      const a1 = parseHttpBody((await ask(b.slice(0, n1), `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)).split('\r\n\r\n')[1]!);
+      expect(a1).toMatchObject({ ok: true, proxy: `v1:${CIP}:40001>${VIP}:80`, bytes: 5000 });
+      const plain = parseHttpBody((await ask(new Uint8Array(0), REQ)).split('\r\n\r\n')[1]!);
+      expect(plain.ok).toBe(true);
+      expect(plain.proxy).toBeUndefined();
+      expect(await ask(Buffer.from('PROXY TCP4 nonsense\r\n'), REQ)).toBe(''); // closed, as nginx does
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
