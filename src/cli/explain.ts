@@ -1,5 +1,5 @@
 /**
- * `uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--sched NAME] [--packets N] [--pcap FILE] [--json]`
+ * `uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--sched NAME] [--packets N] [--pcap FILE] [--json]`
  *
  * The step-by-step walk without root: the REAL director pipeline (parse, host, track,
  * classify, schedule, forward, route) runs on memory ports with a fake clock; a scripted
@@ -35,6 +35,8 @@ import type { ConnSnap, InfoSnap, ServiceSnap } from '../control/types.js';
 import { StepTracer, renderEvent } from '../trace/step-tracer.js';
 import { installTracer, wantColor } from '../trace/attach.js';
 import { decodeFrame } from '../trace/describe.js';
+import { ppHeaderLen } from '../fwd/proxy-proto.js';
+import { PP_V1, PP_V2 } from '../model/constants.js';
 import { readCapture } from '../trace/pcapng.js';
 
 export type ExplainMode = 'nat' | 'dr' | 'tun' | 'fullnat';
@@ -59,6 +61,8 @@ export interface ExplainOptions {
   color?: boolean;
   /** TUN: the encapsulation (`--tun-type`; default ipip). */
   tunType?: 'ipip' | 'gue' | 'gre';
+  /** NAT/FULLNAT: the service's `--proxy-protocol` (the emulated servers read the header). */
+  proxyProtocol?: 'v1' | 'v2';
 }
 
 /** The uvsadm switches of each TUN encapsulation in explain (GUE on the TUN lab's port). */
@@ -229,10 +233,13 @@ export interface ExplainLab {
   commands: string[];
   /** IP identification of the next emulated host's packet. */
   ipId: number;
+  /** The service's PROXY protocol version (0: none). */
+  pp: number;
 }
 
 /** Builds the director of `mode` on memory ports and applies the rules with uvsadm commands. */
-export async function buildExplainLab(mode: ExplainMode, sched: string, tunType: ExplainOptions['tunType'] = 'ipip'): Promise<ExplainLab> {
+export async function buildExplainLab(mode: ExplainMode, sched: string, tunType: ExplainOptions['tunType'] = 'ipip',
+  proxyProtocol?: ExplainOptions['proxyProtocol']): Promise<ExplainLab> {
   const pl = plan(mode, tunType);
   const clock = new FakeClock();
   const director = new Director({ clock, maxConns: 4096, batch: 16, maxPorts: pl.ports.length, pendingMax: 16, seed: 1 });
@@ -256,7 +263,7 @@ export async function buildExplainLab(mode: ExplainMode, sched: string, tunType:
 
   const control = new Control(director);
   const svc = `${pl.vip}:${pl.vport}`;
-  const commands = [`uvsadm -A -t ${svc} -s ${sched}`];
+  const commands = [`uvsadm -A -t ${svc} -s ${sched}${proxyProtocol ? ` --proxy-protocol ${proxyProtocol}` : ''}`];
   for (const s of pl.servers) commands.push(`uvsadm -a -t ${svc} -r ${s.addr}:${s.port} ${pl.fwdSwitch} -w ${s.weight}`);
   if (pl.laddr) commands.push(`uvsadm -P -t ${svc} -z ${pl.laddr}`);
   const deps = { program: 'uvsadm', services: new ServicesDb([]) };
@@ -266,7 +273,8 @@ export async function buildExplainLab(mode: ExplainMode, sched: string, tunType:
     const res = control.execute(r.command);
     if (!res.ok) throw new Error(`${line}: ${res.errno} ${res.message}`);
   }
-  return { director, clock, ports, control, plan: pl, commands, ipId: 0x100 };
+  const pp = proxyProtocol === 'v2' ? PP_V2 : proxyProtocol === 'v1' ? PP_V1 : 0;
+  return { director, clock, ports, control, plan: pl, commands, ipId: 0x100, pp };
 }
 
 /** Runs every port until nothing is queued; returns the frames each port sent. */
@@ -289,6 +297,8 @@ interface Conversation {
   /** Where the server's packets go (client, or LIP:lport for FULLNAT). */
   replyAddr: string;
   replyPort: number;
+  /** Bytes of PROXY header the server received in front of the client's data (0: none yet). */
+  ppBytes: number;
 }
 
 /**
@@ -297,7 +307,7 @@ interface Conversation {
  */
 function converse(lab: ExplainLab, i: number, print: (s: string) => void): void {
   const pl = lab.plan;
-  const c: Conversation = { cport: 40000 + i, cseq: 1000, sseq: 5000, replyAddr: CLIENT, replyPort: 40000 + i };
+  const c: Conversation = { cport: 40000 + i, cseq: 1000, sseq: 5000, replyAddr: CLIENT, replyPort: 40000 + i, ppBytes: 0 };
   const request = `GET / HTTP/1.0\r\nHost: ${pl.vip}\r\n\r\n`;
   const clientDirMac = pl.ports[pl.clientPort]!.mac;
   const serverDirMac = pl.ports[pl.serverPort]!.mac;
@@ -313,6 +323,7 @@ function converse(lab: ExplainLab, i: number, print: (s: string) => void): void 
     lab.clock.advance(1);
     const sent = runAll(lab);
     c.cseq += payload.length + (flags & (SYN | FIN) ? 1 : 0);
+    if (lab.pp !== 0 && payload.length > 0 && c.ppBytes === 0) c.ppBytes = ppHeaderLen(lab.pp, parseIp(CLIENT), c.cport, parseIp(pl.vip), pl.vport);
     const out = sent[pl.serverPort]!;
     const o = out.length > 0 ? decodeFrame(out[out.length - 1]!, 0, out[out.length - 1]!.length) : undefined;
     if (!o?.ip) { alive = false; return; }
@@ -332,7 +343,7 @@ function converse(lab: ExplainLab, i: number, print: (s: string) => void): void 
   const fromServer = (flags: number, payload = ''): void => {
     if (!alive || c.rs === undefined) return;
     const rs = c.rs;
-    const ack = c.cseq;
+    const ack = c.cseq + c.ppBytes; // the server's stream has the PROXY header in it
     if (pl.replyThrough) {
       lab.ports[pl.serverPort]!.inject(tcpFrame({
         srcMac: rs.mac, dstMac: serverDirMac, saddr: rs.addr, daddr: c.replyAddr, sport: rs.port, dport: c.replyPort,
@@ -381,7 +392,7 @@ function replay(lab: ExplainLab, path: string): number {
 
 /** Runs an explain session and returns its output (used by explainMain and the tests). */
 export async function runExplain(o: ExplainOptions, write: (s: string) => void): Promise<void> {
-  const lab = await buildExplainLab(o.mode, o.sched, o.tunType);
+  const lab = await buildExplainLab(o.mode, o.sched, o.tunType, o.proxyProtocol);
   const pl = lab.plan;
   const tracer = new StepTracer({ filter: '' });
   if (o.json) {
@@ -430,7 +441,7 @@ export async function runExplain(o: ExplainOptions, write: (s: string) => void):
   }
 }
 
-export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
+export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
 
 /** Parses argv; returns options or an error message. */
 export function parseExplainArgs(argv: string[]): ExplainOptions | { error: string } | { help: true } {
@@ -467,6 +478,12 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
         o.tunType = v;
         break;
       }
+      case '--proxy-protocol': {
+        const v = value();
+        if (v !== 'v1' && v !== 'v2') return { error: `--proxy-protocol must be v1 or v2${v ? ` (got "${v}")` : ''}` };
+        o.proxyProtocol = v;
+        break;
+      }
       case '--pcap': {
         const v = value();
         if (!v) return { error: '--pcap needs a capture file (pcap or pcapng)' };
@@ -479,6 +496,7 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
     }
   }
   if (o.tunType !== undefined && o.tunType !== 'ipip' && o.mode !== 'tun') return { error: '--tun-type goes with --mode tun' };
+  if (o.proxyProtocol !== undefined && o.mode !== 'nat' && o.mode !== 'fullnat') return { error: '--proxy-protocol goes with --mode nat or fullnat (DR/TUN replies bypass the director)' };
   return o;
 }
 

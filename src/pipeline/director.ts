@@ -701,7 +701,7 @@ export class Director implements FwdContext {
     else if (ppLastAction === PP_ACK_ADJUSTED) text = `ack/SACK −${n} (the ${v} header is not the client's data)`;
     else if (ppLastAction === PP_MSS_LOWERED) text = `SYN-ACK MSS lowered by ${n} (room for the ${v} header)`;
     else return;
-    this.tracer.step(p, 'proxy-protocol', text);
+    this.tracer.step(p, 'proxy', text);
   }
 
   /**

@@ -34,6 +34,21 @@ describe('uvs explain', () => {
     expect(out).toMatch(/TCP \d\d:\d\d {2}TIME_WAIT {3}192\.168\.10\.6:40000/);
   });
 
+  it('fullnat --proxy-protocol v2: the rule as typed, the header put in, the server\'s acks moved back, the conversation completes', async () => {
+    const { rc, out, err } = await explain('--mode', 'fullnat', '--proxy-protocol', 'v2', '--packets', '1');
+    expect(err).toBe('');
+    expect(rc).toBe(0);
+    expect(out).toContain('$ uvsadm -A -t 192.168.10.110:80 -s wrr --proxy-protocol v2\n');
+    expect(out).toContain("proxy     v2 header (28 bytes: 192.168.10.6:40000 → 192.168.10.110:80) put in front of the client's first data (seq 1001)");
+    expect(out).toMatch(/TCP \[P\.\] seq 1001 ack 5001 win \d+ len 68 ttl 63/); // 40-byte request + 28
+    expect(out).toMatch(/proxy {5}ack\/SACK −28/);
+    expect(out).toMatch(/proxy {5}seq \+28/); // the client's FIN
+    expect(out).toMatch(/TCP \d\d:\d\d {2}TIME_WAIT {3}192\.168\.10\.6:40000/);
+    const bad = await explain('--mode', 'dr', '--proxy-protocol', 'v2');
+    expect(bad.rc).toBe(64);
+    expect(bad.err).toContain('--proxy-protocol goes with --mode nat or fullnat');
+  });
+
   it('tun --tun-type gue / gre: the rules as typed and each packet shown with its outer GUE (UDP ports) or GRE header', async () => {
     const gue = await explain('--mode', 'tun', '--tun-type', 'gue', '--packets', '1');
     expect(gue.rc).toBe(0);

@@ -155,7 +155,7 @@ describe('--proxy-protocol on a FULLNAT service', () => {
     expect(f).toMatchObject({ ipOk: true, l4Ok: true });
     fromClient(PSHACK, ISN + 1 + REQ.length, 'x');
     fromRs(ACK, ISN + 1 + V1.length + REQ.length + 1);
-    const pp = events.map((e) => e.steps.filter((x) => x.stage === 'proxy-protocol').map((x) => x.text));
+    const pp = events.map((e) => e.steps.filter((x) => x.stage === 'proxy').map((x) => x.text));
     expect(pp[0]![0]).toBe(`v1 header (${V1.length} bytes: ${CIP}:40000 → ${VIP}:80) put in front of the client's first data (seq ${ISN + 1}); later client seqs +${V1.length}, server acks −${V1.length}`);
     expect(pp[1]![0]).toBe(`seq +${V1.length} (the v1 header sent before seq ${ISN + 1})`);
     expect(pp[2]![0]).toBe(`ack/SACK −${V1.length} (the v1 header is not the client's data)`);
