@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Needed by uvsd and the tests (nftables guard, namespace labs, curl clients, tshark for pcapng tests).
-required=(nftables iproute2 tshark ethtool socat curl iputils-ping)
-# Only for `uvs bench modes`: gcc builds its traffic tool; wrk, nginx-light, haproxy, conntrack for the
-# baselines. Best effort: a failure here is reported but does not stop the install.
-bench=(gcc wrk nginx-light haproxy conntrack)
+# Needed by uvsd and the tests (nftables guard, namespace labs, curl clients, tshark for pcapng tests,
+# haproxy as a PROXY-protocol real server in the FULLNAT e2e test).
+required=(nftables iproute2 tshark ethtool socat curl iputils-ping haproxy)
+# Only for `uvs bench modes`: gcc builds its traffic tool; wrk, nginx-light, conntrack for the
+# baselines (haproxy too, installed above). Best effort: a failure here is reported but does not stop the install.
+bench=(gcc wrk nginx-light conntrack)
 
 missing() {
   local out=()

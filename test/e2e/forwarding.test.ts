@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, LAB_GUE_PORT, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
 import { inNs, listNs, tryRun } from '../../src/lab/netns.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -135,6 +137,44 @@ for (const [mode, portKind, io] of cases) {
           expect(plain.filter((a) => !a.ok || a.proxy !== undefined), ctx('without --proxy-protocol')).toEqual([]);
         } finally {
           await edit([]);
+        }
+      }, 60_000);
+
+      it('a real haproxy (bind … accept-proxy) behind a --proxy-protocol v2 then v1 FULLNAT service sees the client address and the VIP', async () => {
+        const l = lab!;
+        const rs = l.rs[0]!;
+        const cfg = join(l.dir, 'haproxy-pp.cfg');
+        writeFileSync(cfg, [
+          'global', '  log stderr format raw local0 err',
+          'defaults', '  mode http', '  timeout connect 5s', '  timeout client 5s', '  timeout server 5s',
+          'frontend pp', '  bind :8081 accept-proxy',
+          '  http-request return status 200 content-type text/plain lf-string "haproxy src=%[src]:%[src_port] dst=%[dst]:%[dst_port]\\n"',
+          '',
+        ].join('\n'));
+        const hap = l.spawn(rs.name, ['haproxy', '-db', '-f', cfg], 'haproxy');
+        const svc = `${l.vip}:81`;
+        const ok = async (args: string[]) => {
+          const r = await l.uvsadm(args);
+          if (r.code !== 0) throw new Error(ctx(`uvsadm ${args.join(' ')}: ${r.stderr}`));
+        };
+        try {
+          await ok(['-A', '-t', svc, '-s', 'rr', '--proxy-protocol', 'v2']);
+          await ok(['-a', '-t', svc, '-r', `${rs.addr}:8081`, '-b']);
+          await ok(['-P', '-t', svc, '-z', l.lip!]);
+          for (const v of ['v2', 'v1']) {
+            if (v === 'v1') await ok(['-E', '-t', svc, '-s', 'rr', '--proxy-protocol', 'v1']);
+            let r = { code: -1, stdout: '', stderr: '' };
+            for (let i = 0; i < 20; i++) { // haproxy may still be starting
+              r = await tryRun(inNs(l.ns.client, ['curl', '-sS', '--noproxy', '*', '--max-time', '3', `http://${svc}/`]), { timeoutMs: 6000 });
+              if (r.code === 0) break;
+              await new Promise((res) => setTimeout(res, 250));
+            }
+            expect(r.code, ctx(`curl ${svc} with ${v}: ${r.stderr}\n--- haproxy ---\n${hap.log()}`)).toBe(0);
+            expect(r.stdout.trim()).toMatch(new RegExp(`^haproxy src=${l.clientAddr.replace(/\./g, '\\.')}:\\d+ dst=${svc.replace(/\./g, '\\.')}$`));
+          }
+        } finally {
+          await l.uvsadm(['-D', '-t', svc]);
+          await hap.stop();
         }
       }, 60_000);
     }
