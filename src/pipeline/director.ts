@@ -665,6 +665,10 @@ export class Director implements FwdContext {
       const r = dir === DIR_IN ? ppInbound(p, c, this) : ppOutbound(p, c, this);
       if (tr) this.tracePp(p, c, r);
       if (r !== 0) { this.dropPkt(p, r); return; }
+      if (ppLastAction === PP_INSERTED && this.syncMaster !== null) {
+        this.syncRecordsSent += this.syncMaster.ppSent(c, now); // the backup must know the header went out
+        if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the PROXY header went out)');
+      }
     }
     if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
       this.forwardSegmented(p, c, fwd, now, tr);

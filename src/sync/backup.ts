@@ -17,6 +17,7 @@
  * needs uvs's local-address option, and that address configured on the backup's service.
  */
 import type { ConnTable } from '../conn/conn-table.js';
+import { CF_PP_SENT, CF_PP_V1, CF_PP_V2 } from '../conn/conn-table.js';
 import type { Timeouts } from '../conn/timeouts.js';
 import type { Config } from '../model/config.js';
 import type { Dest } from '../model/dest.js';
@@ -70,6 +71,7 @@ export function applySyncRecord(conns: ConnTable, config: Config, timeouts: Time
   }
   if (c >= 0) {
     conns.applySync(c, r.state, inactive, timeoutMs, threshold, now);
+    if (!template) applyPp(conns, c, r);
     st.updated++;
     return;
   }
@@ -94,5 +96,16 @@ export function applySyncRecord(conns: ConnTable, config: Config, timeouts: Time
   if (c < 0) { st.tableFull++; return; }
   // bind() counted it INACTIVE; the master's bit decides (K ip_vs_bind_dest for SYNC conns).
   conns.applySync(c, r.state, inactive, timeoutMs, threshold, now);
+  if (!template) applyPp(conns, c, r);
   st.created++;
+}
+
+/** The master's PROXY-protocol state of the conn (option 0x51): version, header sent, data start. */
+function applyPp(conns: ConnTable, c: number, r: SyncRecord): void {
+  if (r.pp === 0 || r.proto !== IPPROTO_TCP) return;
+  const f = conns.flags(c);
+  const have = (f & CF_PP_V2) !== 0 ? 2 : (f & CF_PP_V1) !== 0 ? 1 : 0;
+  if (have !== r.pp) conns.setProxyProtocol(c, r.pp);
+  if (r.ppSent) conns.setPpSent(c, r.ppSeq);
+  else if ((f & CF_PP_SENT) !== 0 && have === r.pp) conns.clearPpSent(c);
 }

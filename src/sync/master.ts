@@ -18,7 +18,7 @@
  * Allocation: one copy per full message, nothing per packet.
  */
 import type { ConnTable } from '../conn/conn-table.js';
-import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_TEMPLATE } from '../conn/conn-table.js';
+import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_PP_SENT, CF_PP_V1, CF_PP_V2, CF_TEMPLATE } from '../conn/conn-table.js';
 import {
   TCP_S_CLOSE, TCP_S_CLOSE_WAIT, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT,
 } from '../conn/tcp-state.js';
@@ -124,6 +124,18 @@ export class SyncMaster {
     return true;
   }
 
+  /**
+   * A `--proxy-protocol` conn just sent its header: its record goes out now (not at the next
+   * sync_threshold packet), so a backup that takes over does not put a second header into the
+   * stream. Returns the records written (0 or 1).
+   */
+  ppSent(c: number, now: number): number {
+    if (this.sysctl.syncPersistMode !== 0 && this.inPersistence(c)) return 0;
+    this.conns.setSyncedState(c, this.conns.state(c));
+    this.write(c, now);
+    return 1;
+  }
+
   /** K in_persistence: a template controls c (directly or up its chain). */
   private inPersistence(c: number): boolean {
     const conns = this.conns;
@@ -144,6 +156,9 @@ export class SyncMaster {
     r.vaddr = conns.vaddr(c); r.vport = conns.vport(c);
     r.daddr = conns.daddr(c); r.dport = conns.dport(c);
     r.laddr = conns.laddr(c); r.lport = conns.lport(c);
+    r.pp = (f & CF_PP_V2) !== 0 ? 2 : (f & CF_PP_V1) !== 0 ? 1 : 0;
+    r.ppSent = (f & CF_PP_SENT) !== 0 ? 1 : 0;
+    r.ppSeq = r.ppSent ? conns.ppSeq(c) : 0;
     r.fwmark = this.config.svcById[conns.svcId(c)]?.fwmark ?? 0;
     r.timeout = Math.floor(conns.timeout(c) / 1000);
     if (!this.writer.add(r, now)) {

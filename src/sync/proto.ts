@@ -45,6 +45,12 @@ export const OPT_PE_DATA = 2;
 export const OPT_PE_NAME = 3;
 export const OPT_F_PARAM = 0x40;
 export const OPT_UVS_LADDR = 0x50;
+/**
+ * uvs option 0x51 (0x40 | 0x11, optional: kernel receivers skip it): a `--proxy-protocol` conn's
+ * header version (1, 2), whether the header went out (0, 1) and the seq of the client's first data
+ * byte (fwd/proxy-proto.ts), so a backup keeps moving seqs and acks after a failover. 6 bytes.
+ */
+export const OPT_UVS_PP = 0x51;
 
 export const V1_HEADER = 8;
 export const V1_RECORD = 36;
@@ -69,10 +75,17 @@ export interface SyncRecord {
   timeout: number;
   laddr: number;
   lport: number;
+  /** PROXY protocol: header version (0 none, 1, 2), whether it went out, where the client data starts. */
+  pp: number;
+  ppSent: number;
+  ppSeq: number;
 }
 
 export function emptyRecord(): SyncRecord {
-  return { proto: 0, flags: 0, state: 0, caddr: 0, cport: 0, vaddr: 0, vport: 0, daddr: 0, dport: 0, fwmark: 0, timeout: 0, laddr: 0, lport: 0 };
+  return {
+    proto: 0, flags: 0, state: 0, caddr: 0, cport: 0, vaddr: 0, vport: 0, daddr: 0, dport: 0, fwmark: 0, timeout: 0, laddr: 0, lport: 0,
+    pp: 0, ppSent: 0, ppSeq: 0,
+  };
 }
 
 /**
@@ -122,7 +135,7 @@ export class SyncWriter {
       dv.setUint16(o + 22, r.state);
       this.head += V0_RECORD;
     } else {
-      const len = V1_RECORD + (r.laddr !== 0 ? 8 : 0);
+      const len = V1_RECORD + (r.laddr !== 0 ? 8 : 0) + (r.pp !== 0 ? 8 : 0);
       const pad = (4 - (this.head & 3)) & 3;
       if (this.head + pad + len > this.maxlen) return false;
       const o = this.head + pad;
@@ -144,6 +157,14 @@ export class SyncWriter {
         dv.setUint8(o + 37, 6);
         dv.setUint32(o + 38, r.laddr >>> 0);
         dv.setUint16(o + 42, r.lport);
+      }
+      if (r.pp !== 0) {
+        const q = o + V1_RECORD + (r.laddr !== 0 ? 8 : 0);
+        dv.setUint8(q, OPT_UVS_PP);
+        dv.setUint8(q + 1, 6);
+        dv.setUint8(q + 2, r.pp);
+        dv.setUint8(q + 3, r.ppSent ? 1 : 0);
+        dv.setUint32(q + 4, r.ppSeq >>> 0);
       }
       this.head = o + len;
     }
@@ -226,7 +247,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
       if (vs >> 12 !== 0) { res.error = `dropping message: unknown record version ${vs >> 12}`; return res; }
       const type = dv.getUint8(p);
       let skip = false;
-      let laddr = 0, lport = 0;
+      let laddr = 0, lport = 0, pp = 0, ppSent = 0, ppSeq = 0;
       if (type & 1) {
         skip = true; // IPv6: uvs is IPv4 only (K skips IPv6 silently without CONFIG_IP_VS_IPV6)
         if (p + 72 > recEnd) { res.error = 'dropping message: short IPv6 record'; return res; }
@@ -255,6 +276,9 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
           } else if (t === OPT_UVS_LADDR && l === 6) {
             laddr = dv.getUint32(q);
             lport = dv.getUint16(q + 4);
+          } else if (t === OPT_UVS_PP && l === 6) {
+            const v = dv.getUint8(q);
+            if (v === 1 || v === 2) { pp = v; ppSent = dv.getUint8(q + 1) & 1; ppSeq = dv.getUint32(q + 2); }
           } else if (!(t & OPT_F_PARAM)) {
             skip = true; // unknown mandatory option: this record is dropped
             break;
@@ -274,7 +298,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
           r.cport = dv.getUint16(p + 10); r.vport = dv.getUint16(p + 12); r.dport = dv.getUint16(p + 14);
           r.fwmark = dv.getUint32(p + 16); r.timeout = dv.getUint32(p + 20);
           r.caddr = dv.getUint32(p + 24); r.vaddr = dv.getUint32(p + 28); r.daddr = dv.getUint32(p + 32);
-          r.laddr = laddr; r.lport = lport;
+          r.laddr = laddr; r.lport = lport; r.pp = pp; r.ppSent = ppSent; r.ppSeq = ppSeq;
           res.records++;
         }
       }
@@ -306,7 +330,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
     r.proto = proto; r.flags = flags; r.state = state;
     r.cport = dv.getUint16(rp + 2); r.vport = dv.getUint16(rp + 4); r.dport = dv.getUint16(rp + 6);
     r.caddr = dv.getUint32(rp + 8); r.vaddr = dv.getUint32(rp + 12); r.daddr = dv.getUint32(rp + 16);
-    r.fwmark = 0; r.timeout = 0; r.laddr = 0; r.lport = 0;
+    r.fwmark = 0; r.timeout = 0; r.laddr = 0; r.lport = 0; r.pp = 0; r.ppSent = 0; r.ppSeq = 0;
     res.records++;
   }
   return res;

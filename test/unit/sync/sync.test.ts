@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { build, parse } from '../../helpers/frames.js';
-import { memLab, tcpSvc, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
+import { memLab, tcpSvc, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC, DIR1_MAC, RS1_MAC } from '../../helpers/lab-mem.js';
 import { FWD_FULLNAT, FWD_MASQ } from '../../../src/model/constants.js';
 import { parseIp } from '../../../src/model/addr.js';
 import {
@@ -325,6 +325,57 @@ describe('the backup: the master\'s conns in its table, forwarded after a takeov
     const other = new SyncWriter(1472, 8, 1);
     other.add(rec({ ...base, cport: 9, daddr: parseIp(RS1) }), 0);
     expect(backup.d.applySyncMessage(other.take()!).error).toBe('ignoring syncid 8');
+  });
+
+  it('--proxy-protocol conns: the record goes out when the header is sent (option 0x51), and the backup keeps moving seqs and acks after a takeover', () => {
+    const mk = (): Lab => {
+      const l = memLab();
+      const svc = tcpSvc(VIP, 80);
+      l.cmd({ cmd: 'add-service', svc, opts: { ...svcOpts('rr'), proxyProtocol: 2 } });
+      l.cmd({ cmd: 'add-server', svc, dest: { addr: RS1, port: 80 }, opts: destOpts(FWD_MASQ) });
+      return l;
+    };
+    const master = mk();
+    const backup = mk();
+    backup.d.setSyncBackup(0);
+    const m = withMaster(master);
+    const seg = (l: Lab, flags: number, seq: number, payload = '') => {
+      l.p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, sport: 40007, dport: 80, flags, seq, ack: 5001, payload }));
+      l.run();
+      l.p0.takeSent();
+      return l.p1.takeSent();
+    };
+    const seqOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(14 + 20 + 4);
+    seg(master, SYN, 1000);
+    seg(master, ACK, 1001);
+    expect(drain(master, m)).toEqual([]); // 2 client packets: not yet (sync_threshold 3)
+    const first = seg(master, 0x18, 1001, 'GET / HTTP/1.0\r\n\r\n');
+    expect(parse(first[0]!.frame).payload.length).toBe(28 + 18);
+    const msgs = m.due(master.clock.now(), true);
+    const recs: SyncRecord[] = [];
+    for (const msg of msgs) {
+      recs.length = 0;
+      expect(decodeSync(msg, 0, recs).error).toBe('');
+      expect(backup.d.applySyncMessage(msg).error).toBe('');
+    }
+    // The 3rd client packet's record (sync_threshold; before the header went out), then the one the
+    // header forces.
+    expect(recs).toHaveLength(2);
+    expect(recs[0]).toMatchObject({ cport: 40007, pp: 2, ppSent: 0, ppSeq: 0 });
+    expect(recs[1]).toMatchObject({ cport: 40007, pp: 2, ppSent: 1, ppSeq: 1001 });
+    // The option on the wire: after each 36-byte record, type 0x51 (optional), 6 bytes.
+    expect(hex(msgs[0]!.subarray(8 + 44 + 36, 8 + 44 + 44))).toBe('51060201000003e9');
+    // Takeover: the backup moves the next segment's seq by the header, does not put a second header in.
+    const next = seg(backup, 0x18, 1001 + 18, 'more');
+    expect(next).toHaveLength(1);
+    expect(seqOf(next[0]!.frame)).toBe(1001 + 18 + 28);
+    expect(parse(next[0]!.frame).payload.length).toBe(4);
+    // The server's ack comes back moved by the header.
+    backup.p1.inject(build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: RS1, daddr: CIP, sport: 80, dport: 40007, flags: ACK, seq: 5001, ack: 1001 + 28 + 18 + 4 }));
+    backup.run();
+    const back = backup.p0.takeSent();
+    expect(back).toHaveLength(1);
+    expect(new DataView(back[0]!.frame.buffer, back[0]!.frame.byteOffset).getUint32(14 + 20 + 8)).toBe(1001 + 18 + 4);
   });
 
   it('backup_only=1 while the backup runs: TCP/UDP is left to the host, as the kernel leaves it', () => {
