@@ -285,15 +285,15 @@ export class ConnTable implements DueHandler {
    * table made when the first such conn is marked: the 64-byte record has no spare word, and
    * directors without `--proxy-protocol` services pay nothing (4 B per conn when one exists).
    */
-  private ppSeqs: Uint32Array | null = null;
+  private ppSeqs: Int32Array | null = null;
 
   /** Marks conn idx (just created) as carrying a PROXY header of `version` (1 or 2). */
   setProxyProtocol(idx: number, version: number): void {
-    if (this.ppSeqs === null) this.ppSeqs = new Uint32Array(this.capacity);
+    if (this.ppSeqs === null) this.ppSeqs = new Int32Array(this.capacity);
     this.setFlags(idx, (this.flags(idx) & ~(CF_PP_MASK | CF_PP_SENT)) | (version === 2 ? CF_PP_V2 : CF_PP_V1));
   }
 
-  /** The seq of conn idx's first client data byte (valid with CF_PP_SENT). */
+  /** The seq of conn idx's first client data byte as int32 bits (`>>> 0` for the number; valid with CF_PP_SENT). */
   ppSeq(idx: number): number { return this.ppSeqs === null ? 0 : this.ppSeqs[idx]!; }
 
   /** The header went out in front of the client data starting at seq. */

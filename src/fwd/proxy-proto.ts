@@ -26,10 +26,12 @@
  * Partial checksums (local senders) stay partial: the pseudo-header sum only gains the length;
  * seq/ack/SACK/MSS changes need nothing (the completer sums the header). Otherwise the segment
  * that gets the header has its TCP checksum recomputed, and the others are updated incrementally
- * (RFC 1624). Nothing here allocates.
+ * (RFC 1624). Nothing here allocates: addresses and sequence numbers cross calls as int32 bits
+ * (`| 0`, rd32Bits, caddrBits): a u32 above 2^31 passed to or returned from a call is boxed in a
+ * new HeapNumber, and sequence numbers are above 2^31 half the time.
  */
 import type { Packet } from '../packet/packet.js';
-import { rd16, rd32, wr16, wr32 } from '../wire/bytes.js';
+import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
 import { checksum, fold, setL4Checksum } from '../wire/checksum.js';
 import { IP_CSUM, IP_F_DF, IP_F_MF } from '../wire/ipv4.js';
 import {
@@ -65,7 +67,7 @@ function dottedLen(a: number): number {
   return decLen(a >>> 24) + decLen((a >>> 16) & 0xff) + decLen((a >>> 8) & 0xff) + decLen(a & 0xff) + 3;
 }
 
-/** Length of the header `version` writes for this client and VIP. */
+/** Length of the header `version` writes for this client and VIP (addresses as u32 or int32 bits). */
 export function ppHeaderLen(version: number, caddr: number, cport: number, vaddr: number, vport: number): number {
   if (version === PP_V2) return PP2_LEN_INET;
   return 11 + dottedLen(caddr) + 1 + dottedLen(vaddr) + 1 + decLen(cport) + 1 + decLen(vport) + 2;
@@ -101,16 +103,16 @@ export function writePpHeader(b: Uint8Array, at: number, version: number, caddr:
     b[at + 12] = 0x21; // version 2, command PROXY
     b[at + 13] = 0x11; // AF_INET, STREAM
     wr16(b, at + 14, 12);
-    wr32(b, at + 16, caddr >>> 0);
-    wr32(b, at + 20, vaddr >>> 0);
+    wr32(b, at + 16, caddr);
+    wr32(b, at + 20, vaddr);
     wr16(b, at + 24, cport);
     wr16(b, at + 26, vport);
     return PP2_LEN_INET;
   }
   for (let i = 0; i < 11; i++) b[at + i] = PP1_PREFIX[i]!;
-  at = writeDotted(b, at + 11, caddr >>> 0);
+  at = writeDotted(b, at + 11, caddr);
   b[at++] = 0x20;
-  at = writeDotted(b, at, vaddr >>> 0);
+  at = writeDotted(b, at, vaddr);
   b[at++] = 0x20;
   at = writeDec(b, at, cport);
   b[at++] = 0x20;
@@ -123,10 +125,10 @@ export function writePpHeader(b: Uint8Array, at: number, version: number, caddr:
 /** The header length of conn c (0: the conn carries no PROXY header). */
 export function connPpLen(ctx: FwdContext, c: number): number {
   const t = ctx.conns;
-  return ppHeaderLen((t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddr(c), t.cport(c), t.vaddr(c), t.vport(c));
+  return ppHeaderLen((t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddrBits(c), t.cport(c), t.vaddrBits(c), t.vport(c));
 }
 
-/** Sets the 32-bit field at `at` to v, the TCP checksum kept right (not touched when partial). */
+/** Sets the 32-bit field at `at` to v (int32 bits), the TCP checksum kept right (not touched when partial). */
 function set32(p: Packet, at: number, v: number): void {
   const b = p.b;
   if (!p.csumPartial) {
@@ -160,10 +162,10 @@ export function ppInbound(p: Packet, c: number, ctx: FwdContext): number {
   if (doff < TCP_MIN_HLEN || doff > p.l4len) return 0; // not ours to judge: forwarded as it is
   const fl = p.tcpFlags;
   const syn = (fl & TCP_SYN) !== 0 ? 1 : 0;
-  const seq = rd32(b, l4 + TCP_SEQ);
+  const seq = rd32Bits(b, l4 + TCP_SEQ);
   const data = p.l4len - doff > 0 && (fl & TCP_RST) === 0;
   let f = t.flags(c);
-  if ((f & CF_PP_SENT) !== 0 && syn === 1 && (fl & TCP_ACKF) === 0 && ((seq + 1) >>> 0) !== t.ppSeq(c)) {
+  if ((f & CF_PP_SENT) !== 0 && syn === 1 && (fl & TCP_ACKF) === 0 && ((seq + 1) | 0) !== t.ppSeq(c)) {
     t.clearPpSent(c); // a new connection on this tuple (new ISN): its own header
     f &= ~CF_PP_SENT;
   }
@@ -171,19 +173,19 @@ export function ppInbound(p: Packet, c: number, ctx: FwdContext): number {
     if (!data) return 0;
     const r = insert(p, c, ctx, doff);
     if (r === 0) {
-      t.setPpSent(c, (seq + syn) >>> 0);
+      t.setPpSent(c, (seq + syn) | 0);
       ppLastAction = PP_INSERTED;
     }
     return r;
   }
   const first = t.ppSeq(c);
-  if (data && ((seq + syn) >>> 0) === first) {
+  if (data && ((seq + syn) | 0) === first) {
     const r = insert(p, c, ctx, doff);
     if (r === 0) ppLastAction = PP_REINSERTED;
     return r;
   }
   if (((seq - first) | 0) >= 0) {
-    set32(p, l4 + TCP_SEQ, (seq + connPpLen(ctx, c)) >>> 0);
+    set32(p, l4 + TCP_SEQ, (seq + connPpLen(ctx, c)) | 0);
     ppLastAction = PP_SEQ_SHIFTED;
   }
   return 0;
@@ -212,7 +214,7 @@ function insert(p: Packet, c: number, ctx: FwdContext, doff: number): number {
   p.len = p.len + n;
   p.l3 -= n;
   p.l4 -= n;
-  writePpHeader(b, hdrEnd - n, (t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddr(c), t.cport(c), t.vaddr(c), t.vport(c));
+  writePpHeader(b, hdrEnd - n, (t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddrBits(c), t.cport(c), t.vaddrBits(c), t.vport(c));
   p.ipLen += n;
   p.l4len += n;
   const l3 = p.l3;
@@ -221,15 +223,15 @@ function insert(p: Packet, c: number, ctx: FwdContext, doff: number): number {
   wr16(b, l3 + IP_CSUM, checksum(b, l3, p.ihl));
   const at = p.l4 + TCP_CSUM;
   if (p.csumPartial) wr16(b, at, fold(rd16(b, at) + n)); // pseudo-header sum: the length grew
-  else setL4Checksum(b, p.saddr, p.daddr, 6, p.l4, p.l4len, TCP_CSUM);
+  else setL4Checksum(b, p.saddr | 0, p.daddr | 0, 6, p.l4, p.l4len, TCP_CSUM);
   return 0;
 }
 
-/** Maps a server-side sequence number (an ack or SACK edge) back into the client's space. */
+/** Maps a server-side sequence number (an ack or SACK edge) back into the client's space (int32 bits). */
 function back(v: number, first: number, n: number): number {
   const d = (v - first) | 0;
   if (d <= 0) return v;
-  return d >= n ? (v - n) >>> 0 : first;
+  return d >= n ? (v - n) | 0 : first;
 }
 
 /**
@@ -250,7 +252,7 @@ export function ppOutbound(p: Packet, c: number, ctx: FwdContext): number {
   const n = connPpLen(ctx, c);
   const first = sent ? t.ppSeq(c) : 0;
   if (sent && (fl & TCP_ACKF) !== 0) {
-    const ack = rd32(b, l4 + TCP_ACK);
+    const ack = rd32Bits(b, l4 + TCP_ACK);
     const na = back(ack, first, n);
     if (na !== ack) { set32(p, l4 + TCP_ACK, na); ppLastAction = PP_ACK_ADJUSTED; }
   }
@@ -269,7 +271,7 @@ export function ppOutbound(p: Packet, c: number, ctx: FwdContext): number {
       if (mss > n + 64) { set16(p, o + 2, mss - n); ppLastAction = PP_MSS_LOWERED; }
     } else if (kind === 5 && sent && len >= 10 && ((len - 2) & 7) === 0) {
       for (let e = o + 2; e < o + len; e += 4) {
-        const v = rd32(b, e);
+        const v = rd32Bits(b, e);
         const nv = back(v, first, n);
         if (nv !== v) set32(p, e, nv);
       }
@@ -291,7 +293,7 @@ export function ppEmbeddedBack(p: Packet, c: number, ctx: FwdContext): void {
   const at = p.inL4 + TCP_SEQ;
   if (at + 4 > p.l3 + p.ipLen) return;
   const b = p.b;
-  const v = rd32(b, at);
+  const v = rd32Bits(b, at);
   const nv = back(v, t.ppSeq(c), connPpLen(ctx, c));
   if (nv !== v) wr32(b, at, nv);
 }

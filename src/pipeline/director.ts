@@ -696,7 +696,7 @@ export class Director implements FwdContext {
   private tracePp(p: Packet, c: number, r: number): void {
     const n = connPpLen(this, c);
     const v = (this.conns.flags(c) & CF_PP_V2) !== 0 ? 'v2' : 'v1';
-    const first = this.conns.ppSeq(c);
+    const first = this.conns.ppSeq(c) >>> 0;
     let text: string;
     if (r !== 0) text = `not sent: ${DROP_REASONS[r]}`;
     else if (ppLastAction === PP_INSERTED) text = `${v} header (${n} bytes: ${ipToString(this.conns.caddr(c))}:${this.conns.cport(c)} → ${ipToString(this.conns.vaddr(c))}:${this.conns.vport(c)}) put in front of the client's first data (seq ${first}); later client seqs +${n}, server acks −${n}`;

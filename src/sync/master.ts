@@ -158,7 +158,7 @@ export class SyncMaster {
     r.laddr = conns.laddr(c); r.lport = conns.lport(c);
     r.pp = (f & CF_PP_V2) !== 0 ? 2 : (f & CF_PP_V1) !== 0 ? 1 : 0;
     r.ppSent = (f & CF_PP_SENT) !== 0 ? 1 : 0;
-    r.ppSeq = r.ppSent ? conns.ppSeq(c) : 0;
+    r.ppSeq = r.ppSent ? conns.ppSeq(c) >>> 0 : 0;
     r.fwmark = this.config.svcById[conns.svcId(c)]?.fwmark ?? 0;
     r.timeout = Math.floor(conns.timeout(c) / 1000);
     if (!this.writer.add(r, now)) {

@@ -41,8 +41,9 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
  * local address 10.0.0.50; NAT: RS 10.0.0.7), the service edited to `--proxy-protocol pp`, and a
  * handshake done: client ISN 1000, RS ISN 5000, RS MSS 1460.
  */
-function setup(pp: number, fwd: typeof FWD_FULLNAT | typeof FWD_MASQ = FWD_FULLNAT, opts: { mtu1?: number } = {}) {
-  const lab = memLab({ gateway: '10.0.0.200', ...opts });
+function setup(pp: number, fwd: typeof FWD_FULLNAT | typeof FWD_MASQ = FWD_FULLNAT, opts: { mtu1?: number; isn?: number } = {}) {
+  const isn = opts.isn ?? ISN;
+  const lab = memLab({ gateway: '10.0.0.200', ...(opts.mtu1 !== undefined ? { mtu1: opts.mtu1 } : {}) });
   const { p0, p1, cmd, run } = lab;
   const rip = fwd === FWD_FULLNAT ? '10.0.1.7' : '10.0.0.7';
   const rsMac = fwd === FWD_FULLNAT ? ROUTER_MAC : RS1_MAC;
@@ -63,16 +64,16 @@ function setup(pp: number, fwd: typeof FWD_FULLNAT | typeof FWD_MASQ = FWD_FULLN
     run();
     return p0.takeSent();
   };
-  const syn = fromClient(SYN, ISN);
+  const syn = fromClient(SYN, isn);
   expect(syn).toHaveLength(1);
   const s = parse(syn[0]!.frame, syn[0]!.meta);
   expect(s.payload.length).toBe(0);
   toRs = { sport: s.sport, saddr: s.saddr };
-  const synAck = fromRs(SYNACK, ISN + 1, [2, 4, 0x05, 0xb4]); // MSS 1460
+  const synAck = fromRs(SYNACK, (isn + 1) >>> 0, [2, 4, 0x05, 0xb4]); // MSS 1460
   expect(synAck).toHaveLength(1);
-  const hs = fromClient(ACK, ISN + 1);
+  const hs = fromClient(ACK, (isn + 1) >>> 0);
   expect(hs).toHaveLength(1);
-  expect(tcpFields(hs[0]!.frame).seq).toBe(ISN + 1); // no data yet: nothing moved
+  expect(tcpFields(hs[0]!.frame).seq).toBe((isn + 1) >>> 0); // no data yet: nothing moved
   return { ...lab, fromClient, fromRs, synAck: synAck[0]!.frame, rip };
 }
 
@@ -141,6 +142,24 @@ describe('--proxy-protocol on a FULLNAT service', () => {
     // FIN moves too.
     expect(tcpFields(fromClient(FIN | ACK, ISN + 1 + REQ.length + 4)[0]!.frame).seq).toBe(ISN + 1 + REQ.length + 4 + 28);
     expect(d.drops.snapshot()).toEqual({});
+  });
+
+  it('sequence numbers that wrap past 2^32 move the same way (seq, ack, an ack inside the header)', () => {
+    const isn = 0xfffffff0;
+    const { fromClient, fromRs } = setup(2, FWD_FULLNAT, { isn });
+    const first = (isn + 1) >>> 0;
+    const out = fromClient(PSHACK, first, REQ);
+    expect(tcpFields(out[0]!.frame).seq).toBe(first);
+    const nextSeq = (first + REQ.length) >>> 0; // past the wrap
+    expect(nextSeq).toBeLessThan(first);
+    const next = fromClient(PSHACK, nextSeq, 'more');
+    expect(tcpFields(next[0]!.frame).seq).toBe((nextSeq + 28) >>> 0);
+    expect(parse(next[0]!.frame, next[0]!.meta)).toMatchObject({ ipOk: true, l4Ok: true });
+    const end = (first + 28 + REQ.length + 4) >>> 0;
+    const back = fromRs(ACK, end);
+    expect(tcpFields(back[0]!.frame).ack).toBe((end - 28) >>> 0);
+    expect(parse(back[0]!.frame, back[0]!.meta)).toMatchObject({ ipOk: true, l4Ok: true });
+    expect(tcpFields(fromRs(ACK, (first + 5) >>> 0)[0]!.frame).ack).toBe(first);
   });
 
   it('v1: the text header; the tracer says what was done to each segment', () => {

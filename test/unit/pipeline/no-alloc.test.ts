@@ -17,6 +17,7 @@ import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/mode
 import type { Command } from '../../../src/control/types.js';
 import { build, mac } from '../../helpers/frames.js';
 import { NullPort } from '../../../src/port/null-port.js';
+import { CF_PP_SENT } from '../../../src/conn/conn-table.js';
 
 const CIP = '200.1.1.6';
 const VIP = '200.1.1.110';
@@ -30,7 +31,13 @@ const BATCH = 32;
 
 interface Lab { d: Director; frames: Uint8Array[]; ports: number[] }
 
-function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock()): Lab {
+/**
+ * `proxyProtocol` 1 / 2: the service has --proxy-protocol; with `ppShift` each conn first sends
+ * its first data (the header goes out) at a seq above 2^31, and the pumped segments come after it
+ * (seq moved up) with replies acking past the header (ack moved back); without, every pumped
+ * segment starts at the first data seq (the header put in each time).
+ */
+function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock(), proxyProtocol = 0, ppShift = false): Lab {
   const d = new Director({ clock, maxConns, batch: 64, maxPorts: 2 });
   d.addPort(new NullPort('cli0', DIR0), [parseIp('200.1.1.100')]);
   d.addPort(new NullPort('srv0', DIR1), [parseIp('172.20.0.8')]);
@@ -42,7 +49,7 @@ function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock()): Lab 
   const c = new Control(d);
   const x = (cmd: Command): void => { const r = c.execute(cmd); if (!r.ok) throw new Error(r.message); };
   const svc = { protocol: 6, af: 2, addr: VIP, port: 80, fwmark: 0 };
-  x({ cmd: 'add-service', svc, opts: { sched: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' } });
+  x({ cmd: 'add-service', svc, opts: { sched: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '', proxyProtocol } });
   for (const rip of RIPS) {
     x({ cmd: 'add-server', svc, dest: { addr: rip, port: 8080 }, opts: { fwd: fwd as 0, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 } });
   }
@@ -60,19 +67,35 @@ function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock()): Lab 
     d.processBatch(0, rx, 1);
   }
   expect(d.conns.count).toBe(CONNS);
+  const SEQ0 = 0xf0000000;
+  if (ppShift) {
+    for (let i = 0; i < CONNS; i++) {
+      put(0, build({ srcMac: PEER_S, dstMac: DIR0_S, saddr: CIP, daddr: VIP, sport: 20000 + i, dport: 80, flags: 0x18, seq: SEQ0, payload: new Uint8Array(8) }));
+      d.processBatch(0, rx, 1);
+    }
+    for (let i = 0; i < CONNS; i++) {
+      const k = d.conns.lookup(6, parseIp(CIP), 20000 + i, parseIp(VIP), 80) >> 1;
+      expect(d.conns.flags(k) & CF_PP_SENT).toBe(CF_PP_SENT);
+      expect(d.conns.ppSeq(k) >>> 0).toBe(SEQ0);
+    }
+  }
   // Established traffic: client ACKs, and the servers' replies where they pass the director, in
   // batches of BATCH frames of one port each.
   const ins: Uint8Array[] = [];
   const outs: Uint8Array[] = [];
   const replies = fwd === FWD_MASQ || fwd === FWD_FULLNAT;
   for (let i = 0; i < CONNS; i++) {
-    ins.push(build({ srcMac: PEER_S, dstMac: DIR0_S, saddr: CIP, daddr: VIP, sport: 20000 + i, dport: 80, flags: 0x10, payload: new Uint8Array(8) }));
+    ins.push(build({
+      srcMac: PEER_S, dstMac: DIR0_S, saddr: CIP, daddr: VIP, sport: 20000 + i, dport: 80, flags: 0x10, payload: new Uint8Array(8),
+      ...(ppShift ? { seq: SEQ0 + 8 } : {}),
+    }));
     if (replies) {
       const k = d.conns.lookup(6, parseIp(CIP), 20000 + i, parseIp(VIP), 80) >> 1;
       const la = d.conns.laddr(k);
       outs.push(build({
         srcMac: PEER_S, dstMac: DIR1_S, saddr: ipStr(d.conns.daddr(k)), sport: 8080,
         daddr: la !== 0 ? ipStr(la) : CIP, dport: la !== 0 ? d.conns.lport(k) : 20000 + i, flags: 0x10, payload: new Uint8Array(8),
+        ...(ppShift ? { ack: SEQ0 + 8 + 8 + 60 } : {}),
       }));
     }
   }
@@ -155,12 +178,17 @@ const methods = [
   ['NAT with the large-table batch prefetch', FWD_MASQ, true, false], ['FULLNAT with the large-table batch prefetch', FWD_FULLNAT, true, false],
   // uvsd's own clock: real time moving under the run (it gave fractional epoch ms once: 16 B/packet).
   ['NAT on the daemon\'s system clock', FWD_MASQ, false, true], ['DR on the daemon\'s system clock', FWD_DROUTE, false, true],
+  // --proxy-protocol: every client segment here starts at the conn's first data seq, so each one is
+  // a "retransmission of the first" and gets the header put in (the costliest PROXY path).
+  ['FULLNAT with --proxy-protocol v1 (the header put into every segment)', FWD_FULLNAT, false, false, 1],
+  ['NAT with --proxy-protocol v2 (the header put into every segment)', FWD_MASQ, false, false, 2],
+  ['FULLNAT with --proxy-protocol v1 (seqs moved up, acks moved back, all above 2^31)', FWD_FULLNAT, false, false, 1, true],
 ] as const;
 
 describe('the data path allocates nothing per packet', () => {
-  for (const [name, fwd, prefetch, system] of methods) {
+  for (const [name, fwd, prefetch, system, pp, ppShift] of methods) {
     it(`${name}: established conns, addresses above 2^31`, async () => {
-      const l = lab(fwd, 4096, system ? systemClock : new FakeClock());
+      const l = lab(fwd, 4096, system ? systemClock : new FakeClock(), pp ?? 0, ppShift ?? false);
       if (prefetch) l.d.prefetchMin = 0;
       const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
       pump(l, 6000); // warm-up: the optimizing compiler has seen it all
