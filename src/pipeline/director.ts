@@ -475,6 +475,8 @@ export class Director implements FwdContext {
         return;
       }
       if (tr) this.tracer.step(p, 'classify', `service ${svcStr(svc)} (${svc.schedName}${svc.persistent ? `, persistent ${svc.timeout}s` : ''})`);
+      // Field stores, not a key.set(…) call: a u32 address above 2^31 passed to a call that V8
+      // does not inline is boxed in a HeapNumber (tried: the no-alloc SYN test caught it).
       const key = this.key;
       key.proto = proto;
       key.saddr = p.saddr;
