@@ -30,7 +30,7 @@ import { IP_F_DF, writeIpv4 } from '../wire/ipv4.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../wire/l4.js';
 import { wr16 } from '../wire/bytes.js';
 import { checksum, setL4Checksum } from '../wire/checksum.js';
-import { GRE_F_CSUM, GRE_HLEN, GRE_PROTO_IPV4, GUE_HLEN, GUE_PROTO_IPV4 } from '../wire/tunnel.js';
+import { GRE_F_CSUM, GRE_HLEN, GRE_PROTO_IPV4, GUE_HLEN, GUE_PROTO_IPV4, greInner, gueInner } from '../wire/tunnel.js';
 import { D_FRAG_NEEDED, D_GSO, D_MTU_SMALL, D_NO_ROUTE, D_TRUNC_L4 } from '../pipeline/drops.js';
 import { TUN_F_CSUM, TUN_F_NOCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE } from '../model/constants.js';
 import type { Dest } from '../model/dest.js';
@@ -50,6 +50,24 @@ export function tunOverhead(d: Dest | undefined): number {
   if (d.tunType === TUN_TYPE_GUE) return GUE_OVERHEAD;
   if (d.tunType === TUN_TYPE_GRE) return d.tunFlags === TUN_F_CSUM ? GRE_CSUM_OVERHEAD : GRE_OVERHEAD;
   return IPIP_OVERHEAD;
+}
+
+/**
+ * Where the client's packet starts in the quote of an ICMP error about one of uvs's tunnel
+ * packets (K ip_vs_in_icmp: IPIP; ipvs_udp_decap for GUE, ipvs_gre_decap for GRE). `t` is the
+ * quoted tunnel header right after the quoted outer IPv4 header, `end` the end of the quote,
+ * `outerProto` the quoted outer header's protocol (4, 17 or 47). -1 unless the quote holds that
+ * tunnel's header and, inside, an IPv4 header with at least 4 bytes after it (the ports).
+ */
+export function tunnelQuoteInner(b: Uint8Array, t: number, end: number, outerProto: number): number {
+  let i: number;
+  if (outerProto === 4) i = t;
+  else if (outerProto === 17) i = end - t < 8 + GUE_HLEN ? -1 : gueInner(b, t + 8);
+  else if (outerProto === 47) i = end - t < GRE_HLEN ? -1 : greInner(b, t);
+  else return -1;
+  if (i < 0 || end - i < 24 || b[i]! >>> 4 !== 4) return -1;
+  const ihl = (b[i]! & 15) << 2;
+  return ihl < 20 || end - i < ihl + 4 ? -1 : i;
 }
 
 export const tunForwarder: Forwarder = {

@@ -31,17 +31,20 @@ import { Stats } from '../model/stats.js';
 import { RouteTable } from '../model/routes.js';
 import { NeighborTable, N_INCOMPLETE, N_REACHABLE, N_STALE, NEIGH_MAX_PROBES, NEIGH_RETRANS_MS } from '../model/neighbors.js';
 import {
-  FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP,
+  FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, TUN_TYPE_GRE, TUN_TYPE_GUE,
+  TUN_TYPE_IPIP,
 } from '../model/constants.js';
+import { PathMtuCache } from '../model/pmtu.js';
 import { SchedKey, SchedNote } from '../sched/scheduler.js';
 import { parsePacket } from './parse.js';
 import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
   D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_DEFENCE, D_NAT_NO_CONN, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
+  D_ICMP_CSUM,
 } from './drops.js';
 import type { Clock } from './clock.js';
-import { rd16, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
+import { rd16, rd32, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
 import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } from '../wire/ethernet.js';
 import {
   ARP_REPLY, ARP_REQUEST, ARP_SHA, arpOper, arpSpa, arpTpa, arpValid, writeArp,
@@ -62,7 +65,7 @@ import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
-import { tunOverhead } from '../fwd/tun.js';
+import { tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
 import {
   PP_ACK_ADJUSTED, PP_INSERTED, PP_MSS_LOWERED, PP_REINSERTED, PP_SEQ_SHIFTED, connPpLen, ppEmbeddedBack, ppInbound,
   ppLastAction, ppOutbound,
@@ -191,8 +194,13 @@ export class Director implements FwdContext {
   private ipId = 1;
   private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
 
-  /** The smallest MTU of the ports: a packet this short after encapsulation fits any route. */
+  /** The smallest MTU of the ports: a packet this short after encapsulation fits any route
+   * (and any learnt path MTU: see pathMtuMin). */
   private minMtu = 65535;
+  /** Path MTUs learnt from routers' fragmentation-needed about uvs's own tunnel packets. */
+  readonly pmtu = new PathMtuCache();
+  /** ICMP errors about uvs's tunnel packets turned into errors to the client (K §5.5). */
+  tunnelIcmpRelayed = 0;
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
   readonly frags = new FragTable(4096);
   /** Later fragments that came before their first one, held (copies in pending slots) until it
@@ -676,7 +684,8 @@ export class Director implements FwdContext {
       this.forwardSegmented(p, c, fwd, now, tr);
       return;
     }
-    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0 && p.ipLen + tunOverhead(dest) > this.minMtu) {
+    if (dest.fwd === FWD_TUNNEL && dir === DIR_IN && (p.frag & IP_F_DF) === 0 &&
+      p.ipLen + tunOverhead(dest) > (this.minMtu < this.pmtu.min ? this.minMtu : this.pmtu.min)) {
       const mtu = this.routeMtu(conns.daddrBits(c)) - tunOverhead(dest);
       if (mtu >= 68 && p.ipLen > mtu) {
         this.forwardInnerFragments(p, c, fwd, mtu, now, tr);
@@ -991,6 +1000,7 @@ export class Director implements FwdContext {
     // Only protocols IPVS tracks (K: no proto data ⇒ not ours); this also keeps a crafted quote
     // with protocol 255 from matching a persistence template's key (lookup() wants a real proto).
     const inProto = p.inProto;
+    if ((inProto === 4 || inProto === 17 || inProto === 47) && this.tunnelIcmp(p, now, tr)) return;
     let ref = inProto === IPPROTO_TCP || inProto === IPPROTO_UDP
       ? conns.lookup(inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport) : -1;
     if (ref < 0 && this.sysctl.scheduleIcmp !== 0 && (inProto === IPPROTO_TCP || inProto === IPPROTO_UDP) &&
@@ -1057,6 +1067,86 @@ export class Director implements FwdContext {
     this.egress(p, now, tr);
   }
 
+  /**
+   * K ip_vs_in_icmp, "errors for our tunnel" (§5.5): an ICMP error a router sent the director
+   * about one of its own TUN packets — IPIP, GUE to the dest's port, GRE — to a real server that
+   * is a tunnel dest of that type. The client's packet inside is looked up as a conn. A
+   * fragmentation-needed lowers the path MTU to the real server (PathMtuCache: later packets get
+   * fragmentation-needed, or are fragmented, here) and, when the client's packet had DF, the
+   * client is told that MTU − 20 (the kernel's figure; a larger tunnel header is then caught by
+   * the TUN forwarder's own check). Other errors (unreachable, TTL exceeded, source quench) pass
+   * on with their type, code and info. The client gets a fresh ICMP from the VIP quoting its own
+   * packet; the router's error is consumed. False: not about a tunnel packet of ours (the caller
+   * goes on with it as an error about a conn's packet).
+   */
+  private tunnelIcmp(p: Packet, now: number, tr: boolean): boolean {
+    if (p.inL4 < 0) return false;
+    const outerProto = p.inProto;
+    const rip = p.inDaddr | 0;
+    if (!this.isTunnelDest(rip, outerProto === 4 ? TUN_TYPE_IPIP : outerProto === 17 ? TUN_TYPE_GUE : TUN_TYPE_GRE,
+      outerProto === 17 ? p.inDport : 0)) return false;
+    // Only about packets uvs sent (its source address toward that server), reported to uvs.
+    const src = this.routeSrc(rip);
+    if (src === 0 || (p.inSaddr | 0) !== src || (p.daddr | 0) !== src) return false;
+    const b = p.b;
+    const end = p.l3 + p.ipLen;
+    const inner = tunnelQuoteInner(b, p.inL4, end, outerProto);
+    const cproto = inner < 0 ? 0 : b[inner + 9]!;
+    let ref = -1;
+    if ((cproto === IPPROTO_TCP || cproto === IPPROTO_UDP) && (rd16(b, inner + 6) & IP_OFFMASK) === 0) {
+      const l4 = inner + ((b[inner]! & 15) << 2);
+      ref = this.conns.lookup(cproto, rd32(b, inner + IP_SADDR), rd16(b, l4), rd32(b, inner + IP_DADDR), rd16(b, l4 + 2));
+    }
+    if (ref < 0 || (ref & 1) !== DIR_IN) {
+      if (tr) this.tracer.step(p, 'track', `ICMP error about our tunnel packet to ${ipToString(rip)}: no conn for the packet inside`);
+      if (this.isOwned(p.daddr, p.port)) this.dropPkt(p, D_ICMP_NO_CONN);
+      else this.pass(p, tr);
+      return true;
+    }
+    if ((p.frag & (IP_F_MF | IP_OFFMASK)) === 0 && checksum(b, p.l4, p.l4len) !== 0) { this.dropPkt(p, D_ICMP_CSUM); return true; }
+    const c = ref >> 1;
+    p.conn = c;
+    p.dir = DIR_IN;
+    p.traceId = c + 1;
+    const type = p.icmpType;
+    const code = p.icmpCode;
+    let info = rd32Bits(b, p.l4 + 4);
+    const caddr = rd32(b, inner + IP_SADDR);
+    const vaddr = rd32(b, inner + IP_DADDR);
+    if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) {
+      const reported = rd16(b, p.l4 + 6);
+      const ri = this.routes.lookup(rip);
+      const mtu = this.pmtu.learn(rip, reported, ri < 0 ? reported : this.ports[this.routes.get(ri).port]!.port.mtu, now);
+      if (tr) this.tracer.step(p, 'track', `ICMP fragmentation needed (MTU ${reported}) from ${ipToString(p.saddr)} about our tunnel packet to ${ipToString(rip)}, conn #${c}: path MTU to ${ipToString(rip)} now ${mtu} (for 600 s)`);
+      if ((rd16(b, inner + 6) & IP_F_DF) === 0) {
+        // K: the client does not do PMTU discovery; later packets are fragmented here.
+        if (tr) this.tracer.end(p, '', 'consumed (the client packet had no DF)');
+        return true;
+      }
+      info = mtu > 88 ? mtu - 20 : mtu;
+    } else if (tr) {
+      this.tracer.step(p, 'track', `ICMP type ${type} code ${code} from ${ipToString(p.saddr)} about our tunnel packet to ${ipToString(rip)}, conn #${c}`);
+    }
+    this.icmpErrorQuoting(p, inner, end - inner, caddr, type, code, info, vaddr);
+    this.tunnelIcmpRelayed++;
+    if (tr) {
+      this.tracer.step(p, 'forward', `ICMP type ${type} code ${code}${type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED ? ` (MTU ${info})` : ''} from ${ipToString(vaddr)} to the client ${ipToString(caddr)}, quoting its packet; this error consumed`);
+      this.tracer.end(p, '', 'consumed');
+    }
+    return true;
+  }
+
+  /** Whether addr is the address of a TUN dest of tunnel `type` (GUE: and UDP port `port`) —
+   * K ip_vs_find_tunnel. Only for rare paths: it walks the dests. */
+  private isTunnelDest(addr: number, type: number, port: number): boolean {
+    const ds = this.config.dests;
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i];
+      if (d !== undefined && d.fwd === FWD_TUNNEL && (d.addr | 0) === addr && d.tunType === type && (type !== TUN_TYPE_GUE || d.tunPort === port)) return true;
+    }
+    return false;
+  }
+
   private setEmbedded(p: Packet, saddr: number, sport: number, daddr: number, dport: number): void {
     const b = p.b;
     const e = p.inL3;
@@ -1086,26 +1176,31 @@ export class Director implements FwdContext {
    * slot, and routes it. Used for port unreachable (no dest), fragmentation needed, TTL exceeded.
    */
   icmpError(p: Packet, type: number, code: number, info: number, from: number): void {
+    this.icmpErrorQuoting(p, p.l3, p.ipLen, p.saddr, type, code, info, from);
+  }
+
+  /** icmpError about the IPv4 packet at `q` (`qlen` bytes of it in p's buffer) to `to`. */
+  private icmpErrorQuoting(p: Packet, q: number, qlen: number, to: number, type: number, code: number, info: number, from: number): void {
     const s = this.scratchFree.pop();
     if (s === undefined) return;
     this.scratchUsed.push(s);
-    const q = this.packets[s]!;
+    const e = this.packets[s]!;
     const a = this.arena;
     a.reset(s);
     const f = a.off[s]!;
-    const len = writeIcmpError(a.bytes, f, type, code, info, from, p.saddr, p.b, p.l3, p.ipLen);
+    const len = writeIcmpError(a.bytes, f, type, code, info, from, to, p.b, q, qlen);
     a.len[s] = len;
-    q.resetAnnotations();
-    q.port = p.port;
-    q.l3 = f + ETH_HLEN;
-    q.ipLen = len - ETH_HLEN;
-    q.proto = 1;
-    q.saddr = from;
-    q.daddr = p.saddr;
-    q.frag = 0;
-    q.nextHop = p.saddr;
-    q.traceId = p.traceId;
-    this.egress(q, this.clock.now(), false);
+    e.resetAnnotations();
+    e.port = p.port;
+    e.l3 = f + ETH_HLEN;
+    e.ipLen = len - ETH_HLEN;
+    e.proto = 1;
+    e.saddr = from >>> 0;
+    e.daddr = to >>> 0;
+    e.frag = 0;
+    e.nextHop = to >>> 0;
+    e.traceId = p.traceId;
+    this.egress(e, this.clock.now(), false);
   }
 
   // ------------------------------------------------------------------ route + egress
@@ -1116,9 +1211,12 @@ export class Director implements FwdContext {
     return ri < 0 ? 0 : this.routes.get(ri).src | 0;
   }
 
+  /** MTU toward addr: its route's port's, or a smaller path MTU learnt for it (PathMtuCache). */
   routeMtu(addr: number): number {
     const ri = this.routes.lookup(addr | 0);
-    return ri < 0 ? 0 : this.ports[this.routes.get(ri).port]!.port.mtu;
+    if (ri < 0) return 0;
+    const m = this.ports[this.routes.get(ri).port]!.port.mtu;
+    return this.pmtu.size === 0 ? m : this.pmtu.get(addr, m, this.clock.now());
   }
 
   nextIpId(): number {
@@ -1193,7 +1291,7 @@ export class Director implements FwdContext {
     const r = this.routes.get(ri);
     const nh = r.gw !== 0 ? r.gw : target;
     const ps = this.ports[r.port]!;
-    const mtu = ps.port.mtu;
+    const mtu = this.pmtu.size === 0 ? ps.port.mtu : this.pmtu.get(target, ps.port.mtu, now);
     if (p.len - ETH_HLEN > mtu && p.gsoType === 0) {
       if ((rd16(p.b, p.l3 + 6) & IP_F_DF) !== 0) {
         if (!(p.proto === 1 && p.inL3 >= 0)) this.icmpError(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, p.daddr);

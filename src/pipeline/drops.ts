@@ -39,6 +39,7 @@ export const DROP_REASONS = [
   'nat-no-conn',
   'proxy-protocol-fragment',
   'proxy-protocol-no-room',
+  'icmp-checksum',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -74,6 +75,7 @@ export const D_FRAG_NEEDED = dropIndex('frag-needed');
 export const D_MTU_SMALL = dropIndex('mtu-too-small');
 export const D_TX_FAILED = dropIndex('tx-failed');
 export const D_ICMP_NO_CONN = dropIndex('icmp-no-conn');
+export const D_ICMP_CSUM = dropIndex('icmp-checksum');
 export const D_GSO = dropIndex('gso-unsupported');
 export const D_TOO_BIG = dropIndex('frame-too-big');
 export const D_OWN = dropIndex('own-frame');
