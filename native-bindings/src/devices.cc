@@ -1,7 +1,10 @@
 // devices.cc — opening the endpoints uvs moves frames through, all non-blocking and close-on-exec:
 //
-//   openPacketSocket(ifname, {netns?, qdiscBypass?, arpOnly?}) → {fd, name, ifindex, mac, mtu}
-//       AF_PACKET/SOCK_RAW bound to one interface for ETH_P_ALL (ETH_P_ARP with arpOnly), PACKET_VNET_HDR on (frames come
+//   openPacketSocket(ifname, {netns?, qdiscBypass?, arpOnly?, tunnelIcmp?}) → {fd, name, ifindex, mac, mtu}
+//       AF_PACKET/SOCK_RAW bound to one interface for ETH_P_ALL (ETH_P_ARP with arpOnly; with arpOnly + tunnelIcmp,
+//       ETH_P_ALL through a classic BPF filter that keeps ARP and the IPv4 ICMP errors — unreachable, source
+//       quench, time exceeded — that quote an IPIP, UDP or GRE packet: routers' errors about the director's
+//       own tunnel packets, which an AF_XDP port leaves to the host), PACKET_VNET_HDR on (frames come
 //       and go with a virtio_net_hdr: partial checksum and GSO info), PACKET_IGNORE_OUTGOING on
 //       (never sees its own transmissions), large socket buffers (SO_*BUFFORCE when allowed).
 //   openTap(name, {netns?, vnetHdr? = true}) → {fd, name, ifindex, mac, mtu}
@@ -15,6 +18,7 @@
 // With netns, the socket/device is created inside that namespace and stays there.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
@@ -131,12 +135,36 @@ Napi::Buffer<uint8_t> MacBuffer(Napi::Env env, const unsigned char* mac) {
   return Napi::Buffer<uint8_t>::Copy(env, mac, 6);
 }
 
+// ARP, or IPv4 (not a later fragment) ICMP type 3/4/11 whose quoted packet is protocol 4, 17 or 47.
+// Offsets from the Ethernet header; X = the outer IPv4 header length.
+static struct sock_filter kArpTunnelIcmp[] = {
+    /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+    /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 15, 0),
+    /*  2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 13),
+    /*  3 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),  // protocol
+    /*  4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 11),
+    /*  5 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),  // fragment offset
+    /*  6 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 9, 0),
+    /*  7 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
+    /*  8 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),  // ICMP type
+    /*  9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 2, 0),
+    /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0),
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 11, 0, 4),
+    /* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 8 + 9),  // quoted packet's protocol
+    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 3, 0),
+    /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 2, 0),
+    /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 47, 1, 0),
+    /* 16 */ BPF_STMT(BPF_RET | BPF_K, 0),
+    /* 17 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+};
+
 Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgName(info);
   std::string netns = OptString(info, 1, "netns");
   bool qdiscBypass = OptBool(info, 1, "qdiscBypass", false);
   bool arpOnly = OptBool(info, 1, "arpOnly", false);
+  bool tunnelIcmp = arpOnly && OptBool(info, 1, "tunnelIcmp", false);
 
   NetnsScope ns(env, netns, name);
   // Protocol 0 until bind: the socket sees no traffic from other interfaces meanwhile.
@@ -149,11 +177,17 @@ Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
   if (qdiscBypass) SetInt(env, fd.get(), SOL_PACKET, PACKET_QDISC_BYPASS, "PACKET_QDISC_BYPASS", 1, name);
   SetBuf(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, kRcvBuf);
   SetBuf(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, kSndBuf);
+  if (tunnelIcmp) {
+    struct sock_fprog prog;
+    prog.len = sizeof(kArpTunnelIcmp) / sizeof(kArpTunnelIcmp[0]);
+    prog.filter = kArpTunnelIcmp;
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) throw ErrnoError(env, errno, "setsockopt(SO_ATTACH_FILTER)", name);
+  }
 
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof(sll));
   sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(arpOnly ? ETH_P_ARP : ETH_P_ALL);
+  sll.sll_protocol = htons(arpOnly && !tunnelIcmp ? ETH_P_ARP : ETH_P_ALL);
   sll.sll_ifindex = ifi.ifindex;
   if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&sll), sizeof(sll)) < 0) throw ErrnoError(env, errno, "bind", name);
 

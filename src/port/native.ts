@@ -133,7 +133,7 @@ export interface UvsIo {
   readonly MAX_BATCH: number;
   readonly VNET_HDR_LEN: number;
   /** arpOnly: bound to ETH_P_ARP instead of ETH_P_ALL (the ARP side socket of an XdpPort). */
-  openPacketSocket(ifname: string, opts?: NetnsOptions & { qdiscBypass?: boolean; arpOnly?: boolean }): PacketSocketInfo;
+  openPacketSocket(ifname: string, opts?: NetnsOptions & { qdiscBypass?: boolean; arpOnly?: boolean; tunnelIcmp?: boolean }): PacketSocketInfo;
   openTap(name: string, opts?: NetnsOptions & { vnetHdr?: boolean }): TapInfo;
   openTun(name: string, opts?: NetnsOptions): TunInfo;
   getIfInfo(name: string, opts?: NetnsOptions): IfInfo;

@@ -87,7 +87,7 @@ export class XdpPort extends NativeFdIo implements Port {
     const info = io.xskOpen(ifname, nativeOpts);
     let arp;
     try {
-      arp = io.openPacketSocket(ifname, { ...(opts.netns !== undefined ? { netns: opts.netns } : {}), arpOnly: true });
+      arp = io.openPacketSocket(ifname, { ...(opts.netns !== undefined ? { netns: opts.netns } : {}), arpOnly: true, tunnelIcmp: true });
     } catch (e) {
       io.xskClose(info.fd);
       throw e;

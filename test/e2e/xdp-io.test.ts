@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Arena, META_CSUM_OFFSET, META_CSUM_START, META_FLAGS, META_WORDS, VNET_F_NEEDS_CSUM } from '../../src/packet/arena.js';
 import type { NativeError } from '../../src/port/native.js';
 import { XdpPort } from '../../src/port/xdp-port.js';
+import { PacketSocketPort } from '../../src/port/packet-socket-port.js';
 
 const isRoot = process.getuid?.() === 0;
 const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -133,6 +134,45 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
     expect(await until(2000, () => frames.some((f) => f[12] === 0x08 && f[13] === 0x06))).toBe(true);
     expect(frames.some((f) => f[12] === 0x08 && f[13] === 0x00)).toBe(false);
     expect(p.rxErrors).toBe(0);
+  });
+
+  it('gives uvs a copy of the ICMP errors that quote a tunnel packet (IPIP, UDP, GRE) — routers\' errors about its TUN packets — and no other ICMP', async () => {
+    const p = port!;
+    const tx = PacketSocketPort.open('va', { netns: nsA });
+    try {
+      const arena = new Arena(8);
+      /** ICMP type/code from A to B's host address quoting a packet B sent with protocol `quoted`. */
+      const icmpErr = (type: number, quoted: number, mark: number): Uint8Array => {
+        const q = new Uint8Array(48);
+        q[0] = 0x45; q[3] = 48; q[8] = 64; q[9] = quoted;
+        q.set(ipBytes('10.78.0.2'), 12); q.set(ipBytes('10.78.0.77'), 16);
+        q[47] = mark;
+        const f = new Uint8Array(14 + 28 + q.length);
+        const v = new DataView(f.buffer);
+        f.set(p.mac, 0); f.set(macA, 6); v.setUint16(12, 0x0800);
+        f[14] = 0x45; v.setUint16(16, 28 + q.length); f[22] = 64; f[23] = 1;
+        f.set(ipBytes('10.78.0.1'), 26); f.set(ipBytes('10.78.0.2'), 30);
+        v.setUint16(24, ~fold(sum16(f, 14, 20)) & 0xffff);
+        f[34] = type; f[35] = type === 3 ? 4 : 0; v.setUint16(40, type === 3 ? 1300 : 0);
+        f.set(q, 42);
+        v.setUint16(36, ~fold(sum16(f, 34, 8 + q.length)) & 0xffff);
+        return f;
+      };
+      const cases: [number, number, boolean][] = [[3, 4, true], [11, 17, true], [3, 47, true], [4, 4, true], [3, 6, false], [12, 4, false], [8, 4, false]];
+      cases.forEach(([type, quoted], i) => {
+        const f = icmpErr(type, quoted, 0xa0 + i);
+        arena.reset(i);
+        arena.bytes.set(f, arena.off[i]!);
+        arena.len[i] = f.length;
+      });
+      expect(tx.send(arena, Uint32Array.from(cases.keys()), cases.length)).toBe(cases.length);
+      const seen = (i: number) => frames.some((f) => f.length === 14 + 28 + 48 && f[23] === 1 && f[14 + 28 + 47] === 0xa0 + i);
+      expect(await until(3000, () => cases.every(([, , want], i) => !want || seen(i)))).toBe(true);
+      await sleep(200);
+      cases.forEach(([, , want], i) => expect(seen(i), `case ${i}`).toBe(want));
+    } finally {
+      tx.close();
+    }
   });
 
   it('redirects frames to owned addresses, with a partial UDP checksum reported as NEEDS_CSUM', async () => {
