@@ -53,7 +53,7 @@ import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'pmtu' | 'clock'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -186,6 +186,14 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   const passed = new Family('uvs_frames_passed_total', 'counter', 'Frames passed to the host stack (not for a virtual service).');
   passed.add('', d.passed);
   passed.render(out);
+  const tunIcmp = new Family('uvs_tunnel_icmp_relayed_total', 'counter',
+    'ICMP errors routers sent about uvs\'s own TUN packets, turned into errors from the VIP to the client (K ip_vs_in_icmp).');
+  tunIcmp.add('', d.tunnelIcmpRelayed);
+  tunIcmp.render(out);
+  const pmtus = new Family('uvs_path_mtu_learnt_entries', 'gauge',
+    'Real servers whose path MTU a router\'s fragmentation-needed lowered (kept 600 s, as the kernel\'s route exceptions).');
+  pmtus.add('', d.pmtu.entries(d.clock.now()).length);
+  pmtus.render(out);
   const entries = new Family('uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.');
   entries.add('', d.conns.count);
   entries.render(out);

@@ -9,6 +9,7 @@ import { memLab, tcpSvc, svcOpts, destOpts, CLIENT_MAC, DIR1_MAC, ROUTER_MAC } f
 import { FWD_TUNNEL } from '../../../src/model/constants.js';
 import { PathMtuCache, PMTU_EXPIRES_MS } from '../../../src/model/pmtu.js';
 import { parseIp } from '../../../src/model/addr.js';
+import { renderMetrics } from '../../../src/control/metrics.js';
 
 const VIPD = '10.0.0.100';
 const CLIENT = '192.168.10.6';
@@ -63,6 +64,9 @@ describe('ICMP errors about uvs\'s own tunnel packets', () => {
     expect((q[20]! << 8) | q[21]!).toBe(40000);
     expect(d.tunnelIcmpRelayed).toBe(1);
     expect(d.pmtu.entries(clock.now())).toEqual([{ addr: parseIp(RIP), mtu: 1300, expiresInMs: PMTU_EXPIRES_MS }]);
+    const metrics = renderMetrics(d);
+    expect(metrics).toMatch(/^uvs_tunnel_icmp_relayed_total 1$/m);
+    expect(metrics).toMatch(/^uvs_path_mtu_learnt_entries 1$/m);
 
     // The client resends at 1300: now refused here with 1280, as the kernel's learnt route does.
     p1.inject(data(1300));
