@@ -1031,6 +1031,13 @@ export class Director implements FwdContext {
     }
     const c = ref >> 1;
     const dir = ref & 1; // IN: travels toward the real server; OUT: toward the client
+    // K ip_vs_in_icmp verifies the checksum of an error from the client side before it forwards
+    // it (NAT recomputes it: a corrupted error must not leave with a valid one).
+    if (dir === DIR_IN && (p.frag & (IP_F_MF | IP_OFFMASK)) === 0 && checksum(p.b, p.l4, p.l4len) !== 0) {
+      if (tr) this.tracer.step(p, 'track', `ICMP error for conn #${c}: bad ICMP checksum`);
+      this.dropPkt(p, D_ICMP_CSUM);
+      return;
+    }
     p.conn = c;
     p.dir = dir;
     p.traceId = c + 1;

@@ -396,6 +396,27 @@ describe('ICMP errors of a conn', () => {
     expect((e[20]! << 8) | e[21]!).toBe(53);
     expect((e[22]! << 8) | e[23]!).toBe(req.sport);
   });
+
+  it('an error from the client side with a bad ICMP checksum is a counted drop, not rewritten into a valid one (K ip_vs_in_icmp)', () => {
+    const { d, p0, p1, cmd, run } = memLab();
+    cmd({ cmd: 'add-service', svc: udpSvc(VIP, 53), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: udpSvc(VIP, 53), dest: { addr: '10.0.0.7', port: 5353 }, opts: destOpts(FWD_MASQ) });
+    p0.inject(build({ proto: 17, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: '192.168.10.6', daddr: VIP, sport: 41000, dport: 53, payload: 'q' }));
+    run();
+    p1.takeSent();
+    p1.inject(build({ proto: 17, srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: '10.0.0.7', daddr: '192.168.10.6', sport: 5353, dport: 41000, payload: 'a' }));
+    run();
+    const reply = p0.takeSent()[0]!.frame;
+    const bad = icmpAbout('192.168.10.6', VIP, reply, CLIENT_MAC, DIR0_MAC);
+    bad[36] ^= 0x01;
+    p0.inject(bad);
+    run();
+    expect(p1.takeSent()).toHaveLength(0);
+    expect(d.drops.snapshot()['icmp-checksum']).toBe(1);
+    p0.inject(icmpAbout('192.168.10.6', VIP, reply, CLIENT_MAC, DIR0_MAC));
+    run();
+    expect(p1.takeSent()).toHaveLength(1);
+  });
 });
 
 describe('host', () => {
