@@ -73,71 +73,83 @@ export function tunnelQuoteInner(b: Uint8Array, t: number, end: number, outerPro
 export const tunForwarder: Forwarder = {
   name: 'tun',
   inbound(p: Packet, c: number, ctx: FwdContext): number {
-    const conns = ctx.conns;
-    const rip = conns.daddrBits(c); // int32 across calls (a u32 above 2^31 would be boxed)
-    const src = ctx.routeSrc(rip);
-    if (src === 0) return D_NO_ROUTE;
-    const dest = conns.dest(c);
-    const type = dest === undefined ? 0 : dest.tunType;
-    const overhead = tunOverhead(dest);
-    const mtu = ctx.routeMtu(rip) - overhead;
-    if (mtu < 68) return D_MTU_SMALL;
-    const b = p.b;
-    const inner = p.l3;
-    const df = ctx.sysctl.pmtuDisc !== 0 && (p.frag & IP_F_DF) !== 0;
-    if (p.gsoType !== 0) return D_GSO;
-    if (p.ipLen > mtu) {
-      if (df && !(p.proto === 1 && p.inL3 >= 0)) {
-        ctx.icmpError(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, p.daddr);
-        return D_FRAG_NEEDED;
-      }
-    }
-    // An outer checksum over the inner packet needs the inner checksum final first.
-    const outerCsum = type === TUN_TYPE_GUE ? dest!.tunFlags !== TUN_F_NOCSUM : type === TUN_TYPE_GRE && dest!.tunFlags === TUN_F_CSUM;
-    if (outerCsum && p.csumPartial && !ctx.completePartial(p)) return D_TRUNC_L4;
-    // Move the Ethernet header to the front (arena headroom), then write the outer headers.
-    const f = p.off;
-    const nf = f - overhead;
-    b.copyWithin(nf, f, f + ETH_HLEN);
-    p.off = nf;
-    p.len = p.len + overhead;
-    const outer = nf + ETH_HLEN;
-    let tos = b[inner + 1]!;
-    if ((tos & 3) === 3) tos = (tos & ~3) | 2; // CE inside ⇒ ECT(0) outside
-    const proto = type === TUN_TYPE_GUE ? 17 : type === TUN_TYPE_GRE ? 47 : 4;
-    writeIpv4(b, outer, tos, p.ipLen + overhead, df ? 0 : ctx.nextIpId(), df ? IP_F_DF : 0, b[inner + 8]!, proto, src, rip);
-    const l4 = outer + IPIP_OVERHEAD;
-    const l4len = p.ipLen + overhead - IPIP_OVERHEAD;
-    if (type === TUN_TYPE_GUE) {
-      // K ipvs_gue_encap: UDP (source port from the flow), GUE version 0, proto_ctype IPPROTO_IPIP.
-      let h = Math.imul(conns.caddrBits(c) ^ Math.imul(conns.cport(c), 0x9e3779b1), 0x85ebca6b);
-      h ^= Math.imul(conns.vaddrBits(c) ^ (conns.vport(c) << 16) ^ conns.proto(c), 0xc2b2ae35);
-      h ^= h >>> 15;
-      wr16(b, l4, GUE_SPORT_MIN + Math.floor(((h >>> 0) * (GUE_SPORT_MAX - GUE_SPORT_MIN)) / 4294967296));
-      wr16(b, l4 + 2, dest!.tunPort);
-      wr16(b, l4 + 4, l4len);
-      wr16(b, l4 + 6, 0);
-      b[l4 + 8] = 0; // version 0, C 0, hlen 0
-      b[l4 + 9] = GUE_PROTO_IPV4;
-      wr16(b, l4 + 10, 0);
-      if (outerCsum) setL4Checksum(b, src >>> 0, rip >>> 0, 17, l4, l4len, 6);
-    } else if (type === TUN_TYPE_GRE) {
-      wr16(b, l4, outerCsum ? GRE_F_CSUM : 0);
-      wr16(b, l4 + 2, GRE_PROTO_IPV4);
-      if (outerCsum) {
-        wr16(b, l4 + 4, 0);
-        wr16(b, l4 + 6, 0);
-        wr16(b, l4 + 4, checksum(b, l4, l4len));
-      }
-    }
-    p.shiftCsumStart(overhead);
-    // The packet's L3 is now the outer header; inner offsets stay valid for the tracer.
-    p.l3 = outer;
-    p.nextHop = rip >>> 0;
-    return 0;
+    // int32 across calls (a u32 above 2^31 would be boxed)
+    return tunEncap(p, ctx.conns.daddrBits(c), ctx.conns.dest(c), c, ctx);
   },
   outbound(p: Packet, _c: number, _ctx: FwdContext): number {
     p.nextHop = p.daddr;
     return 0;
   },
 };
+
+/**
+ * Encapsulates p (the inner packet, Ethernet in front) toward `rip` for `dest`'s tunnel type. `c`
+ * is p's conn (the GUE source port is a hash of it), or -1 for a packet of uvs's own (a
+ * health-check probe: the hash of p's addresses and ports). Returns 0 or a drop reason.
+ */
+export function tunEncap(p: Packet, rip: number, dest: Dest | undefined, c: number, ctx: FwdContext): number {
+  const conns = ctx.conns;
+  const src = ctx.routeSrc(rip);
+  if (src === 0) return D_NO_ROUTE;
+  const type = dest === undefined ? 0 : dest.tunType;
+  const overhead = tunOverhead(dest);
+  const mtu = ctx.routeMtu(rip) - overhead;
+  if (mtu < 68) return D_MTU_SMALL;
+  const b = p.b;
+  const inner = p.l3;
+  const df = ctx.sysctl.pmtuDisc !== 0 && (p.frag & IP_F_DF) !== 0;
+  if (p.gsoType !== 0) return D_GSO;
+  if (p.ipLen > mtu) {
+    if (df && !(p.proto === 1 && p.inL3 >= 0)) {
+      ctx.icmpError(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, p.daddr);
+      return D_FRAG_NEEDED;
+    }
+  }
+  // An outer checksum over the inner packet needs the inner checksum final first.
+  const outerCsum = type === TUN_TYPE_GUE ? dest!.tunFlags !== TUN_F_NOCSUM : type === TUN_TYPE_GRE && dest!.tunFlags === TUN_F_CSUM;
+  if (outerCsum && p.csumPartial && !ctx.completePartial(p)) return D_TRUNC_L4;
+  // Move the Ethernet header to the front (arena headroom), then write the outer headers.
+  const f = p.off;
+  const nf = f - overhead;
+  b.copyWithin(nf, f, f + ETH_HLEN);
+  p.off = nf;
+  p.len = p.len + overhead;
+  const outer = nf + ETH_HLEN;
+  let tos = b[inner + 1]!;
+  if ((tos & 3) === 3) tos = (tos & ~3) | 2; // CE inside ⇒ ECT(0) outside
+  const proto = type === TUN_TYPE_GUE ? 17 : type === TUN_TYPE_GRE ? 47 : 4;
+  writeIpv4(b, outer, tos, p.ipLen + overhead, df ? 0 : ctx.nextIpId(), df ? IP_F_DF : 0, b[inner + 8]!, proto, src, rip);
+  const l4 = outer + IPIP_OVERHEAD;
+  const l4len = p.ipLen + overhead - IPIP_OVERHEAD;
+  if (type === TUN_TYPE_GUE) {
+    // K ipvs_gue_encap: UDP (source port from the flow), GUE version 0, proto_ctype IPPROTO_IPIP.
+    let h = c >= 0
+      ? Math.imul(conns.caddrBits(c) ^ Math.imul(conns.cport(c), 0x9e3779b1), 0x85ebca6b)
+      : Math.imul((p.saddr | 0) ^ Math.imul(p.sport, 0x9e3779b1), 0x85ebca6b);
+    h ^= c >= 0
+      ? Math.imul(conns.vaddrBits(c) ^ (conns.vport(c) << 16) ^ conns.proto(c), 0xc2b2ae35)
+      : Math.imul((p.daddr | 0) ^ (p.dport << 16) ^ p.proto, 0xc2b2ae35);
+    h ^= h >>> 15;
+    wr16(b, l4, GUE_SPORT_MIN + Math.floor(((h >>> 0) * (GUE_SPORT_MAX - GUE_SPORT_MIN)) / 4294967296));
+    wr16(b, l4 + 2, dest!.tunPort);
+    wr16(b, l4 + 4, l4len);
+    wr16(b, l4 + 6, 0);
+    b[l4 + 8] = 0; // version 0, C 0, hlen 0
+    b[l4 + 9] = GUE_PROTO_IPV4;
+    wr16(b, l4 + 10, 0);
+    if (outerCsum) setL4Checksum(b, src >>> 0, rip >>> 0, 17, l4, l4len, 6);
+  } else if (type === TUN_TYPE_GRE) {
+    wr16(b, l4, outerCsum ? GRE_F_CSUM : 0);
+    wr16(b, l4 + 2, GRE_PROTO_IPV4);
+    if (outerCsum) {
+      wr16(b, l4 + 4, 0);
+      wr16(b, l4 + 6, 0);
+      wr16(b, l4 + 4, checksum(b, l4, l4len));
+    }
+  }
+  p.shiftCsumStart(overhead);
+  // The packet's L3 is now the outer header; inner offsets stay valid for the tracer.
+  p.l3 = outer;
+  p.nextHop = rip >>> 0;
+  return 0;
+}
