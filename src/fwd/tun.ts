@@ -44,8 +44,11 @@ export const GRE_CSUM_OVERHEAD = GRE_OVERHEAD + 4;
 const GUE_SPORT_MIN = 32768;
 const GUE_SPORT_MAX = 60999;
 
+/** What a tunnel needs to know of its dest. */
+export type TunParams = Pick<Dest, 'tunType' | 'tunPort' | 'tunFlags'>;
+
 /** Bytes the dest's tunnel adds in front of the inner packet (outer IPv4 header included). */
-export function tunOverhead(d: Dest | undefined): number {
+export function tunOverhead(d: TunParams | undefined): number {
   if (d === undefined) return IPIP_OVERHEAD;
   if (d.tunType === TUN_TYPE_GUE) return GUE_OVERHEAD;
   if (d.tunType === TUN_TYPE_GRE) return d.tunFlags === TUN_F_CSUM ? GRE_CSUM_OVERHEAD : GRE_OVERHEAD;
@@ -87,7 +90,7 @@ export const tunForwarder: Forwarder = {
  * is p's conn (the GUE source port is a hash of it), or -1 for a packet of uvs's own (a
  * health-check probe: the hash of p's addresses and ports). Returns 0 or a drop reason.
  */
-export function tunEncap(p: Packet, rip: number, dest: Dest | undefined, c: number, ctx: FwdContext): number {
+export function tunEncap(p: Packet, rip: number, dest: TunParams | undefined, c: number, ctx: FwdContext): number {
   const conns = ctx.conns;
   const src = ctx.routeSrc(rip);
   if (src === 0) return D_NO_ROUTE;

@@ -54,7 +54,7 @@ import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_RST, TCP_SYN,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_RST, TCP_SYN,
   icmpIsError,
 } from '../wire/l4.js';
 import { echoToReply, writeIcmpError } from '../wire/icmp.js';
@@ -65,7 +65,8 @@ import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
-import { tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
+import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
+import { PROBE_PORT_MIN, PROBE_SLOTS, Prober, writeProbeSegment, type ProbeResult, type ProbeTarget } from './probe.js';
 import {
   PP_ACK_ADJUSTED, PP_INSERTED, PP_MSS_LOWERED, PP_REINSERTED, PP_SEQ_SHIFTED, connPpLen, ppEmbeddedBack, ppInbound,
   ppLastAction, ppOutbound,
@@ -201,6 +202,8 @@ export class Director implements FwdContext {
   readonly pmtu = new PathMtuCache();
   /** ICMP errors about uvs's tunnel packets turned into errors to the client (K §5.5). */
   tunnelIcmpRelayed = 0;
+  /** Health-check probes through the data path (probe.ts). */
+  readonly prober = new Prober();
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
   readonly frags = new FragTable(4096);
   /** Later fragments that came before their first one, held (copies in pending slots) until it
@@ -432,6 +435,8 @@ export class Director implements FwdContext {
       this.pass(p, tr);
       return;
     }
+    // A reply to one of uvs's health-check probes (probe.ts): one counter test when none is in flight.
+    if (this.prober.pending !== 0 && proto === IPPROTO_TCP && ((p.dport - PROBE_PORT_MIN) >>> 0) < PROBE_SLOTS && this.probeReply(p, tr)) return;
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP || this.backupOnly) {
       if (tr && this.backupOnly) this.tracer.step(p, 'classify', 'backup_only=1 and a sync backup runs: left to the host');
       this.pass(p, tr);
@@ -1140,6 +1145,67 @@ export class Director implements FwdContext {
       this.tracer.step(p, 'forward', `ICMP type ${type} code ${code}${type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED ? ` (MTU ${info})` : ''} from ${ipToString(vaddr)} to the client ${ipToString(caddr)}, quoting its packet; this error consumed`);
       this.tracer.end(p, '', 'consumed');
     }
+    return true;
+  }
+
+  /**
+   * A health-check probe through the data path (probe.ts): a SYN from the director's address to
+   * t.vip:t.vport, to the real server t.rip as DR (its MAC) or TUN (inside its tunnel). Resolves
+   * ok on a SYN-ACK for it, not ok on a RST, a timeout, or when it cannot be sent.
+   */
+  probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+    return new Promise((resolve) => {
+      const src = this.routeSrc(t.rip);
+      if (src === 0) { resolve({ ok: false, detail: `no route to ${ipToString(t.rip)}` }); return; }
+      const s = this.prober.alloc();
+      if (s < 0) { resolve({ ok: false, detail: 'too many probes in flight' }); return; }
+      const iss = (Math.random() * 4294967296) >>> 0;
+      this.prober.start(s, t, src, iss, timeoutMs, resolve);
+      const r = this.sendProbeSegment(s, TCP_SYN, iss, true);
+      if (r !== 0) this.prober.finish(s, { ok: false, detail: `probe not sent: ${DROP_REASONS[r]}` });
+    });
+  }
+
+  /** Builds probe slot s's segment (flags, seq) in a scratch slot and sends it its target's way
+   * (at once with `now`; else with the batch being processed). */
+  private sendProbeSegment(s: number, flags: number, seq: number, now: boolean): number {
+    const t = this.prober.targets[s]!;
+    const k = this.scratchFree.pop();
+    if (k === undefined) return D_TX_FAILED;
+    this.scratchUsed.push(k);
+    const a = this.arena;
+    a.reset(k);
+    const q = this.packets[k]!;
+    a.len[k] = writeProbeSegment(a.bytes, a.off[k]!, this.prober.src[s]!, PROBE_PORT_MIN + s, t.vip, t.vport, flags, seq);
+    parsePacket(q);
+    q.port = 0;
+    let r = 0;
+    if (t.fwd === FWD_TUNNEL) r = tunEncap(q, t.rip | 0, t.tun, -1, this);
+    else q.nextHop = t.rip >>> 0;
+    if (r === 0) this.egress(q, this.clock.now(), false);
+    if (now) this.flush();
+    return r !== 0 ? r : q.drop;
+  }
+
+  /** A TCP segment to a probe port (probe.ts): the answer of the probe in that slot, if it is one.
+   * True when it was (the segment is consumed). */
+  private probeReply(p: Packet, tr: boolean): boolean {
+    const pr = this.prober;
+    const s = p.dport - PROBE_PORT_MIN;
+    const t = pr.targets[s];
+    if (!pr.active(s) || t === null || t === undefined || p.saddr !== t.vip || p.sport !== t.vport || p.daddr !== pr.src[s]) return false;
+    const b = p.b;
+    const ackOk = (rd32(b, p.l4 + 8) >>> 0) === ((pr.iss[s]! + 1) >>> 0);
+    const flags = p.tcpFlags;
+    const via = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
+    if ((flags & (TCP_SYN | TCP_ACKF)) === (TCP_SYN | TCP_ACKF) && ackOk) {
+      // Close the half-open connection on the real server the way the SYN went.
+      this.sendProbeSegment(s, TCP_RST, pr.iss[s]! + 1, false);
+      pr.finish(s, { ok: true, detail: `SYN-ACK from ${ipToString(t.vip)}:${t.vport} via ${via}` });
+    } else if ((flags & TCP_RST) !== 0 && ackOk) {
+      pr.finish(s, { ok: false, detail: `connection refused (RST from ${ipToString(t.vip)}:${t.vport} via ${via})` });
+    }
+    if (tr) { this.tracer.step(p, 'host', `reply to health-check probe ${PROBE_PORT_MIN + s} (${ipToString(t.vip)}:${t.vport} via ${via})`); this.tracer.end(p, '', 'consumed'); }
     return true;
   }
 

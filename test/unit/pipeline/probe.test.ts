@@ -1,0 +1,91 @@
+/**
+ * Health-check probes through the data path (src/pipeline/probe.ts): a SYN to the VIP sent the
+ * way the real server's clients' packets go (DR: its MAC; TUN: its tunnel), its answer matched.
+ */
+import { describe, expect, it } from 'vitest';
+import { build, parse } from '../../helpers/frames.js';
+import { memLab, tcpSvc, svcOpts, destOpts, DIR1_MAC, RS1_MAC, RS2_MAC } from '../../helpers/lab-mem.js';
+import { FWD_DROUTE, FWD_TUNNEL, TUN_TYPE_GUE } from '../../../src/model/constants.js';
+import { parseIp } from '../../../src/model/addr.js';
+import { PROBE_PORT_MIN } from '../../../src/pipeline/probe.js';
+
+const VIPD = '10.0.0.100';
+const NO_TUN = { tunType: 0, tunPort: 0, tunFlags: 0 };
+const SYN = 0x02, RST = 0x04, ACK = 0x10;
+
+function setup() {
+  const l = memLab({ gateway: '10.0.0.200' });
+  l.cmd({ cmd: 'add-service', svc: tcpSvc(VIPD, 80), opts: svcOpts('rr') });
+  l.cmd({ cmd: 'add-server', svc: tcpSvc(VIPD, 80), dest: { addr: '10.0.0.7', port: 80 }, opts: destOpts(FWD_DROUTE) });
+  return l;
+}
+const seqOf = (f: Uint8Array, l4: number) => new DataView(f.buffer, f.byteOffset).getUint32(l4 + 4);
+/** The real server's answer: from the VIP to the director's probe port. */
+const answer = (srcMac: string, sport: number, flags: number, ack: number) =>
+  build({ srcMac, dstMac: DIR1_MAC, saddr: VIPD, daddr: '10.0.0.8', sport: 80, dport: sport, flags, seq: 7000, ack });
+
+describe('data-path health-check probes', () => {
+  it('DR: a SYN from the director to VIP:port, to the real server\'s MAC; its SYN-ACK is success, answered with a RST the same way', async () => {
+    const { d, p1, run } = setup();
+    const res = d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN }, 2000);
+    const out = p1.takeSent();
+    expect(out).toHaveLength(1);
+    const syn = parse(out[0]!.frame);
+    expect(syn).toMatchObject({ proto: 6, saddr: '10.0.0.8', daddr: VIPD, dport: 80, dstMac: RS1_MAC, ipOk: true, l4Ok: true });
+    expect(syn.sport).toBeGreaterThanOrEqual(PROBE_PORT_MIN);
+    expect(out[0]!.frame[47]).toBe(SYN);
+    const iss = seqOf(out[0]!.frame, 34);
+    expect(d.prober.pending).toBe(1);
+    // A segment that acknowledges something else is not the answer.
+    p1.inject(answer(RS1_MAC, syn.sport!, SYN | ACK, (iss + 5) >>> 0));
+    run();
+    expect(d.prober.pending).toBe(1);
+    p1.inject(answer(RS1_MAC, syn.sport!, SYN | ACK, (iss + 1) >>> 0));
+    run();
+    await expect(res).resolves.toMatchObject({ ok: true, detail: expect.stringContaining('SYN-ACK from 10.0.0.100:80 via 10.0.0.7 (DR)') });
+    expect(d.prober.pending).toBe(0);
+    const rst = p1.takeSent();
+    expect(rst).toHaveLength(1);
+    expect(parse(rst[0]!.frame)).toMatchObject({ saddr: '10.0.0.8', daddr: VIPD, sport: syn.sport, dstMac: RS1_MAC, l4Ok: true });
+    expect(rst[0]!.frame[47]).toBe(RST);
+    expect(seqOf(rst[0]!.frame, 34)).toBe((iss + 1) >>> 0);
+    // Neither the answer nor anything else was counted as a drop or passed on.
+    expect(Object.values(d.drops.snapshot()).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('TUN (GUE): the SYN goes inside the dest\'s tunnel; a RST is "connection refused"', async () => {
+    const { d, p1, run } = setup();
+    const res = d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.17'), fwd: FWD_TUNNEL, tun: { tunType: TUN_TYPE_GUE, tunPort: 6080, tunFlags: 0 } }, 2000);
+    const f = p1.takeSent()[0]!.frame;
+    expect(parse(f)).toMatchObject({ proto: 17, saddr: '10.0.0.8', daddr: '10.0.0.17', dport: 6080, dstMac: RS2_MAC });
+    const inner = parse(new Uint8Array([...f.subarray(0, 14), ...f.subarray(46)]));
+    expect(inner).toMatchObject({ proto: 6, saddr: '10.0.0.8', daddr: VIPD, dport: 80, ipOk: true, l4Ok: true });
+    const iss = seqOf(f, 46 + 20);
+    p1.inject(answer(RS2_MAC, inner.sport!, RST | ACK, (iss + 1) >>> 0));
+    run();
+    await expect(res).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('connection refused') });
+    expect(p1.takeSent()).toHaveLength(0);
+  });
+
+  it('silence is a timeout; a segment to a probe port with no probe in flight goes the usual way', async () => {
+    const { d, p1, run } = setup();
+    const r = await d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN }, 30);
+    expect(r).toEqual({ ok: false, detail: 'no answer within 0.03s' });
+    expect(d.prober.pending).toBe(0);
+    p1.takeSent();
+    p1.inject(answer(RS1_MAC, PROBE_PORT_MIN, SYN | ACK, 1));
+    run();
+    expect(p1.takeSent()).toHaveLength(0);
+    expect(d.drops.snapshot()['not-for-us']).toBe(1);
+  });
+
+  it('many probes at once each get their own port; with all 256 in flight one more is refused at once', async () => {
+    const { d } = setup();
+    const t = { vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN };
+    const all = Array.from({ length: 256 }, () => d.probe(t, 40));
+    expect(d.prober.pending).toBe(256);
+    await expect(d.probe(t, 40)).resolves.toEqual({ ok: false, detail: 'too many probes in flight' });
+    await Promise.all(all);
+    expect(d.prober.pending).toBe(0);
+  });
+});
