@@ -33,6 +33,7 @@ import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
 import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemon.js';
+import { runCheck } from '../health/checkers.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
@@ -331,6 +332,15 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
+    // TCP_CHECK with connect_ip = the VIP of a DR/TUN real server: a SYN through the data path.
+    runner: (c) => {
+      const dp = c.dataPath;
+      if (dp === undefined) return runCheck(c);
+      return director.probe({
+        vip: parseIp(c.connectIp), vport: c.connectPort, rip: parseIp(dp.rip), fwd: dp.fwd,
+        tun: { tunType: dp.tunType, tunPort: dp.tunPort, tunFlags: dp.tunFlags },
+      }, Math.max(1, Math.round(c.connectTimeout * 1000)));
+    },
   });
   try {
     await server.listen(async (cmd: Command) => {
@@ -431,6 +441,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       clearInterval(est);
       await syncd.close();
       await health.stop();
+      director.prober.cancelAll();
       await metricsServer?.close();
       await server.close();
       await cleanup();

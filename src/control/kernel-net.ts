@@ -2,8 +2,10 @@
  * `--iface` mode: the director's addresses and routes come from the kernel's configuration of
  * those interfaces (iproute2's JSON output), and uvsd keeps the host kernel off the flows it
  * owns with an nftables table of its own, hooked before routing (AF_PACKET still sees the
- * frames): packets to VIPs and FULLNAT local addresses, and NAT replies from real servers that
- * are not addressed to the host itself. The table is removed when uvsd exits.
+ * frames): packets to VIPs and FULLNAT local addresses, NAT replies from real servers that
+ * are not addressed to the host itself, and real servers' answers (from a VIP) to uvsd's
+ * health-check probes (TCP ports 61000-61255, src/pipeline/probe.ts), which the host's TCP would
+ * otherwise reset. The table is removed when uvsd exits.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -78,6 +80,7 @@ export class HostGuard {
     type filter hook prerouting priority -300; policy accept;
     ip daddr @owned drop
     ip saddr @natsrc fib daddr type != local drop
+    ip saddr @owned tcp dport 61000-61255 fib daddr type local drop
   }
 }
 `);

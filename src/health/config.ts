@@ -4,7 +4,7 @@
  * settings already inherited down the tree (virtual server → real server → checker) and keepalived's
  * defaults applied. Addresses are dotted strings, times are seconds (decimals allowed).
  */
-import type { FwdMethod } from '../model/constants.js';
+import { FWD_DROUTE, FWD_TUNNEL, type FwdMethod } from '../model/constants.js';
 import type { ServiceSpec } from '../control/types.js';
 
 export type CheckType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'MISC_CHECK' | 'UDP_CHECK' | 'DNS_CHECK';
@@ -46,6 +46,12 @@ export interface CheckConf {
   // DNS_CHECK
   dnsType: string;
   dnsName: string;
+  /**
+   * Set by markDataPathChecks: a TCP_CHECK of a DR/TUN real server whose connect_ip is the VIP
+   * goes through uvs's data path (a SYN to VIP:connect_port via that real server), not a kernel
+   * socket (src/pipeline/probe.ts).
+   */
+  dataPath?: { rip: string; fwd: FwdMethod; tunType: number; tunPort: number; tunFlags: number };
 }
 
 export interface RsConf {
@@ -150,4 +156,31 @@ export function defaultCheck(type: CheckType, where: string, delayLoop: number):
 export function checkSignature(c: CheckConf): string {
   return JSON.stringify({ ...c, where: undefined, payload: c.payload?.toString('hex'),
     requireReply: c.requireReply === true ? true : c.requireReply?.toString('hex') });
+}
+
+/**
+ * keepalived's way to check a DR/TUN real server's VIP (`connect_ip` = the VIP, with an fwmark
+ * and policy routing on a kernel director) done the uvs way: a TCP_CHECK of a DR or TUN real
+ * server whose connect_ip is its virtual server's VIP is marked to go through the data path
+ * (CheckConf.dataPath). Other checker types with connect_ip = the VIP still use the host's
+ * sockets, which reach the VIP through the director's scheduler, not that real server: a warning
+ * says so. Returns conf.
+ */
+export function markDataPathChecks(conf: HealthConfig): HealthConfig {
+  for (const vs of conf.services) {
+    if (vs.spec.fwmark) continue;
+    for (const rs of vs.rs) {
+      if (rs.fwd !== FWD_DROUTE && rs.fwd !== FWD_TUNNEL) continue;
+      for (const c of rs.checks) {
+        if (c.connectIp !== vs.spec.addr) continue;
+        if (c.type === 'TCP_CHECK') {
+          c.dataPath = { rip: rs.addr, fwd: rs.fwd, tunType: rs.tunType, tunPort: rs.tunPort, tunFlags: rs.tunFlags };
+        } else {
+          conf.warnings.push(`${c.where}: ${c.type} with connect_ip ${c.connectIp} (the VIP) of ${rs.fwd === FWD_DROUTE ? 'DR' : 'TUN'} real server ${rs.addr} `
+            + 'connects through the director\'s scheduler, not to that real server; only TCP_CHECK is sent through the data path');
+        }
+      }
+    }
+  }
+  return conf;
 }

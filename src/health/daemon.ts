@@ -5,7 +5,8 @@
  */
 import { isAbsolute } from 'node:path';
 import type { Command, Response, ServiceSnap } from '../control/types.js';
-import { ConfigError, type HealthConfig } from './config.js';
+import { ConfigError, markDataPathChecks, type HealthConfig } from './config.js';
+import type { CheckRunner } from './checkers.js';
 import { readKeepalived } from './keepalived.js';
 import { readLdirectord } from './ldirectord.js';
 import { HealthManager, type HealthLogger } from './manager.js';
@@ -13,7 +14,7 @@ import { HealthManager, type HealthLogger } from './manager.js';
 export type ConfigFormat = 'keepalived' | 'ldirectord';
 
 export function readHealthConfig(file: string, format: ConfigFormat): HealthConfig {
-  return format === 'ldirectord' ? readLdirectord(file) : readKeepalived(file);
+  return markDataPathChecks(format === 'ldirectord' ? readLdirectord(file) : readKeepalived(file));
 }
 
 export class HealthDaemon {
@@ -24,7 +25,8 @@ export class HealthDaemon {
   private readonly note: string;
 
   /** `note`: logged as a warning with every load (uvsd --tap: where the checks' packets go). */
-  constructor(o: { exec(cmd: Command): Response | Promise<Response>; snapshot(): ServiceSnap[]; log: HealthLogger; note?: string }) {
+  /** `runner`: runs one check (default: checkers.ts's runCheck; uvsd sends data-path checks through its director). */
+  constructor(o: { exec(cmd: Command): Response | Promise<Response>; snapshot(): ServiceSnap[]; log: HealthLogger; note?: string; runner?: CheckRunner }) {
     this.log = o.log;
     this.note = o.note ?? '';
     this.manager = new HealthManager(o);

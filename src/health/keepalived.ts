@@ -515,7 +515,11 @@ function method(s: Stmt): Method {
     else if (w === 'remcsum') r.tunFlags = TUN_F_REMCSUM;
     else err(s.args[i]!, s.kw, `unexpected '${w}'`);
   }
-  if (r.tunType !== TUN_TYPE_IPIP) err(s, s.kw, 'only ipip tunnels are supported by uvs yet');
+  // keepalived's checks: GUE needs its UDP port; port is GUE's only; remcsum is GUE's only.
+  if (r.tunType === TUN_TYPE_GUE && r.tunPort === 0) err(s, s.kw, 'type gue needs port N');
+  if (r.tunType !== TUN_TYPE_GUE && r.tunPort !== 0) err(s, s.kw, 'port is only for type gue');
+  if (r.tunType === TUN_TYPE_GRE && r.tunFlags === TUN_F_REMCSUM) err(s, s.kw, 'remcsum is only for type gue');
+  if (r.tunType === TUN_TYPE_IPIP && r.tunFlags !== TUN_F_NOCSUM) err(s, s.kw, 'checksum options are for type gue or gre');
   return r;
 }
 

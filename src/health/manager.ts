@@ -24,7 +24,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Command, DestOpts, Response, ServiceSnap, DestSnap } from '../control/types.js';
-import { IPPROTO_TCP, SVC_F_ONEPACKET } from '../model/constants.js';
+import { FWD_TUNNEL, IPPROTO_TCP, SVC_F_ONEPACKET } from '../model/constants.js';
 import { checkSignature, rsKey, type CheckConf, type HealthConfig, type RsConf, type VsConf } from './config.js';
 import { runCheck, type CheckResult, type CheckRunner } from './checkers.js';
 
@@ -412,7 +412,8 @@ export class HealthManager {
           const cc = c.conf;
           checks.push({
             service: v.conf.key, server: rsKey(r.conf), type: cc.type,
-            target: cc.type === 'MISC_CHECK' ? cc.miscPath : `${cc.connectIp}:${cc.connectPort}`,
+            target: cc.type === 'MISC_CHECK' ? cc.miscPath
+              : `${cc.connectIp}:${cc.connectPort}${cc.dataPath ? ` via ${cc.dataPath.rip} (${cc.dataPath.fwd === FWD_TUNNEL ? 'TUN' : 'DR'}, data path)` : ''}`,
             state: c.up ? 'up' : 'down', last: c.last, detail: c.detail, time: c.time ? new Date(c.time).toISOString() : '',
             alive: r.alive, weight: this.effWeight(r), where: cc.where,
           });

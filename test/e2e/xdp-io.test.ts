@@ -136,11 +136,11 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
     expect(p.rxErrors).toBe(0);
   });
 
-  it('gives uvs a copy of the ICMP errors that quote a tunnel packet (IPIP, UDP, GRE) — routers\' errors about its TUN packets — and no other ICMP', async () => {
+  it('gives uvs a copy of the ICMP errors that quote a tunnel packet (IPIP, UDP, GRE) — routers\' errors about its TUN packets — and of TCP to its probe ports, nothing else', async () => {
     const p = port!;
     const tx = PacketSocketPort.open('va', { netns: nsA });
     try {
-      const arena = new Arena(8);
+      const arena = new Arena(16);
       /** ICMP type/code from A to B's host address quoting a packet B sent with protocol `quoted`. */
       const icmpErr = (type: number, quoted: number, mark: number): Uint8Array => {
         const q = new Uint8Array(48);
@@ -165,11 +165,31 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
         arena.bytes.set(f, arena.off[i]!);
         arena.len[i] = f.length;
       });
-      expect(tx.send(arena, Uint32Array.from(cases.keys()), cases.length)).toBe(cases.length);
+      // TCP to the health-check probe ports 61000-61255 (and not just below or above them).
+      const tcpCases: [number, boolean][] = [[61000, true], [61255, true], [60999, false], [61256, false]];
+      tcpCases.forEach(([dport], j) => {
+        const i = cases.length + j;
+        const f = new Uint8Array(14 + 20 + 20 + 1);
+        const v = new DataView(f.buffer);
+        f.set(p.mac, 0); f.set(macA, 6); v.setUint16(12, 0x0800);
+        f[14] = 0x45; v.setUint16(16, 41); f[22] = 64; f[23] = 6;
+        f.set(ipBytes('10.78.0.1'), 26); f.set(ipBytes('10.78.0.2'), 30);
+        v.setUint16(24, ~fold(sum16(f, 14, 20)) & 0xffff);
+        v.setUint16(34, 80); v.setUint16(36, dport); f[46] = 0x50; f[47] = 0x12;
+        f[54] = 0xb0 + j;
+        arena.reset(i);
+        arena.bytes.set(f, arena.off[i]!);
+        arena.len[i] = f.length;
+      });
+      const total = cases.length + tcpCases.length;
+      expect(tx.send(arena, Uint32Array.from({ length: total }, (_, i) => i), total)).toBe(total);
+      const seenTcp = (j: number) => frames.some((f) => f.length === 55 && f[23] === 6 && f[54] === 0xb0 + j);
+      expect(await until(3000, () => tcpCases.every(([, want], j) => !want || seenTcp(j)))).toBe(true);
       const seen = (i: number) => frames.some((f) => f.length === 14 + 28 + 48 && f[23] === 1 && f[14 + 28 + 47] === 0xa0 + i);
       expect(await until(3000, () => cases.every(([, , want], i) => !want || seen(i)))).toBe(true);
       await sleep(200);
       cases.forEach(([, , want], i) => expect(seen(i), `case ${i}`).toBe(want));
+      tcpCases.forEach(([dport, want], j) => expect(seenTcp(j), `TCP to ${dport}`).toBe(want));
     } finally {
       tx.close();
     }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseKeepalived, readKeepalived } from '../../../src/health/keepalived.js';
-import { ConfigError } from '../../../src/health/config.js';
+import { ConfigError, markDataPathChecks } from '../../../src/health/config.js';
 import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2 } from '../../../src/model/constants.js';
 
 const FIX = fileURLToPath(new URL('../../fixtures/keepalived/', import.meta.url));
@@ -307,5 +307,54 @@ describe('keepalived.conf: global_defs lvs_timeouts', () => {
       expect(e.line).toBe(2);
       expect(e.message).toContain(msg);
     }
+  });
+});
+
+describe('keepalived.conf: checks through the data path (connect_ip = the VIP of a DR/TUN real server)', () => {
+  it('marks TCP_CHECK of DR and TUN real servers whose connect_ip is the VIP; leaves RIP checks, NAT and other types alone (a warning for those)', () => {
+    const conf = markDataPathChecks(parseKeepalived(`
+virtual_server 10.0.0.100 80 {
+  lb_kind DR
+  protocol TCP
+  real_server 10.0.0.7 80 {
+    TCP_CHECK { connect_ip 10.0.0.100 connect_timeout 2 }
+    TCP_CHECK { connect_port 80 }
+  }
+  real_server 10.0.0.17 80 {
+    lb_kind TUN
+    HTTP_GET { url { path / } connect_ip 10.0.0.100 }
+    TCP_CHECK { connect_ip 10.0.0.100 }
+  }
+}
+virtual_server 192.168.10.110 80 {
+  lb_kind NAT
+  protocol TCP
+  real_server 10.0.0.7 80 { TCP_CHECK { connect_ip 192.168.10.110 } }
+}
+`, '/etc/keepalived/keepalived.conf'));
+    const [dr, nat] = conf.services;
+    const [rs1, rs2] = dr!.rs;
+    expect(rs1!.checks[0]!.dataPath).toEqual({ rip: '10.0.0.7', fwd: FWD_DROUTE, tunType: 0, tunPort: 0, tunFlags: 0 });
+    expect(rs1!.checks[1]!.dataPath).toBeUndefined();
+    expect(rs2!.checks[0]!.dataPath).toBeUndefined();
+    expect(rs2!.checks[1]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
+    expect(nat!.rs[0]!.checks[0]!.dataPath).toBeUndefined();
+    expect(conf.warnings.filter((w) => /only TCP_CHECK is sent through the data path/.test(w))).toHaveLength(1);
+  });
+});
+
+describe('keepalived.conf: TUN tunnel types (lvs_method TUN type ipip|gue|gre)', () => {
+  const vs = (method: string) => `virtual_server 10.0.0.100 80 {\n  protocol TCP\n  lb_kind ${method}\n  real_server 10.0.0.7 80 { weight 1 }\n}\n`;
+  it('reads GUE with its port and checksum option, and GRE with csum', () => {
+    const gue = parseKeepalived(vs('TUN type gue port 6080 csum'), '/k.conf').services[0]!.rs[0]!;
+    expect(gue).toMatchObject({ fwd: FWD_TUNNEL, tunType: 1, tunPort: 6080, tunFlags: 1 });
+    const gre = parseKeepalived(vs('TUN type gre csum'), '/k.conf').services[0]!.rs[0]!;
+    expect(gre).toMatchObject({ fwd: FWD_TUNNEL, tunType: 2, tunPort: 0, tunFlags: 1 });
+  });
+  it('refuses what keepalived refuses: GUE without a port, a port or remcsum on GRE, checksums on IPIP', () => {
+    expect(parseErr(vs('TUN type gue')).message).toMatch(/type gue needs port N/);
+    expect(parseErr(vs('TUN type gre port 6080')).message).toMatch(/port is only for type gue/);
+    expect(parseErr(vs('TUN type gre remcsum')).message).toMatch(/remcsum is only for type gue/);
+    expect(parseErr(vs('TUN type ipip csum')).message).toMatch(/checksum options/);
   });
 });

@@ -1,0 +1,98 @@
+/**
+ * Health checks through the data path (src/pipeline/probe.ts): in the DR and TUN labs a
+ * keepalived TCP_CHECK with `connect_ip` = the VIP is a SYN from the director to VIP:80 sent the
+ * way the real server's client traffic goes (its MAC; its GUE tunnel). Taking the VIP off one real
+ * server (its lo in DR, its tunnel device in TUN) — which a check of RIP:80 cannot see, its HTTP
+ * server still listening there — takes that server out of the service within the check window;
+ * putting the VIP back brings it back. Meanwhile clients keep being served by the other one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildLab, LAB_GUE_PORT, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
+import { httpGet } from '../../src/lab/client.js';
+import { listNs, waitFor } from '../../src/lab/netns.js';
+
+const isRoot = process.getuid?.() === 0;
+
+function tail(text: string, lines = 25): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+for (const mode of ['dr', 'tun'] as const) {
+  describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, connect_ip = the VIP)`, () => {
+    let lab: Lab | undefined;
+    let uvsd: UvsdHandle | undefined;
+    const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
+    /** The dests uvsadm -Ln lists for the service. */
+    const listed = async (): Promise<string[]> =>
+      (await lab!.uvsadm(['-Ln'])).stdout.split('\n').filter((x) => x.includes('->') && !x.includes('RemoteAddress')).map((x) => x.trim().split(/\s+/)[1]!);
+    const vipDev = mode === 'dr' ? 'lo' : () => lab!.tunDev;
+
+    beforeAll(async () => {
+      lab = await buildLab(mode, { portKind: 'iface' });
+      const l = lab;
+      if (mode === 'tun') await l.startTunnelEndpoints();
+      await l.startServers();
+      const kind = mode === 'dr' ? 'DR' : `TUN type gue port ${LAB_GUE_PORT}`;
+      const conf = join(l.dir, 'keepalived.conf');
+      writeFileSync(conf, `
+virtual_server ${l.vip} 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind ${kind}
+  protocol TCP
+${l.rs.map((r) => `  real_server ${r.addr} 80 {
+    TCP_CHECK {
+      connect_ip ${l.vip}
+      connect_timeout 1
+      retry 1
+      delay_before_retry 1
+    }
+  }`).join('\n')}
+}
+`);
+      uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
+    }, 60_000);
+
+    afterAll(async () => {
+      const prefix = lab?.prefix;
+      await uvsd?.stop();
+      await lab?.teardown();
+      if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
+    }, 30_000);
+
+    it('both real servers are up: the probes to the VIP got their SYN-ACKs', async () => {
+      const l = lab!;
+      const ok = await waitFor(async () => {
+        const c = (await l.uvsadm(['--checks'])).stdout;
+        return c.split('\n').filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && x.includes('SYN-ACK')).length === 2;
+      }, 8000, 200);
+      expect(ok, ctx(`checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBeTruthy();
+      expect((await listed()).sort()).toEqual(l.rs.map((r) => `${r.addr}:80`).sort());
+      const a = await httpGet(l.ns.client, `http://${l.vip}:80/`, 3000);
+      expect(a.ok, ctx(`request: ${a.error}`)).toBe(true);
+    });
+
+    it('the VIP taken off rs2 (its HTTP server still up on RIP:80): rs2 goes down; back with the VIP', async () => {
+      const l = lab!;
+      const rs2 = l.rs[1]!;
+      const dev = typeof vipDev === 'string' ? vipDev : vipDev();
+      await l.exec('rs2', ['ip', 'addr', 'del', `${l.vip}/32`, 'dev', dev]);
+      const gone = await waitFor(async () => !(await listed()).includes(`${rs2.addr}:80`), 10_000, 200);
+      expect(gone, ctx(`rs2 still listed:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
+      // The kernel's own socket to RIP:80 still connects: only the data-path check saw the fault.
+      const direct = await l.exec('director', ['curl', '-sS', '--max-time', '2', `http://${rs2.addr}:80/`], { check: false });
+      expect(direct.code).toBe(0);
+      for (let i = 0; i < 4; i++) {
+        const a = await httpGet(l.ns.client, `http://${l.vip}:80/`, 3000);
+        expect(a.ok && a.rs === 'rs1', ctx(`request ${i} with rs2 down: ${a.error ?? a.rs}`)).toBe(true);
+      }
+      await l.exec('rs2', ['ip', 'addr', 'add', `${l.vip}/32`, 'dev', dev]);
+      const back = await waitFor(async () => (await listed()).includes(`${rs2.addr}:80`), 10_000, 200);
+      expect(back, ctx('rs2 not back')).toBe(true);
+      // No probe answer reached the host's TCP (it would have reset it toward the VIP, and uvsd counted a drop).
+      expect(uvsd!.log()).not.toMatch(/uncaught|TypeError/);
+    }, 40_000);
+  });
+}
