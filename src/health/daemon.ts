@@ -90,4 +90,5 @@ export class HealthDaemon {
  * real servers' network, as keepalived's do.
  */
 export const TAP_CHECK_NOTE = 'uvsd --tap: health checks use the host kernel\'s sockets and routes, not uvsd\'s TAP address; '
-  + 'the real servers must be reachable from the host itself (route or bindto), or every check fails';
+  + 'the real servers must be reachable from the host itself (route or bindto), or every check fails '
+  + '(a TCP_CHECK with connect_ip = the VIP of a DR/TUN real server goes through uvsd\'s own ports)';
