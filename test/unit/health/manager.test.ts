@@ -203,7 +203,7 @@ describe('HealthManager', () => {
   it('a refused batch changes nothing and keeps the old configuration', async () => {
     const t = (cur = setup());
     await t.mgr.load(T('virtual_server 192.0.2.10 80 { protocol TCP real_server 10.0.0.7 80 { } }'));
-    const r = await t.mgr.load(T('virtual_server 192.0.2.10 80 { lb_kind TUN type ipip port 5 real_server 10.0.0.7 80 { } } virtual_server 192.0.2.11 80 { real_server 224.0.0.1 80 { } }'));
+    const r = await t.mgr.load(T('virtual_server 192.0.2.10 80 { lb_kind TUN real_server 10.0.0.7 80 { } } virtual_server 192.0.2.11 80 { real_server 224.0.0.1 80 { } }'));
     expect(r.ok).toBe(false);
     expect(t.services()).toHaveLength(1);
     expect(t.mgr.snapshot().services.map((s) => s.service)).toEqual(['TCP 192.0.2.10:80']);
