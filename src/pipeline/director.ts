@@ -196,7 +196,7 @@ export class Director implements FwdContext {
   private readonly bcast = new Uint8Array([255, 255, 255, 255, 255, 255]);
 
   /** The smallest MTU of the ports: a packet this short after encapsulation fits any route
-   * (and any learnt path MTU: see pathMtuMin). */
+   * (the TUN fragmentation test also takes pmtu.min, the smallest learnt path MTU). */
   private minMtu = 65535;
   /** Path MTUs learnt from routers' fragmentation-needed about uvs's own tunnel packets. */
   readonly pmtu = new PathMtuCache();
