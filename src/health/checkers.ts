@@ -180,39 +180,49 @@ export function miscCheck(c: CheckConf): Promise<CheckResult> {
   });
 }
 
-export function udpCheck(c: CheckConf): Promise<CheckResult> {
+/** What one UDP exchange gave: the first accepted reply, an error (an ICMP error: refused,
+ * unreachable), or neither (nothing within connect_timeout). */
+export interface UdpExchangeResult {
+  reply?: Buffer;
+  error?: string;
+}
+
+/** Sends `payload` to connect_ip:connect_port and waits for the first reply `accept` takes. */
+export type UdpExchange = (c: CheckConf, payload: Buffer, accept: (msg: Buffer) => boolean) => Promise<UdpExchangeResult>;
+
+/** The exchange through the host's own UDP socket (bindto / bind_port honoured). */
+export function socketExchange(c: CheckConf, payload: Buffer, accept: (msg: Buffer) => boolean): Promise<UdpExchangeResult> {
   return new Promise((resolve) => {
     let done = false;
     const sock = createSocket('udp4');
-    const finish = (r: CheckResult): void => {
+    const finish = (r: UdpExchangeResult): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       try { sock.close(); } catch { /* closed */ }
       resolve(r);
     };
-    const want = c.requireReply;
-    const timer = setTimeout(() => {
-      // No reply and no ICMP error: fine unless a reply is required.
-      if (want) finish({ ok: false, detail: `no reply (${c.connectTimeout}s)` });
-      else finish({ ok: true, detail: 'no ICMP error' });
-    }, ms(c.connectTimeout));
-    sock.on('error', (e) => finish({ ok: false, detail: errText(e) }));
-    sock.on('message', (msg) => {
-      if (want instanceof Buffer && !msg.subarray(0, want.length).equals(want)) {
-        finish({ ok: false, detail: 'reply does not match require_reply' });
-      } else {
-        finish({ ok: true, detail: 'reply' });
-      }
-    });
+    const timer = setTimeout(() => finish({}), ms(c.connectTimeout));
+    sock.on('error', (e) => finish({ error: errText(e) }));
+    sock.on('message', (msg) => { if (accept(msg)) finish({ reply: msg }); });
     const go = (): void => {
       sock.connect(c.connectPort, c.connectIp, () => {
-        sock.send(c.payload ?? Buffer.alloc(0), (e) => { if (e) finish({ ok: false, detail: errText(e) }); });
+        sock.send(payload, (e) => { if (e) finish({ error: errText(e) }); });
       });
     };
     if (c.bindto || c.bindPort) sock.bind({ port: c.bindPort, ...(c.bindto ? { address: c.bindto } : {}) }, go);
     else go();
   });
+}
+
+/** keepalived UDP_CHECK: without require_reply, no ICMP error within connect_timeout is success. */
+export async function udpCheck(c: CheckConf, exchange: UdpExchange = socketExchange): Promise<CheckResult> {
+  const want = c.requireReply;
+  const r = await exchange(c, c.payload ?? Buffer.alloc(0), () => true);
+  if (r.error !== undefined) return { ok: false, detail: r.error };
+  if (r.reply === undefined) return want ? { ok: false, detail: `no reply (${c.connectTimeout}s)` } : { ok: true, detail: 'no ICMP error' };
+  if (want instanceof Buffer && !r.reply.subarray(0, want.length).equals(want)) return { ok: false, detail: 'reply does not match require_reply' };
+  return { ok: true, detail: 'reply' };
 }
 
 export function dnsQuery(id: number, name: string, type: number): Buffer {
@@ -235,35 +245,16 @@ export function dnsQuery(id: number, name: string, type: number): Buffer {
   return Buffer.concat(parts);
 }
 
-export function dnsCheck(c: CheckConf): Promise<CheckResult> {
-  return new Promise((resolve) => {
-    let done = false;
-    const sock = createSocket('udp4');
-    const id = randomInt(0, 65536);
-    const finish = (r: CheckResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      try { sock.close(); } catch { /* closed */ }
-      resolve(r);
-    };
-    const timer = setTimeout(() => finish({ ok: false, detail: `no answer (${c.connectTimeout}s)` }), ms(c.connectTimeout));
-    sock.on('error', (e) => finish({ ok: false, detail: errText(e) }));
-    sock.on('message', (msg) => {
-      if (msg.length < 12 || msg.readUInt16BE(0) !== id) return;
-      const flags = msg.readUInt16BE(2);
-      const rcode = flags & 0xf;
-      if (!(flags & 0x8000)) return;
-      if (rcode !== 0) return finish({ ok: false, detail: `rcode ${rcode}` });
-      if (msg.readUInt16BE(6) === 0) return finish({ ok: false, detail: 'no answer records' });
-      finish({ ok: true, detail: `${msg.readUInt16BE(6)} answer(s)` });
-    });
-    const go = (): void => {
-      sock.connect(c.connectPort, c.connectIp, () => {
-        sock.send(dnsQuery(id, c.dnsName, DNS_TYPES[c.dnsType] ?? 1), (e) => { if (e) finish({ ok: false, detail: errText(e) }); });
-      });
-    };
-    if (c.bindto || c.bindPort) sock.bind({ port: c.bindPort, ...(c.bindto ? { address: c.bindto } : {}) }, go);
-    else go();
-  });
+/** keepalived DNS_CHECK: a query for dnsName/dnsType answered with rcode 0 and at least one answer. */
+export async function dnsCheck(c: CheckConf, exchange: UdpExchange = socketExchange): Promise<CheckResult> {
+  const id = randomInt(0, 65536);
+  const r = await exchange(c, dnsQuery(id, c.dnsName, DNS_TYPES[c.dnsType] ?? 1),
+    (msg) => msg.length >= 12 && msg.readUInt16BE(0) === id && (msg.readUInt16BE(2) & 0x8000) !== 0);
+  if (r.error !== undefined) return { ok: false, detail: r.error };
+  const msg = r.reply;
+  if (msg === undefined) return { ok: false, detail: `no answer (${c.connectTimeout}s)` };
+  const rcode = msg.readUInt16BE(2) & 0xf;
+  if (rcode !== 0) return { ok: false, detail: `rcode ${rcode}` };
+  if (msg.readUInt16BE(6) === 0) return { ok: false, detail: 'no answer records' };
+  return { ok: true, detail: `${msg.readUInt16BE(6)} answer(s)` };
 }
