@@ -4,7 +4,7 @@
 //       AF_PACKET/SOCK_RAW bound to one interface for ETH_P_ALL (ETH_P_ARP with arpOnly; with arpOnly + tunnelIcmp,
 //       ETH_P_ALL through a classic BPF filter that keeps ARP, the IPv4 ICMP errors — unreachable, source
 //       quench, time exceeded — that quote an IPIP, UDP or GRE packet (routers' errors about the director's
-//       own tunnel packets) and TCP to ports 61000-61255 (answers to its health-check probes): what an
+//       own tunnel packets) and TCP/UDP to ports 61000-61255 (answers to its health-check probes): what an
 //       AF_XDP port leaves to the host but uvs needs to see), PACKET_VNET_HDR on (frames come
 //       and go with a virtio_net_hdr: partial checksum and GSO info), PACKET_IGNORE_OUTGOING on
 //       (never sees its own transmissions), large socket buffers (SO_*BUFFORCE when allowed).
@@ -137,32 +137,33 @@ Napi::Buffer<uint8_t> MacBuffer(Napi::Env env, const unsigned char* mac) {
 }
 
 // ARP; or IPv4 (not a later fragment) that is ICMP type 3/4/11 whose quoted packet is protocol 4,
-// 17 or 47 (a router's error about a tunnel packet), or TCP to ports 61000-61255 (answers to the
+// 17 or 47 (a router's error about a tunnel packet), or TCP/UDP to ports 61000-61255 (answers to the
 // director's health-check probes, src/pipeline/probe.ts). Offsets from the Ethernet header;
 // X = the IPv4 header length.
 static struct sock_filter kArpTunnelIcmp[] = {
     /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-    /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 19, 0),            // → accept
-    /*  2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 17),             // → reject
+    /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 20, 0),            // → accept
+    /*  2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 18),             // → reject
     /*  3 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),                           // fragment offset
-    /*  4 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 15, 0),              // → reject
+    /*  4 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 16, 0),              // → reject
     /*  5 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
     /*  6 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),                           // protocol
-    /*  7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 4, 0),                     // ICMP → 12
-    /*  8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 11),                    // not TCP → reject
-    /*  9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),                       // TCP destination port
-    /* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 61000, 0, 9),                 // below → reject
-    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 61256, 8, 9),                 // above → reject, else accept
-    /* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),                           // ICMP type
-    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 2, 0),
-    /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0),
-    /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 11, 0, 4),                    // other type → reject
-    /* 16 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 8 + 9),                   // quoted packet's protocol
-    /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 3, 0),
-    /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 2, 0),
-    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 47, 1, 0),
-    /* 20 reject */ BPF_STMT(BPF_RET | BPF_K, 0),
-    /* 21 accept */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+    /*  7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 5, 0),                     // ICMP → 13
+    /*  8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 1, 0),                     // TCP → 10
+    /*  9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 11),                   // not UDP → reject
+    /* 10 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),                       // TCP/UDP destination port
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 61000, 0, 9),                 // below → reject
+    /* 12 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 61256, 8, 9),                 // above → reject, else accept
+    /* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),                           // ICMP type
+    /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 2, 0),
+    /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0),
+    /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 11, 0, 4),                    // other type → reject
+    /* 17 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 8 + 9),                   // quoted packet's protocol
+    /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 3, 0),
+    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 2, 0),
+    /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 47, 1, 0),
+    /* 21 reject */ BPF_STMT(BPF_RET | BPF_K, 0),
+    /* 22 accept */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
 };
 
 Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {

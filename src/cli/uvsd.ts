@@ -33,7 +33,7 @@ import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
 import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemon.js';
-import { runCheck } from '../health/checkers.js';
+import { dnsCheck, runCheck, udpCheck, type UdpExchange } from '../health/checkers.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
@@ -336,10 +336,18 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     runner: (c) => {
       const dp = c.dataPath;
       if (dp === undefined) return runCheck(c);
-      return director.probe({
+      const target = {
         vip: parseIp(c.connectIp), vport: c.connectPort, rip: parseIp(dp.rip), fwd: dp.fwd,
         tun: { tunType: dp.tunType, tunPort: dp.tunPort, tunFlags: dp.tunFlags },
-      }, Math.max(1, Math.round(c.connectTimeout * 1000)));
+      };
+      const timeoutMs = Math.max(1, Math.round(c.connectTimeout * 1000));
+      if (c.type === 'TCP_CHECK') return director.probe(target, timeoutMs);
+      // UDP_CHECK / DNS_CHECK: the same exchange as through a socket, the datagram sent the data path's way.
+      const exchange: UdpExchange = async (_c, payload, accept) => {
+        const r = await director.probe({ ...target, proto: 17, payload, accept }, timeoutMs);
+        return r.ok ? { reply: r.reply! } : r.timedOut ? {} : { error: r.detail };
+      };
+      return c.type === 'DNS_CHECK' ? dnsCheck(c, exchange) : udpCheck(c, exchange);
     },
   });
   try {

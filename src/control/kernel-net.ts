@@ -4,7 +4,7 @@
  * owns with an nftables table of its own, hooked before routing (AF_PACKET still sees the
  * frames): packets to VIPs and FULLNAT local addresses, NAT replies from real servers that
  * are not addressed to the host itself, and real servers' answers (from a VIP) to uvsd's
- * health-check probes (TCP ports 61000-61255, src/pipeline/probe.ts), which the host's TCP would
+ * health-check probes (TCP/UDP ports 61000-61255, src/pipeline/probe.ts), which the host's TCP would
  * otherwise reset. The table is removed when uvsd exits.
  */
 import { execFile } from 'node:child_process';
@@ -81,6 +81,7 @@ export class HostGuard {
     ip daddr @owned drop
     ip saddr @natsrc fib daddr type != local drop
     ip saddr @owned tcp dport 61000-61255 fib daddr type local drop
+    ip saddr @owned udp dport 61000-61255 fib daddr type local drop
   }
 }
 `);

@@ -66,7 +66,7 @@ import { fullnatForwarder } from '../fwd/fullnat.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
-import { PROBE_PORT_MIN, PROBE_SLOTS, Prober, writeProbeSegment, type ProbeResult, type ProbeTarget } from './probe.js';
+import { PROBE_PAYLOAD_MAX, PROBE_PORT_MIN, PROBE_SLOTS, Prober, writeProbeDatagram, writeProbeSegment, type ProbeResult, type ProbeTarget } from './probe.js';
 import {
   PP_ACK_ADJUSTED, PP_INSERTED, PP_MSS_LOWERED, PP_REINSERTED, PP_SEQ_SHIFTED, connPpLen, ppEmbeddedBack, ppInbound,
   ppLastAction, ppOutbound,
@@ -436,7 +436,8 @@ export class Director implements FwdContext {
       return;
     }
     // A reply to one of uvs's health-check probes (probe.ts): one counter test when none is in flight.
-    if (this.prober.pending !== 0 && proto === IPPROTO_TCP && ((p.dport - PROBE_PORT_MIN) >>> 0) < PROBE_SLOTS && this.probeReply(p, tr)) return;
+    if (this.prober.pending !== 0 && (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ((p.dport - PROBE_PORT_MIN) >>> 0) < PROBE_SLOTS &&
+      this.probeReply(p, tr)) return;
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP || this.backupOnly) {
       if (tr && this.backupOnly) this.tracer.step(p, 'classify', 'backup_only=1 and a sync backup runs: left to the host');
       this.pass(p, tr);
@@ -1006,6 +1007,7 @@ export class Director implements FwdContext {
     // with protocol 255 from matching a persistence template's key (lookup() wants a real proto).
     const inProto = p.inProto;
     if ((inProto === 4 || inProto === 17 || inProto === 47) && this.tunnelIcmp(p, now, tr)) return;
+    if (this.prober.pending !== 0 && inProto === IPPROTO_UDP && ((p.inSport - PROBE_PORT_MIN) >>> 0) < PROBE_SLOTS && this.probeIcmp(p, tr)) return;
     let ref = inProto === IPPROTO_TCP || inProto === IPPROTO_UDP
       ? conns.lookup(inProto, p.inDaddr, p.inDport, p.inSaddr, p.inSport) : -1;
     if (ref < 0 && this.sysctl.scheduleIcmp !== 0 && (inProto === IPPROTO_TCP || inProto === IPPROTO_UDP) &&
@@ -1157,6 +1159,7 @@ export class Director implements FwdContext {
     return new Promise((resolve) => {
       const src = this.routeSrc(t.rip);
       if (src === 0) { resolve({ ok: false, detail: `no route to ${ipToString(t.rip)}` }); return; }
+      if ((t.payload?.length ?? 0) > PROBE_PAYLOAD_MAX) { resolve({ ok: false, detail: `payload over ${PROBE_PAYLOAD_MAX} bytes` }); return; }
       const s = this.prober.alloc();
       if (s < 0) { resolve({ ok: false, detail: 'too many probes in flight' }); return; }
       const iss = (Math.random() * 4294967296) >>> 0;
@@ -1176,7 +1179,9 @@ export class Director implements FwdContext {
     const a = this.arena;
     a.reset(k);
     const q = this.packets[k]!;
-    a.len[k] = writeProbeSegment(a.bytes, a.off[k]!, this.prober.src[s]!, PROBE_PORT_MIN + s, t.vip, t.vport, flags, seq);
+    a.len[k] = t.proto === IPPROTO_UDP
+      ? writeProbeDatagram(a.bytes, a.off[k]!, this.prober.src[s]!, PROBE_PORT_MIN + s, t.vip, t.vport, t.payload ?? new Uint8Array(0))
+      : writeProbeSegment(a.bytes, a.off[k]!, this.prober.src[s]!, PROBE_PORT_MIN + s, t.vip, t.vport, flags, seq);
     parsePacket(q);
     q.port = 0;
     let r = 0;
@@ -1193,8 +1198,17 @@ export class Director implements FwdContext {
     const pr = this.prober;
     const s = p.dport - PROBE_PORT_MIN;
     const t = pr.targets[s];
-    if (!pr.active(s) || t === null || t === undefined || p.saddr !== t.vip || p.sport !== t.vport || p.daddr !== pr.src[s]) return false;
+    if (!pr.active(s) || t === null || t === undefined || p.saddr !== t.vip || p.sport !== t.vport || p.daddr !== pr.src[s] ||
+      p.proto !== (t.proto ?? IPPROTO_TCP)) return false;
     const b = p.b;
+    const via0 = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
+    if (p.proto === IPPROTO_UDP) {
+      const end = p.l3 + p.ipLen;
+      const msg = Buffer.from(b.subarray(p.l4 + 8, end > p.l4 + 8 ? end : p.l4 + 8));
+      if (t.accept === undefined || t.accept(msg)) pr.finish(s, { ok: true, detail: `reply from ${ipToString(t.vip)}:${t.vport} via ${via0}`, reply: msg });
+      if (tr) { this.tracer.step(p, 'host', `reply to health-check probe ${PROBE_PORT_MIN + s} (UDP)`); this.tracer.end(p, '', 'consumed'); }
+      return true;
+    }
     const ackOk = (rd32(b, p.l4 + 8) >>> 0) === ((pr.iss[s]! + 1) >>> 0);
     const flags = p.tcpFlags;
     const via = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
@@ -1206,6 +1220,19 @@ export class Director implements FwdContext {
       pr.finish(s, { ok: false, detail: `connection refused (RST from ${ipToString(t.vip)}:${t.vport} via ${via})` });
     }
     if (tr) { this.tracer.step(p, 'host', `reply to health-check probe ${PROBE_PORT_MIN + s} (${ipToString(t.vip)}:${t.vport} via ${via})`); this.tracer.end(p, '', 'consumed'); }
+    return true;
+  }
+
+  /** An ICMP error about a UDP probe's datagram (port unreachable from the real server, a router's
+   * unreachable): the probe fails with it. True when it was about one (consumed). */
+  private probeIcmp(p: Packet, tr: boolean): boolean {
+    const pr = this.prober;
+    const s = p.inSport - PROBE_PORT_MIN;
+    const t = pr.targets[s];
+    if (!pr.active(s) || t === null || t === undefined || t.proto !== IPPROTO_UDP || p.inDaddr !== t.vip || p.inDport !== t.vport ||
+      p.inSaddr !== pr.src[s]) return false;
+    pr.finish(s, { ok: false, detail: `ICMP type ${p.icmpType} code ${p.icmpCode} from ${ipToString(p.saddr)} (via ${ipToString(t.rip)})` });
+    if (tr) { this.tracer.step(p, 'host', `ICMP error about health-check probe ${PROBE_PORT_MIN + s}`); this.tracer.end(p, '', 'consumed'); }
     return true;
   }
 

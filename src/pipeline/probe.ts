@@ -27,6 +27,11 @@ export const PROBE_SLOTS = 256;
 
 /** Where a data-path probe goes. Addresses are u32. */
 export interface ProbeTarget {
+  /** 6: a SYN (TCP_CHECK); 17: `payload` in a datagram (UDP_CHECK, DNS_CHECK). */
+  proto?: 6 | 17;
+  payload?: Uint8Array;
+  /** UDP: which replies count (others are ignored); default all. */
+  accept?: (msg: Buffer) => boolean;
   vip: number;
   vport: number;
   rip: number;
@@ -38,6 +43,10 @@ export interface ProbeTarget {
 export interface ProbeResult {
   ok: boolean;
   detail: string;
+  /** UDP: the reply datagram's payload. */
+  reply?: Buffer;
+  /** Nothing came back within the timeout. */
+  timedOut?: boolean;
 }
 
 export class Prober {
@@ -73,7 +82,7 @@ export class Prober {
     this.src[s] = src >>> 0;
     this.iss[s] = iss >>> 0;
     this.done[s] = done;
-    const timer = setTimeout(() => this.finish(s, { ok: false, detail: `no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    const timer = setTimeout(() => this.finish(s, { ok: false, detail: `no answer within ${timeoutMs / 1000}s`, timedOut: true }), timeoutMs);
     timer.unref?.();
     this.timers[s] = timer;
   }
@@ -129,3 +138,21 @@ export function writeProbeSegment(b: Uint8Array, f: number, src: number, sport: 
   setL4Checksum(b, src >>> 0, vip >>> 0, 6, l4, hlen, 16);
   return ETH_HLEN + 20 + hlen;
 }
+
+/** Writes the probe's UDP datagram carrying `payload` from src:sport to vip:vport at frame offset f. */
+export function writeProbeDatagram(b: Uint8Array, f: number, src: number, sport: number, vip: number, vport: number, payload: Uint8Array): number {
+  const l3 = f + ETH_HLEN;
+  const l4 = l3 + 20;
+  const ulen = 8 + payload.length;
+  wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
+  writeIpv4(b, l3, 0, 20 + ulen, 0, IP_F_DF, 64, 17, src, vip);
+  wr16(b, l4, sport);
+  wr16(b, l4 + 2, vport);
+  wr16(b, l4 + 4, ulen);
+  b.set(payload, l4 + 8);
+  setL4Checksum(b, src >>> 0, vip >>> 0, 17, l4, ulen, 6);
+  return ETH_HLEN + 20 + ulen;
+}
+
+/** The largest probe payload (one frame of the smallest MTU uvs handles, room for a tunnel header). */
+export const PROBE_PAYLOAD_MAX = 1400;

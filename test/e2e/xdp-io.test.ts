@@ -165,14 +165,14 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
         arena.bytes.set(f, arena.off[i]!);
         arena.len[i] = f.length;
       });
-      // TCP to the health-check probe ports 61000-61255 (and not just below or above them).
-      const tcpCases: [number, boolean][] = [[61000, true], [61255, true], [60999, false], [61256, false]];
-      tcpCases.forEach(([dport], j) => {
+      // TCP and UDP to the health-check probe ports 61000-61255 (and not just below or above them).
+      const tcpCases: [number, boolean, number][] = [[61000, true, 6], [61255, true, 6], [60999, false, 6], [61256, false, 6], [61001, true, 17], [53, false, 17]];
+      tcpCases.forEach(([dport, , proto], j) => {
         const i = cases.length + j;
         const f = new Uint8Array(14 + 20 + 20 + 1);
         const v = new DataView(f.buffer);
         f.set(p.mac, 0); f.set(macA, 6); v.setUint16(12, 0x0800);
-        f[14] = 0x45; v.setUint16(16, 41); f[22] = 64; f[23] = 6;
+        f[14] = 0x45; v.setUint16(16, 41); f[22] = 64; f[23] = proto;
         f.set(ipBytes('10.78.0.1'), 26); f.set(ipBytes('10.78.0.2'), 30);
         v.setUint16(24, ~fold(sum16(f, 14, 20)) & 0xffff);
         v.setUint16(34, 80); v.setUint16(36, dport); f[46] = 0x50; f[47] = 0x12;
@@ -183,13 +183,13 @@ describe.skipIf(!isRoot)('AF_XDP port (root, network namespaces)', () => {
       });
       const total = cases.length + tcpCases.length;
       expect(tx.send(arena, Uint32Array.from({ length: total }, (_, i) => i), total)).toBe(total);
-      const seenTcp = (j: number) => frames.some((f) => f.length === 55 && f[23] === 6 && f[54] === 0xb0 + j);
+      const seenTcp = (j: number) => frames.some((f) => f.length === 55 && f[54] === 0xb0 + j);
       expect(await until(3000, () => tcpCases.every(([, want], j) => !want || seenTcp(j)))).toBe(true);
       const seen = (i: number) => frames.some((f) => f.length === 14 + 28 + 48 && f[23] === 1 && f[14 + 28 + 47] === 0xa0 + i);
       expect(await until(3000, () => cases.every(([, , want], i) => !want || seen(i)))).toBe(true);
       await sleep(200);
       cases.forEach(([, , want], i) => expect(seen(i), `case ${i}`).toBe(want));
-      tcpCases.forEach(([dport, want], j) => expect(seenTcp(j), `TCP to ${dport}`).toBe(want));
+      tcpCases.forEach(([dport, want, proto], j) => expect(seenTcp(j), `${proto === 6 ? 'TCP' : 'UDP'} to ${dport}`).toBe(want));
     } finally {
       tx.close();
     }

@@ -324,6 +324,8 @@ virtual_server 10.0.0.100 80 {
     lb_kind TUN
     HTTP_GET { url { path / } connect_ip 10.0.0.100 }
     TCP_CHECK { connect_ip 10.0.0.100 }
+    UDP_CHECK { connect_ip 10.0.0.100 connect_port 53 }
+    DNS_CHECK { connect_ip 10.0.0.100 }
   }
 }
 virtual_server 192.168.10.110 80 {
@@ -338,8 +340,10 @@ virtual_server 192.168.10.110 80 {
     expect(rs1!.checks[1]!.dataPath).toBeUndefined();
     expect(rs2!.checks[0]!.dataPath).toBeUndefined();
     expect(rs2!.checks[1]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
+    expect(rs2!.checks[2]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
+    expect(rs2!.checks[3]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
     expect(nat!.rs[0]!.checks[0]!.dataPath).toBeUndefined();
-    expect(conf.warnings.filter((w) => /only TCP_CHECK is sent through the data path/.test(w))).toHaveLength(1);
+    expect(conf.warnings.filter((w) => /only TCP_CHECK, UDP_CHECK and DNS_CHECK are sent through the data path/.test(w))).toHaveLength(1);
   });
 });
 

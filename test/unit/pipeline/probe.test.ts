@@ -70,7 +70,7 @@ describe('data-path health-check probes', () => {
   it('silence is a timeout; a segment to a probe port with no probe in flight goes the usual way', async () => {
     const { d, p1, run } = setup();
     const r = await d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN }, 30);
-    expect(r).toEqual({ ok: false, detail: 'no answer within 0.03s' });
+    expect(r).toEqual({ ok: false, detail: 'no answer within 0.03s', timedOut: true });
     expect(d.prober.pending).toBe(0);
     p1.takeSent();
     p1.inject(answer(RS1_MAC, PROBE_PORT_MIN, SYN | ACK, 1));
@@ -87,5 +87,33 @@ describe('data-path health-check probes', () => {
     await expect(d.probe(t, 40)).resolves.toEqual({ ok: false, detail: 'too many probes in flight' });
     await Promise.all(all);
     expect(d.prober.pending).toBe(0);
+  });
+
+  it('UDP (UDP_CHECK, DNS_CHECK): the datagram goes to the real server\'s MAC; the accepted reply is success with its bytes, an ICMP error about it a failure, silence a timeout', async () => {
+    const { d, p1, run } = setup();
+    const t = { vip: parseIp(VIPD), vport: 53, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN, proto: 17 as const };
+    const res = d.probe({ ...t, payload: new TextEncoder().encode('ping'), accept: (m) => m.toString() !== 'noise' }, 2000);
+    const f = p1.takeSent()[0]!.frame;
+    const dg = parse(f);
+    expect(dg).toMatchObject({ proto: 17, saddr: '10.0.0.8', daddr: VIPD, dport: 53, dstMac: RS1_MAC, ipOk: true, l4Ok: true });
+    expect(Buffer.from(f.subarray(42)).toString()).toBe('ping');
+    const reply = (payload: string) => build({ proto: 17, srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: VIPD, daddr: '10.0.0.8', sport: 53, dport: dg.sport!, payload });
+    p1.inject(reply('noise'));
+    run();
+    expect(d.prober.pending).toBe(1);
+    p1.inject(reply('pong'));
+    run();
+    const r = await res;
+    expect(r).toMatchObject({ ok: true });
+    expect(r.reply!.toString()).toBe('pong');
+
+    // Port unreachable from the real server about the probe's datagram.
+    const res2 = d.probe({ ...t, payload: new Uint8Array(4) }, 2000);
+    const sent = p1.takeSent()[0]!.frame;
+    p1.inject(build({ proto: 1, srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: VIPD, daddr: '10.0.0.8', icmpType: 3, icmpCode: 3, sport: 0, dport: 0, payload: sent.subarray(14, 14 + 28) }));
+    run();
+    await expect(res2).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('ICMP type 3 code 3') });
+    await expect(d.probe({ ...t, payload: new Uint8Array(4) }, 30)).resolves.toMatchObject({ ok: false, timedOut: true });
+    expect(Object.values(d.drops.snapshot()).reduce((a, b) => a + b, 0)).toBe(0);
   });
 });
