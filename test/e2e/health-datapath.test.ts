@@ -2,7 +2,7 @@
  * Health checks through the data path (src/pipeline/probe.ts): in the DR and TUN labs a
  * keepalived TCP_CHECK with `connect_ip` = the VIP is a SYN from the director to VIP:80 sent the
  * way the real server's client traffic goes (its MAC; its GUE tunnel). Taking the VIP off one real
- * server (its lo in DR, its tunnel device in TUN) — which a check of RIP:80 cannot see, its HTTP
+ * server (its lo in DR, its tunnel device in TUN; a UDP_CHECK of the UDP service likewise) — which a check of RIP:80 cannot see, its HTTP
  * server still listening there — takes that server out of the service within the check window;
  * putting the VIP back brings it back. Meanwhile clients keep being served by the other one.
  */
@@ -20,7 +20,7 @@ function tail(text: string, lines = 25): string {
 }
 
 for (const mode of ['dr', 'tun'] as const) {
-  describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, connect_ip = the VIP)`, () => {
+  describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, TCP_CHECK and UDP_CHECK with connect_ip = the VIP)`, () => {
     let lab: Lab | undefined;
     let uvsd: UvsdHandle | undefined;
     const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
@@ -51,6 +51,22 @@ ${l.rs.map((r) => `  real_server ${r.addr} 80 {
     }
   }`).join('\n')}
 }
+virtual_server ${l.vip} 53 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind ${kind}
+  protocol UDP
+${l.rs.map((r) => `  real_server ${r.addr} 53 {
+    UDP_CHECK {
+      connect_ip ${l.vip}
+      payload 70696e67
+      require_reply 7273
+      connect_timeout 1
+      retry 1
+      delay_before_retry 1
+    }
+  }`).join('\n')}
+}
 `);
       uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
     }, 60_000);
@@ -62,14 +78,16 @@ ${l.rs.map((r) => `  real_server ${r.addr} 80 {
       if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
     }, 30_000);
 
-    it('both real servers are up: the probes to the VIP got their SYN-ACKs', async () => {
+    it('both real servers are up: the probes to the VIP got their SYN-ACKs and UDP replies', async () => {
       const l = lab!;
       const ok = await waitFor(async () => {
         const c = (await l.uvsadm(['--checks'])).stdout;
-        return c.split('\n').filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && x.includes('SYN-ACK')).length === 2;
+        const lines = c.split('\n');
+        return lines.filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && x.includes('SYN-ACK')).length === 2 &&
+          lines.filter((x) => x.includes(`${l.vip}:53 via`) && /\sup\s/.test(x) && /\sreply$/.test(x)).length === 2;
       }, 8000, 200);
       expect(ok, ctx(`checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBeTruthy();
-      expect((await listed()).sort()).toEqual(l.rs.map((r) => `${r.addr}:80`).sort());
+      expect((await listed()).sort()).toEqual(l.rs.flatMap((r) => [`${r.addr}:80`, `${r.addr}:53`]).sort());
       const a = await httpGet(l.ns.client, `http://${l.vip}:80/`, 3000);
       expect(a.ok, ctx(`request: ${a.error}`)).toBe(true);
     });
@@ -79,7 +97,7 @@ ${l.rs.map((r) => `  real_server ${r.addr} 80 {
       const rs2 = l.rs[1]!;
       const dev = typeof vipDev === 'string' ? vipDev : vipDev();
       await l.exec('rs2', ['ip', 'addr', 'del', `${l.vip}/32`, 'dev', dev]);
-      const gone = await waitFor(async () => !(await listed()).includes(`${rs2.addr}:80`), 10_000, 200);
+      const gone = await waitFor(async () => { const x = await listed(); return !x.includes(`${rs2.addr}:80`) && !x.includes(`${rs2.addr}:53`); }, 10_000, 200);
       expect(gone, ctx(`rs2 still listed:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
       // The kernel's own socket to RIP:80 still connects: only the data-path check saw the fault.
       const direct = await l.exec('director', ['curl', '-sS', '--max-time', '2', `http://${rs2.addr}:80/`], { check: false });
@@ -89,7 +107,7 @@ ${l.rs.map((r) => `  real_server ${r.addr} 80 {
         expect(a.ok && a.rs === 'rs1', ctx(`request ${i} with rs2 down: ${a.error ?? a.rs}`)).toBe(true);
       }
       await l.exec('rs2', ['ip', 'addr', 'add', `${l.vip}/32`, 'dev', dev]);
-      const back = await waitFor(async () => (await listed()).includes(`${rs2.addr}:80`), 10_000, 200);
+      const back = await waitFor(async () => { const x = await listed(); return x.includes(`${rs2.addr}:80`) && x.includes(`${rs2.addr}:53`); }, 10_000, 200);
       expect(back, ctx('rs2 not back')).toBe(true);
       // No probe answer reaches the host's TCP (the nftables guard keeps them off it), so the host
       // resets none of them: its TCP OutRsts stay put over a few probe rounds.
