@@ -332,7 +332,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
-    // TCP_CHECK with connect_ip = the VIP of a DR/TUN real server: a SYN through the data path.
+    // TCP_CHECK / UDP_CHECK / DNS_CHECK with connect_ip = the VIP of a DR/TUN real server go through the data path.
     runner: (c) => {
       const dp = c.dataPath;
       if (dp === undefined) return runCheck(c);

@@ -4,8 +4,8 @@
  * owns with an nftables table of its own, hooked before routing (AF_PACKET still sees the
  * frames): packets to VIPs and FULLNAT local addresses, NAT replies from real servers that
  * are not addressed to the host itself, and real servers' answers (from a VIP) to uvsd's
- * health-check probes (TCP/UDP ports 61000-61255, src/pipeline/probe.ts), which the host's TCP would
- * otherwise reset. The table is removed when uvsd exits.
+ * health-check probes (TCP/UDP ports 61000-61255, src/pipeline/probe.ts), which the host's stack
+ * would otherwise answer (a RST, a port unreachable). The table is removed when uvsd exits.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
