@@ -1201,17 +1201,16 @@ export class Director implements FwdContext {
     if (!pr.active(s) || t === null || t === undefined || p.saddr !== t.vip || p.sport !== t.vport || p.daddr !== pr.src[s] ||
       p.proto !== (t.proto ?? IPPROTO_TCP)) return false;
     const b = p.b;
-    const via0 = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
+    const via = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
     if (p.proto === IPPROTO_UDP) {
       const end = p.l3 + p.ipLen;
       const msg = Buffer.from(b.subarray(p.l4 + 8, end > p.l4 + 8 ? end : p.l4 + 8));
-      if (t.accept === undefined || t.accept(msg)) pr.finish(s, { ok: true, detail: `reply from ${ipToString(t.vip)}:${t.vport} via ${via0}`, reply: msg });
+      if (t.accept === undefined || t.accept(msg)) pr.finish(s, { ok: true, detail: `reply from ${ipToString(t.vip)}:${t.vport} via ${via}`, reply: msg });
       if (tr) { this.tracer.step(p, 'host', `reply to health-check probe ${PROBE_PORT_MIN + s} (UDP)`); this.tracer.end(p, '', 'consumed'); }
       return true;
     }
     const ackOk = (rd32(b, p.l4 + 8) >>> 0) === ((pr.iss[s]! + 1) >>> 0);
     const flags = p.tcpFlags;
-    const via = `${ipToString(t.rip)} (${t.fwd === FWD_TUNNEL ? 'TUN' : 'DR'})`;
     if ((flags & (TCP_SYN | TCP_ACKF)) === (TCP_SYN | TCP_ACKF) && ackOk) {
       // Close the half-open connection on the real server the way the SYN went.
       this.sendProbeSegment(s, TCP_RST, pr.iss[s]! + 1, false);

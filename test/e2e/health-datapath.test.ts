@@ -36,14 +36,15 @@ for (const mode of ['dr', 'tun'] as const) {
       await l.startServers();
       const kind = mode === 'dr' ? 'DR' : `TUN type gue port ${LAB_GUE_PORT}`;
       const conf = join(l.dir, 'keepalived.conf');
-      writeFileSync(conf, `
-virtual_server ${l.vip} 80 {
+      /** A virtual server on the VIP whose real servers are each checked with `check` (connect_ip = the VIP). */
+      const vs = (port: number, proto: 'TCP' | 'UDP', check: string) => `
+virtual_server ${l.vip} ${port} {
   delay_loop 1
   lb_algo rr
   lb_kind ${kind}
-  protocol TCP
-${l.rs.map((r) => `  real_server ${r.addr} 80 {
-    TCP_CHECK {
+  protocol ${proto}
+${l.rs.map((r) => `  real_server ${r.addr} ${port} {
+    ${check} {
       connect_ip ${l.vip}
       connect_timeout 1
       retry 1
@@ -51,23 +52,9 @@ ${l.rs.map((r) => `  real_server ${r.addr} 80 {
     }
   }`).join('\n')}
 }
-virtual_server ${l.vip} 53 {
-  delay_loop 1
-  lb_algo rr
-  lb_kind ${kind}
-  protocol UDP
-${l.rs.map((r) => `  real_server ${r.addr} 53 {
-    UDP_CHECK {
-      connect_ip ${l.vip}
-      payload 70696e67
-      require_reply 7273
-      connect_timeout 1
-      retry 1
-      delay_before_retry 1
-    }
-  }`).join('\n')}
-}
-`);
+`;
+      // UDP: "ping" to the lab's echo servers, whose replies start with their name ("rs1:ping").
+      writeFileSync(conf, vs(80, 'TCP', 'TCP_CHECK') + vs(53, 'UDP', 'UDP_CHECK').replace(/connect_ip (\S+)/g, 'connect_ip $1\n      payload 70696e67\n      require_reply 7273'));
       uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
     }, 60_000);
 
