@@ -19,6 +19,9 @@ export class PathMtuCache {
   private readonly expires = new Map<number, number>();
   /** Smallest learnt MTU (65535 none), so a caller can tell cheaply that a packet fits every path. */
   private smallest = 65535;
+  /** The director's time of the batch being processed (ms), set once per batch while entries exist:
+   * get()'s default, so a per-packet MTU test never reads the clock (a fresh number each time). */
+  now = 0;
 
   get size(): number {
     return this.mtus.size;
@@ -34,6 +37,7 @@ export class PathMtuCache {
    * lower it).
    */
   learn(addr: number, reported: number, routeMtu: number, now: number): number {
+    this.now = now;
     const key = addr | 0;
     const cur = this.get(key, routeMtu, now);
     let mtu = reported;
@@ -51,7 +55,7 @@ export class PathMtuCache {
   }
 
   /** The MTU toward addr: the learnt one while it lasts, else routeMtu. */
-  get(addr: number, routeMtu: number, now: number): number {
+  get(addr: number, routeMtu: number, now: number = this.now): number {
     if (this.mtus.size === 0) return routeMtu;
     const key = addr | 0;
     const m = this.mtus.get(key);

@@ -304,6 +304,7 @@ export class Director implements FwdContext {
    */
   processBatch(pi: number, rx: Uint32Array, n: number): void {
     const now = this.clock.now();
+    if (this.pmtu.size !== 0) this.pmtu.now = now;
     const hinted = this.conns.count >= this.prefetchMin ? this.prefetchBatch(rx, n) : 0;
     const refs = this.pf.ref;
     for (let k = 0; k < n; k++) {
@@ -1315,7 +1316,7 @@ export class Director implements FwdContext {
     const ri = this.routes.lookup(addr | 0);
     if (ri < 0) return 0;
     const m = this.ports[this.routes.get(ri).port]!.port.mtu;
-    return this.pmtu.size === 0 ? m : this.pmtu.get(addr, m, this.clock.now());
+    return this.pmtu.size === 0 ? m : this.pmtu.get(addr, m); // at the batch's time (no clock read per packet)
   }
 
   nextIpId(): number {

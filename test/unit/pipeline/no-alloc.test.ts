@@ -183,13 +183,18 @@ const methods = [
   ['FULLNAT with --proxy-protocol v1 (the header put into every segment)', FWD_FULLNAT, false, false, 1],
   ['NAT with --proxy-protocol v2 (the header put into every segment)', FWD_MASQ, false, false, 2],
   ['FULLNAT with --proxy-protocol v1 (seqs moved up, acks moved back, all above 2^31)', FWD_FULLNAT, false, false, 1, true],
+  // A router's fragmentation-needed lowered the path MTU to both real servers (model/pmtu.ts): every
+  // TUN packet's MTU test consults it, on the daemon's clock.
+  ['TUN with learnt path MTUs on the daemon\'s system clock', FWD_TUNNEL, false, true, 0, false, true],
 ] as const;
 
 describe('the data path allocates nothing per packet', () => {
-  for (const [name, fwd, prefetch, system, pp, ppShift] of methods) {
+  for (const [name, fwd, prefetch, system, pp, ppShift, pmtu] of methods) {
     it(`${name}: established conns, addresses above 2^31`, async () => {
-      const l = lab(fwd, 4096, system ? systemClock : new FakeClock(), pp ?? 0, ppShift ?? false);
+      const clock = system ? systemClock : new FakeClock();
+      const l = lab(fwd, 4096, clock, pp ?? 0, ppShift ?? false);
       if (prefetch) l.d.prefetchMin = 0;
+      if (pmtu) for (const rip of RIPS) expect(l.d.pmtu.learn(parseIp(rip), 1400, 1500, clock.now())).toBe(1400);
       const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
       pump(l, 6000); // warm-up: the optimizing compiler has seen it all
       await expectNoAlloc(() => pump(l, 3000));
