@@ -103,6 +103,13 @@ class Family {
   }
 }
 
+/** A metric with one unlabelled sample. */
+function single(out: string[], name: string, type: 'counter' | 'gauge', help: string, v: number): void {
+  const f = new Family(name, type, help);
+  f.add('', v);
+  f.render(out);
+}
+
 /** The whole exposition, ending in a newline (in one go; for tests and small rule sets). */
 export function renderMetrics(d: MetricsSource): string {
   const out: string[] = [];
@@ -183,34 +190,19 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   const drops = new Family('uvs_drops_total', 'counter', 'Frames uvs dropped, by reason.');
   for (let i = 1; i < DROP_REASONS.length; i++) drops.add(`reason="${DROP_REASONS[i]}"`, d.drops.counts[i] ?? 0);
   drops.render(out);
-  const passed = new Family('uvs_frames_passed_total', 'counter', 'Frames passed to the host stack (not for a virtual service).');
-  passed.add('', d.passed);
-  passed.render(out);
-  const tunIcmp = new Family('uvs_tunnel_icmp_relayed_total', 'counter',
-    'ICMP errors routers sent about uvs\'s own TUN packets, turned into errors from the VIP to the client (K ip_vs_in_icmp).');
-  tunIcmp.add('', d.tunnelIcmpRelayed);
-  tunIcmp.render(out);
-  const pmtus = new Family('uvs_path_mtu_learnt_entries', 'gauge',
-    'Real servers whose path MTU a router\'s fragmentation-needed lowered (kept 600 s, as the kernel\'s route exceptions).');
-  pmtus.add('', d.pmtu.entries(d.clock.now()).length);
-  pmtus.render(out);
-  const entries = new Family('uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.');
-  entries.add('', d.conns.count);
-  entries.render(out);
-  const cap = new Family('uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).');
-  cap.add('', d.conns.capacity);
-  cap.render(out);
-  const evicted = new Family('uvs_fragment_table_evicted_total', 'counter',
-    'Fragmented datagrams whose entry (the conn their later fragments follow) was replaced because the fragment table was full.');
-  evicted.add('', d.frags.evicted);
-  evicted.render(out);
-  const dropEntry = new Family('uvs_drop_entry_freed_total', 'counter',
-    'Conns freed by the drop_entry defence (sysctl net.ipv4.vs.drop_entry) under conn table pressure.');
-  dropEntry.add('', d.droppedEntries);
-  dropEntry.render(out);
-  const syncSent = new Family('uvs_sync_records_sent_total', 'counter', 'Conn records the connection-sync master sent.');
-  syncSent.add('', d.syncRecordsSent);
-  syncSent.render(out);
+  single(out, 'uvs_frames_passed_total', 'counter', 'Frames passed to the host stack (not for a virtual service).', d.passed);
+  single(out, 'uvs_tunnel_icmp_relayed_total', 'counter',
+    'ICMP errors routers sent about uvs\'s own TUN packets, turned into errors from the VIP to the client (K ip_vs_in_icmp).', d.tunnelIcmpRelayed);
+  single(out, 'uvs_path_mtu_learnt_entries', 'gauge',
+    'Real servers whose path MTU a router\'s fragmentation-needed lowered (kept 600 s, as the kernel\'s route exceptions).',
+    d.pmtu.entries(d.clock.now()).length);
+  single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
+  single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
+  single(out, 'uvs_fragment_table_evicted_total', 'counter',
+    'Fragmented datagrams whose entry (the conn their later fragments follow) was replaced because the fragment table was full.', d.frags.evicted);
+  single(out, 'uvs_drop_entry_freed_total', 'counter',
+    'Conns freed by the drop_entry defence (sysctl net.ipv4.vs.drop_entry) under conn table pressure.', d.droppedEntries);
+  single(out, 'uvs_sync_records_sent_total', 'counter', 'Conn records the connection-sync master sent.', d.syncRecordsSent);
   const syncRecv = new Family('uvs_sync_records_received_total', 'counter',
     'Conn records a connection-sync backup received, by what became of them.');
   const a = d.syncApplied;
