@@ -102,6 +102,8 @@ export const CF_PP_V2 = 0x0800;
 export const CF_PP_MASK = CF_PP_V1 | CF_PP_V2;
 /** uvs: the PROXY header went out; ppSeq(idx) is where the client's data starts. */
 export const CF_PP_SENT = 0x0200;
+/** uvs: FULLNAT TOA — the server's ISN + 1 is known (toaSeq(idx)); fwd/toa.ts. */
+export const CF_TOA_SEQ = 0x8000;
 
 /** countIn's ceiling. */
 const IN_PKTS_MAX = 1 << 30;
@@ -278,33 +280,50 @@ export class ConnTable implements DueHandler {
     }
   }
 
-  // ---------------------------------------------------------------- PROXY protocol
+  // ---------------------------------------------------------------- PROXY protocol, TOA
 
   /**
-   * Where each PROXY-protocol conn's client data starts (its first data byte's seq), in a side
-   * table made when the first such conn is marked: the 64-byte record has no spare word, and
-   * directors without `--proxy-protocol` services pay nothing (4 B per conn when one exists).
+   * One sequence number per conn, in a side table made when the first conn needs one: the
+   * 64-byte record has no spare word, and directors without `--proxy-protocol` services or FULLNAT
+   * TCP conns pay nothing (4 B per conn when one exists). A PROXY-protocol conn keeps where the
+   * client's data starts (ppSeq); any other FULLNAT TCP conn the server's ISN + 1 for TOA (toaSeq).
    */
-  private ppSeqs: Int32Array | null = null;
+  private seqs: Int32Array | null = null;
 
   /** Marks conn idx (just created) as carrying a PROXY header of `version` (1 or 2). */
   setProxyProtocol(idx: number, version: number): void {
-    if (this.ppSeqs === null) this.ppSeqs = new Int32Array(this.capacity);
+    if (this.seqs === null) this.seqs = new Int32Array(this.capacity);
     this.setFlags(idx, (this.flags(idx) & ~(CF_PP_MASK | CF_PP_SENT)) | (version === 2 ? CF_PP_V2 : CF_PP_V1));
   }
 
   /** The seq of conn idx's first client data byte as int32 bits (`>>> 0` for the number; valid with CF_PP_SENT). */
-  ppSeq(idx: number): number { return this.ppSeqs === null ? 0 : this.ppSeqs[idx]!; }
+  ppSeq(idx: number): number { return this.seqs === null ? 0 : this.seqs[idx]!; }
 
   /** The header went out in front of the client data starting at seq. */
   setPpSent(idx: number, seq: number): void {
-    if (this.ppSeqs === null) return;
-    this.ppSeqs[idx] = seq;
+    if (this.seqs === null) return;
+    this.seqs[idx] = seq;
     this.setFlags(idx, this.flags(idx) | CF_PP_SENT);
   }
 
   /** A new connection on the tuple: the header goes out again. */
   clearPpSent(idx: number): void { this.setFlags(idx, this.flags(idx) & ~CF_PP_SENT); }
+
+  /** FULLNAT TOA: the server's ISN + 1 as int32 bits (valid with CF_TOA_SEQ). */
+  toaSeq(idx: number): number { return this.seqs === null ? 0 : this.seqs[idx]!; }
+
+  /** The server's SYN-ACK went by: segments acknowledging seq (its ISN + 1) get the TOA. */
+  setToaSeq(idx: number, seq: number): void {
+    if (this.seqs === null) this.seqs = new Int32Array(this.capacity);
+    this.seqs[idx] = seq;
+    this.setFlags(idx, this.flags(idx) | CF_TOA_SEQ);
+  }
+
+  /** A new handshake on the tuple: its server ISN is not known yet. */
+  clearToaSeq(idx: number): void {
+    const f = this.flags(idx);
+    if ((f & CF_TOA_SEQ) !== 0) this.setFlags(idx, f & ~CF_TOA_SEQ);
+  }
 
   // ---------------------------------------------------------------- fields of conn idx
 

@@ -31,7 +31,11 @@ export interface SysctlDef {
 const INT_MAX = 2147483647;
 const NO_SYNC = 'not implemented by the uvs sync daemon';
 
-/** K ip_vs_ctl.c vs_vars order, then lblc_expiration and lblcr_expiration (their own modules). */
+/**
+ * K ip_vs_ctl.c vs_vars order, then lblc_expiration and lblcr_expiration (their own modules), then
+ * the two FULLNAT sysctls of the Alibaba kernel (F1 ip_vs_ctl.c) that uvs gives their meaning:
+ * TOA on the first data segments, and the SYN-ACK MSS lowered to leave it room (fwd/toa.ts).
+ */
 export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'amemthresh', def: '1024', range: [0, INT_MAX] },
   { name: 'am_droprate', def: '10', range: [0, INT_MAX] },
@@ -62,6 +66,8 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'run_estimation', def: '1', range: [0, 1] },
   { name: 'lblc_expiration', def: '86400', range: [1, 2147483], seconds: true },
   { name: 'lblcr_expiration', def: '86400', range: [1, 2147483], seconds: true },
+  { name: 'fullnat_mss_adjust_entry', def: '1', range: [0, 1] },
+  { name: 'fullnat_toa_entry', def: '1', range: [0, 1] },
 ];
 
 const BY_NAME = new Map(SYSCTL_DEFS.map((d) => [d.name, d]));
@@ -106,6 +112,10 @@ export class Sysctls {
   backupOnly = 0;
   /** sync_threshold's two numbers: the packet count at which, and the period with which, a conn is synced. */
   syncThreshold = 3;
+  /** F1 FULLNAT: lower the server's SYN-ACK MSS by the TOA's 8 bytes. */
+  fullnatMssAdjustEntry = 1;
+  /** F1 FULLNAT: TOA on the segments acknowledging the server's ISN + 1 (the SYN always gets it). */
+  fullnatToaEntry = 1;
   syncPeriod = 50;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
@@ -181,7 +191,7 @@ export class Sysctls {
 
 type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
   'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation' |
-  'syncVersion' | 'syncPersistMode' | 'backupOnly';
+  'syncVersion' | 'syncPersistMode' | 'backupOnly' | 'fullnatMssAdjustEntry' | 'fullnatToaEntry';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
@@ -190,6 +200,7 @@ const FIELD: Readonly<Record<string, IntField>> = {
   expire_quiescent_template: 'expireQuiescentTemplate', nat_icmp_send: 'natIcmpSend', pmtu_disc: 'pmtuDisc',
   conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp', run_estimation: 'runEstimation',
   sync_version: 'syncVersion', sync_persist_mode: 'syncPersistMode', backup_only: 'backupOnly',
+  fullnat_mss_adjust_entry: 'fullnatMssAdjustEntry', fullnat_toa_entry: 'fullnatToaEntry',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

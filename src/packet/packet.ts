@@ -5,7 +5,7 @@
  * allocates. Addresses are host-order u32, ports numbers.
  */
 import type { Arena } from './arena.js';
-import { META_CSUM_OFFSET, META_CSUM_START, META_FLAGS, META_GSO_SIZE, META_GSO_TYPE, META_WORDS, VNET_F_NEEDS_CSUM } from './arena.js';
+import { META_CSUM_OFFSET, META_CSUM_START, META_FLAGS, META_GSO_SIZE, META_HDR_LEN, META_GSO_TYPE, META_WORDS, VNET_F_NEEDS_CSUM } from './arena.js';
 
 export class Packet {
   readonly arena: Arena;
@@ -103,6 +103,12 @@ export class Packet {
   shiftCsumStart(delta: number): void {
     const m = this.slot * META_WORDS;
     if (this.arena.meta[m + META_FLAGS]! & VNET_F_NEEDS_CSUM) this.arena.meta[m + META_CSUM_START] = this.arena.meta[m + META_CSUM_START]! + delta;
+  }
+
+  /** Grows the virtio-net hdr_len (a GSO super-frame's header length) when its headers grow by delta bytes. */
+  growHdrLen(delta: number): void {
+    const m = this.slot * META_WORDS + META_HDR_LEN;
+    if (this.arena.meta[m] !== 0) this.arena.meta[m] = this.arena.meta[m]! + delta;
   }
 
   /** Clears the partial-checksum/GSO metadata (after the checksum was completed in software). */

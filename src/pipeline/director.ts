@@ -63,6 +63,7 @@ import { natForwarder } from '../fwd/nat.js';
 import { drForwarder } from '../fwd/dr.js';
 import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
+import { TOA_ADDED, TOA_CODES, TOA_NOTHING, TOA_TEXT, toaInbound, toaOutbound } from '../fwd/toa.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
@@ -202,6 +203,8 @@ export class Director implements FwdContext {
   readonly pmtu = new PathMtuCache();
   /** ICMP errors about uvs's tunnel packets turned into errors to the client (K §5.5). */
   tunnelIcmpRelayed = 0;
+  /** FULLNAT TOA outcomes by TOA_* code (fwd/toa.ts): added, and each reason it was left out. */
+  readonly toaCounts = new Float64Array(TOA_CODES);
   /** Health-check probes through the data path (probe.ts). */
   readonly prober = new Prober();
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
@@ -685,6 +688,14 @@ export class Director implements FwdContext {
       if (ppLastAction === PP_INSERTED && this.syncMaster !== null) {
         this.syncRecordsSent += this.syncMaster.ppSent(c, now); // the backup must know the header went out
         if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the PROXY header went out)');
+      }
+    } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_TCP && p.l4 >= 0) {
+      // TOA (fwd/toa.ts): the client's address in a TCP option of the first segments.
+      const r = dir === DIR_IN ? toaInbound(p, c, this) : toaOutbound(p, c, this);
+      if (r !== TOA_NOTHING) {
+        this.toaCounts[r]++;
+        if (tr) this.tracer.step(p, 'toa', r === TOA_ADDED
+          ? `TCP option 254 (TOA, ${ipToString(conns.caddr(c))}:${conns.cport(c)}) put after the fixed TCP header (+8 bytes)` : TOA_TEXT[r]!);
       }
     }
     if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
