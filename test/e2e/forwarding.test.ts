@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, LAB_GUE_PORT, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
-import { inNs, listNs, tryRun } from '../../src/lab/netns.js';
+import { inNs, listNs, run, tryRun, waitFor } from '../../src/lab/netns.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -137,6 +137,67 @@ for (const [mode, portKind, io] of cases) {
           expect(plain.filter((a) => !a.ok || a.proxy !== undefined), ctx('without --proxy-protocol')).toEqual([]);
         } finally {
           await edit([]);
+        }
+      }, 60_000);
+
+      it('TOA: the real server\'s link carries TCP option 254 with the client address on the SYN and the first segments; full-size upload segments keep room for it (SYN-ACK MSS lowered); fullnat_toa_entry=0 leaves only the SYN', async () => {
+        const l = lab!;
+        const url = `http://${l.vip}:${l.tcpPort}/`;
+        let captures = 0;
+        const toaHex = (port: number) => 'fe08' + port.toString(16).padStart(4, '0') +
+          l.clientAddr.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
+        const capture = async (work: () => Promise<void>) => {
+          const name = `tcpdump-toa-${++captures}`; // its own log: 'listening on' is this one's
+          const pcap = join(l.dir, `${name}.pcap`);
+          // Where the router sends to the real servers' segment (either server may get the conn).
+          const cap = l.spawn('router', ['tcpdump', '-i', 'eth1', '-nn', '-U', '--immediate-mode', '-w', pcap, `tcp and src host ${l.lip}`], name);
+          try {
+            expect(await waitFor(() => cap.log().includes('listening on'), 10_000), cap.log()).toBe(true);
+            await work();
+            await new Promise((r) => setTimeout(r, 500));
+          } finally {
+            await cap.stop(5000);
+          }
+          const t = await run(['tshark', '-r', pcap, '-n', '-T', 'fields', '-E', 'separator=;', '-e', 'tcp.flags', '-e', 'tcp.len', '-e', 'ip.len', '-e', 'tcp.options'], { timeoutMs: 30_000 });
+          return t.stdout.trim().split('\n').filter(Boolean).map((line) => {
+            const [flags, len, ipLen, opts] = line.split(';');
+            return { flags: Number(flags), len: Number(len), ipLen: Number(ipLen), opts: (opts ?? '').replace(/:/g, '') };
+          });
+        };
+        const size = 300_000;
+        let cport = 0;
+        const segs = await capture(async () => {
+          const r = await tryRun(inNs(l.ns.client, ['sh', '-c',
+            `head -c ${size} /dev/urandom | curl -sS --noproxy '*' --max-time 10 -H 'Connection: close' --local-port 42424 --data-binary @- ${url}`]), { timeoutMs: 15_000 });
+          expect(r.code, ctx(`upload: ${r.stderr}`)).toBe(0);
+          expect(r.stdout).toMatch(new RegExp(`bytes=${size}$`, 'm'));
+          cport = 42424;
+        });
+        const toa = toaHex(cport);
+        const syn = segs.filter((s) => (s.flags & 0x12) === 0x02);
+        expect(syn.length, ctx(JSON.stringify(segs.slice(0, 4)))).toBeGreaterThan(0);
+        for (const s of syn) expect(s.opts.startsWith(toa), ctx(`SYN options ${s.opts}`)).toBe(true);
+        // The server sends nothing before the whole upload is in: every segment acks its ISN + 1.
+        const data = segs.filter((s) => s.len > 0);
+        const withToa = data.filter((s) => s.opts.startsWith(toa));
+        expect(data.length).toBeGreaterThan(100);
+        expect(withToa.length, ctx(`${data.length - withToa.length} of ${data.length} data segments without TOA`)).toBe(data.length);
+        expect(Math.max(...segs.map((s) => s.ipLen))).toBeLessThanOrEqual(1500);
+        expect(data.some((s) => s.ipLen > 1400), 'full-size segments').toBe(true);
+        // Off: the SYN still carries it (as F1), the handshake ACK and the data do not.
+        const off = await l.uvsadm(['--sysctl', 'fullnat_toa_entry=0']);
+        expect(off.code, off.stderr).toBe(0);
+        try {
+          const segs2 = await capture(async () => {
+            const a = await httpGet(l.ns.client, url, 5000);
+            expect(a.ok, ctx(a.error ?? '')).toBe(true);
+          });
+          const syn2 = segs2.filter((s) => (s.flags & 0x12) === 0x02);
+          expect(syn2.length, ctx(JSON.stringify(segs2))).toBeGreaterThan(0);
+          for (const s of syn2) expect(s.opts.slice(0, 4)).toBe('fe08');
+          expect(segs2.filter((s) => (s.flags & 0x02) === 0 && s.opts.startsWith('fe08'))).toEqual([]);
+        } finally {
+          await l.uvsadm(['--sysctl', 'fullnat_toa_entry=1']);
         }
       }, 60_000);
 
