@@ -17,7 +17,8 @@ import { FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL } from '../../../src/mode
 import type { Command } from '../../../src/control/types.js';
 import { build, mac } from '../../helpers/frames.js';
 import { NullPort } from '../../../src/port/null-port.js';
-import { CF_PP_SENT } from '../../../src/conn/conn-table.js';
+import { CF_PP_SENT, CF_TOA_SEQ } from '../../../src/conn/conn-table.js';
+import { TOA_ADDED } from '../../../src/fwd/toa.js';
 
 const CIP = '200.1.1.6';
 const VIP = '200.1.1.110';
@@ -37,7 +38,7 @@ interface Lab { d: Director; frames: Uint8Array[]; ports: number[] }
  * (seq moved up) with replies acking past the header (ack moved back); without, every pumped
  * segment starts at the first data seq (the header put in each time).
  */
-function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock(), proxyProtocol = 0, ppShift = false): Lab {
+function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock(), proxyProtocol = 0, ppShift = false, toa = false): Lab {
   const d = new Director({ clock, maxConns, batch: 64, maxPorts: 2 });
   d.addPort(new NullPort('cli0', DIR0), [parseIp('200.1.1.100')]);
   d.addPort(new NullPort('srv0', DIR1), [parseIp('172.20.0.8')]);
@@ -79,6 +80,17 @@ function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock(), proxy
       expect(d.conns.ppSeq(k) >>> 0).toBe(SEQ0);
     }
   }
+  // TOA: each server's SYN-ACK (ISN above 2^31) noted; every client segment below acknowledges
+  // ISN + 1, so each one gets the option put in (the costliest TOA path).
+  const RS_ISN = 0xe0000000;
+  if (toa) {
+    for (let i = 0; i < CONNS; i++) {
+      const k = d.conns.lookup(6, parseIp(CIP), 20000 + i, parseIp(VIP), 80) >> 1;
+      put(0, build({ srcMac: PEER_S, dstMac: DIR1_S, saddr: ipStr(d.conns.daddr(k)), sport: 8080, daddr: ipStr(d.conns.laddr(k)), dport: d.conns.lport(k), flags: 0x12, seq: RS_ISN, ack: 1 }));
+      d.processBatch(1, rx, 1);
+      expect(d.conns.flags(k) & CF_TOA_SEQ).toBe(CF_TOA_SEQ);
+    }
+  }
   // Established traffic: client ACKs, and the servers' replies where they pass the director, in
   // batches of BATCH frames of one port each.
   const ins: Uint8Array[] = [];
@@ -87,7 +99,7 @@ function lab(fwd: number, maxConns = 4096, clock: Clock = new FakeClock(), proxy
   for (let i = 0; i < CONNS; i++) {
     ins.push(build({
       srcMac: PEER_S, dstMac: DIR0_S, saddr: CIP, daddr: VIP, sport: 20000 + i, dport: 80, flags: 0x10, payload: new Uint8Array(8),
-      ...(ppShift ? { seq: SEQ0 + 8 } : {}),
+      ...(ppShift ? { seq: SEQ0 + 8 } : {}), ...(toa ? { ack: RS_ISN + 1 } : {}),
     }));
     if (replies) {
       const k = d.conns.lookup(6, parseIp(CIP), 20000 + i, parseIp(VIP), 80) >> 1;
@@ -186,13 +198,16 @@ const methods = [
   // A router's fragmentation-needed lowered the path MTU to both real servers (model/pmtu.ts): every
   // TUN packet's MTU test consults it, on the daemon's clock.
   ['TUN with learnt path MTUs on the daemon\'s system clock', FWD_TUNNEL, false, true, 0, false, true],
+  // FULLNAT TOA (fwd/toa.ts) put into every client segment.
+  ['FULLNAT with TOA in every client segment', FWD_FULLNAT, false, false, 0, false, false, true],
 ] as const;
 
 describe('the data path allocates nothing per packet', () => {
-  for (const [name, fwd, prefetch, system, pp, ppShift, pmtu] of methods) {
+  for (const [name, fwd, prefetch, system, pp, ppShift, pmtu, toa] of methods) {
     it(`${name}: established conns, addresses above 2^31`, async () => {
       const clock = system ? systemClock : new FakeClock();
-      const l = lab(fwd, 4096, clock, pp ?? 0, ppShift ?? false);
+      const l = lab(fwd, 4096, clock, pp ?? 0, ppShift ?? false, toa ?? false);
+      const added = l.d.toaCounts[TOA_ADDED]!;
       if (prefetch) l.d.prefetchMin = 0;
       if (pmtu) for (const rip of RIPS) expect(l.d.pmtu.learn(parseIp(rip), 1400, 1500, clock.now())).toBe(1400);
       const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
@@ -200,6 +215,7 @@ describe('the data path allocates nothing per packet', () => {
       await expectNoAlloc(() => pump(l, 3000));
       // Everything was forwarded, nothing dropped.
       expect(l.d.drops.counts.reduce((s, x) => s + x, 0)).toBe(before);
+      if (toa) expect(l.d.toaCounts[TOA_ADDED]! - added).toBeGreaterThanOrEqual(9000 * BATCH / 2);
     });
   }
 
