@@ -23,6 +23,7 @@
  *     uvs_tunnel_icmp_relayed_total, uvs_path_mtu_learnt_entries  routers' errors about TUN packets
  *     uvs_fullnat_toa_total{result}      FULLNAT segments given the TOA option (added) or not
  *                                        (no_option_room, mtu, fragment, no_headroom)
+ *     uvs_fullnat_uoa_total{result}      the same for UOA on FULLNAT UDP datagrams
  *     uvs_conn_table_entries             conns + templates in the table
  *     uvs_conn_table_capacity            its size (uvsd --max-conns)
  *     uvs_fragment_table_evicted_total   datagrams whose later fragments lost their conn to a full table
@@ -53,11 +54,12 @@ import type { Stats } from '../model/stats.js';
 import { ipToString } from '../model/addr.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 import { TOA_ADDED, TOA_SKIP_FRAGMENT, TOA_SKIP_HEADROOM, TOA_SKIP_MTU, TOA_SKIP_OPTION_ROOM } from '../fwd/toa.js';
+import { UOA_ADDED, UOA_SKIP_FRAGMENT, UOA_SKIP_HEADROOM, UOA_SKIP_MTU, UOA_SKIP_OPTION_ROOM } from '../fwd/uoa.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'pmtu' | 'clock'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'uoaCounts' | 'pmtu' | 'clock'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -205,6 +207,11 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   for (const [result, code] of [['added', TOA_ADDED], ['no_option_room', TOA_SKIP_OPTION_ROOM], ['mtu', TOA_SKIP_MTU],
     ['fragment', TOA_SKIP_FRAGMENT], ['no_headroom', TOA_SKIP_HEADROOM]] as const) toa.add(`result="${result}"`, d.toaCounts[code] ?? 0);
   toa.render(out);
+  const uoa = new Family('uvs_fullnat_uoa_total', 'counter',
+    'FULLNAT client datagrams that got the UOA option (the client address for real servers), or why one was left out.');
+  for (const [result, code] of [['added', UOA_ADDED], ['no_option_room', UOA_SKIP_OPTION_ROOM], ['mtu', UOA_SKIP_MTU],
+    ['fragment', UOA_SKIP_FRAGMENT], ['no_headroom', UOA_SKIP_HEADROOM]] as const) uoa.add(`result="${result}"`, d.uoaCounts[code] ?? 0);
+  uoa.render(out);
   single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
   single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
   single(out, 'uvs_fragment_table_evicted_total', 'counter',

@@ -20,8 +20,11 @@ export interface FwdContext {
   nextIpId(): number;
   /** Completes a partial L4 checksum of p in software (false: the offsets do not fit the packet). */
   completePartial(p: Packet): boolean;
-  /** The IPVS sysctls the forwarders read (pmtu_disc; FULLNAT's TOA ones). */
-  readonly sysctl: { readonly pmtuDisc: number; readonly fullnatToaEntry: number; readonly fullnatMssAdjustEntry: number };
+  /** The IPVS sysctls the forwarders read (pmtu_disc; FULLNAT's TOA and UOA ones). */
+  readonly sysctl: {
+    readonly pmtuDisc: number; readonly fullnatToaEntry: number; readonly fullnatMssAdjustEntry: number;
+    readonly fullnatUoaMaxTrail: number; readonly fullnatUoaMode: number;
+  };
 }
 
 export interface Forwarder {

@@ -34,7 +34,9 @@ const NO_SYNC = 'not implemented by the uvs sync daemon';
 /**
  * K ip_vs_ctl.c vs_vars order, then lblc_expiration and lblcr_expiration (their own modules), then
  * the two FULLNAT sysctls of the Alibaba kernel (F1 ip_vs_ctl.c) that uvs gives their meaning:
- * TOA on the first data segments, and the SYN-ACK MSS lowered to leave it room (fwd/toa.ts).
+ * TOA on the first data segments, and the SYN-ACK MSS lowered to leave it room (fwd/toa.ts); then
+ * DPVS's UDP counterpart, its `uoa_max_trail` and `uoa_mode` settings under these names (fwd/uoa.ts;
+ * off by default here, DPVS sends 3).
  */
 export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'amemthresh', def: '1024', range: [0, INT_MAX] },
@@ -68,6 +70,8 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'lblcr_expiration', def: '86400', range: [1, 2147483], seconds: true },
   { name: 'fullnat_mss_adjust_entry', def: '1', range: [0, 1] },
   { name: 'fullnat_toa_entry', def: '1', range: [0, 1] },
+  { name: 'fullnat_uoa_max_trail', def: '0', range: [0, 255] },
+  { name: 'fullnat_uoa_mode', def: '0', range: [0, 1] },
 ];
 
 const BY_NAME = new Map(SYSCTL_DEFS.map((d) => [d.name, d]));
@@ -116,6 +120,10 @@ export class Sysctls {
   fullnatMssAdjustEntry = 1;
   /** F1 FULLNAT: TOA on the segments acknowledging the server's ISN + 1 (the SYN always gets it). */
   fullnatToaEntry = 1;
+  /** DPVS uoa_max_trail: UOA on this many first client datagrams of a FULLNAT UDP conn (0: off). */
+  fullnatUoaMaxTrail = 0;
+  /** DPVS uoa_mode: 0 opp (IP protocol 248), 1 ipo (IPv4 option). */
+  fullnatUoaMode = 0;
   syncPeriod = 50;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
@@ -191,7 +199,8 @@ export class Sysctls {
 
 type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
   'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation' |
-  'syncVersion' | 'syncPersistMode' | 'backupOnly' | 'fullnatMssAdjustEntry' | 'fullnatToaEntry';
+  'syncVersion' | 'syncPersistMode' | 'backupOnly' | 'fullnatMssAdjustEntry' | 'fullnatToaEntry' |
+  'fullnatUoaMaxTrail' | 'fullnatUoaMode';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
@@ -201,6 +210,7 @@ const FIELD: Readonly<Record<string, IntField>> = {
   conn_reuse_mode: 'connReuseMode', schedule_icmp: 'scheduleIcmp', run_estimation: 'runEstimation',
   sync_version: 'syncVersion', sync_persist_mode: 'syncPersistMode', backup_only: 'backupOnly',
   fullnat_mss_adjust_entry: 'fullnatMssAdjustEntry', fullnat_toa_entry: 'fullnatToaEntry',
+  fullnat_uoa_max_trail: 'fullnatUoaMaxTrail', fullnat_uoa_mode: 'fullnatUoaMode',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

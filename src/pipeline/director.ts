@@ -64,6 +64,7 @@ import { drForwarder } from '../fwd/dr.js';
 import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { TOA_ADDED, TOA_CODES, TOA_NOTHING, TOA_TEXT, toaInbound, toaOutbound } from '../fwd/toa.js';
+import { UOA_ADDED, UOA_CODES, UOA_M_IPO, UOA_NOTHING, UOA_TEXT, uoaInbound } from '../fwd/uoa.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
@@ -205,6 +206,8 @@ export class Director implements FwdContext {
   tunnelIcmpRelayed = 0;
   /** FULLNAT TOA outcomes by TOA_* code (fwd/toa.ts): added, and each reason it was left out. */
   readonly toaCounts = new Float64Array(TOA_CODES);
+  /** FULLNAT UOA outcomes by UOA_* code (fwd/uoa.ts). */
+  readonly uoaCounts = new Float64Array(UOA_CODES);
   /** Health-check probes through the data path (probe.ts). */
   readonly prober = new Prober();
   /** Which conn the later fragments of a datagram follow (its first fragment's). */
@@ -696,6 +699,15 @@ export class Director implements FwdContext {
         this.toaCounts[r]++;
         if (tr) this.tracer.step(p, 'toa', r === TOA_ADDED
           ? `TCP option 254 (TOA, ${ipToString(conns.caddr(c))}:${conns.cport(c)}) put after the fixed TCP header (+8 bytes)` : TOA_TEXT[r]!);
+      }
+    } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_UDP && dir === DIR_IN && p.l4 >= 0 && this.sysctl.fullnatUoaMaxTrail !== 0) {
+      // UOA (fwd/uoa.ts): the client's address in the first datagrams.
+      const r = uoaInbound(p, c, this);
+      if (r !== UOA_NOTHING) {
+        this.uoaCounts[r]++;
+        if (tr) this.tracer.step(p, 'uoa', r === UOA_ADDED
+          ? `UOA (${ipToString(conns.caddr(c))}:${conns.cport(c)}) ${this.sysctl.fullnatUoaMode === UOA_M_IPO ? 'put in as IPv4 option 31 (+8 bytes)' : 'put in front of the UDP header behind IP protocol 248 (+12 bytes)'}, client datagram ${conns.inPkts(c)} of ${this.sysctl.fullnatUoaMaxTrail}`
+          : UOA_TEXT[r]!);
       }
     }
     if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
