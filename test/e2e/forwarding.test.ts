@@ -12,8 +12,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, LAB_GUE_PORT, type Lab, type LabMode, type PortKind, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, httpRequests, tally, udpRequest, type HttpAnswer } from '../../src/lab/client.js';
-import { inNs, listNs, run, tryRun, waitFor } from '../../src/lab/netns.js';
-import { writeFileSync } from 'node:fs';
+import { inNs, listNs, tryRun, waitFor } from '../../src/lab/netns.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readCapture } from '../../src/trace/pcapng.js';
 import { join } from 'node:path';
 
 const isRoot = process.getuid?.() === 0;
@@ -140,30 +141,33 @@ for (const [mode, portKind, io] of cases) {
         }
       }, 60_000);
 
+      let captures = 0;
+      /** Frames from the local address to the real servers (matching `filter`), captured where the
+       * router sends them onto the servers' segment while `work` runs (either server may get a conn). */
+      const captureToServers = async (l: Lab, filter: string, work: () => Promise<void>): Promise<Uint8Array[]> => {
+        const name = `tcpdump-${++captures}`; // its own log: 'listening on' is this one's
+        const pcap = join(l.dir, `${name}.pcap`);
+        const cap = l.spawn('router', ['tcpdump', '-i', 'eth1', '-nn', '-U', '--immediate-mode', '-w', pcap, `src host ${l.lip} and (${filter})`], name);
+        try {
+          expect(await waitFor(() => cap.log().includes('listening on'), 10_000), cap.log()).toBe(true);
+          await work();
+          await new Promise((r) => setTimeout(r, 500));
+        } finally {
+          await cap.stop(5000);
+        }
+        return readCapture(readFileSync(pcap)).map((c) => c.frame);
+      };
+      const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+
       it('TOA: the real server\'s link carries TCP option 254 with the client address on the SYN and the first segments; full-size upload segments keep room for it (SYN-ACK MSS lowered); fullnat_toa_entry=0 leaves only the SYN', async () => {
         const l = lab!;
         const url = `http://${l.vip}:${l.tcpPort}/`;
-        let captures = 0;
         const toaHex = (port: number) => 'fe08' + port.toString(16).padStart(4, '0') +
           l.clientAddr.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
-        const capture = async (work: () => Promise<void>) => {
-          const name = `tcpdump-toa-${++captures}`; // its own log: 'listening on' is this one's
-          const pcap = join(l.dir, `${name}.pcap`);
-          // Where the router sends to the real servers' segment (either server may get the conn).
-          const cap = l.spawn('router', ['tcpdump', '-i', 'eth1', '-nn', '-U', '--immediate-mode', '-w', pcap, `tcp and src host ${l.lip}`], name);
-          try {
-            expect(await waitFor(() => cap.log().includes('listening on'), 10_000), cap.log()).toBe(true);
-            await work();
-            await new Promise((r) => setTimeout(r, 500));
-          } finally {
-            await cap.stop(5000);
-          }
-          const t = await run(['tshark', '-r', pcap, '-n', '-T', 'fields', '-E', 'separator=;', '-e', 'tcp.flags', '-e', 'tcp.len', '-e', 'ip.len', '-e', 'tcp.options'], { timeoutMs: 30_000 });
-          return t.stdout.trim().split('\n').filter(Boolean).map((line) => {
-            const [flags, len, ipLen, opts] = line.split(';');
-            return { flags: Number(flags), len: Number(len), ipLen: Number(ipLen), opts: (opts ?? '').replace(/:/g, '') };
-          });
-        };
+        const capture = async (work: () => Promise<void>) => (await captureToServers(l, 'tcp', work)).map((f) => {
+          const ihl = (f[14]! & 15) * 4, l4 = 14 + ihl, doff = (f[l4 + 12]! >> 4) * 4, ipLen = (f[16]! << 8) | f[17]!;
+          return { flags: f[l4 + 13]!, len: ipLen - ihl - doff, ipLen, opts: hex(f.subarray(l4 + 20, l4 + doff)) };
+        });
         const size = 300_000;
         let cport = 0;
         const segs = await capture(async () => {
@@ -198,6 +202,39 @@ for (const [mode, portKind, io] of cases) {
           expect(segs2.filter((s) => (s.flags & 0x02) === 0 && s.opts.startsWith('fe08'))).toEqual([]);
         } finally {
           await l.uvsadm(['--sysctl', 'fullnat_toa_entry=1']);
+        }
+      }, 60_000);
+
+      it('UOA (fullnat_uoa_max_trail=2): ipo puts IPv4 option 31 with the client address in a flow\'s first two datagrams and the real server\'s kernel answers all four; opp puts them behind IP protocol 248, which a server without the uoa module drops', async () => {
+        const l = lab!;
+        const set = async (kv: string) => {
+          const r = await l.uvsadm(['--sysctl', kv]);
+          expect(r.code, r.stderr).toBe(0);
+        };
+        const uoa = '1f08' + (41000).toString(16).padStart(4, '0') + hex(new Uint8Array(l.clientAddr.split('.').map(Number)));
+        // Four datagrams from one source port: one conn.
+        const flow = async (sport: number) => {
+          const r = await tryRun(inNs(l.ns.client, ['sh', '-c',
+            `for i in 1 2 3 4; do echo q$i | socat -t 0.5 - UDP4:${l.vip}:${l.udpPort},sourceport=${sport},reuseaddr; done`]), { timeoutMs: 15_000 });
+          return r.stdout.trim().split('\n').filter(Boolean);
+        };
+        try {
+          await set('fullnat_uoa_max_trail=2');
+          await set('fullnat_uoa_mode=1');
+          let replies: string[] = [];
+          const ipo = await captureToServers(l, 'udp or ip proto 248', async () => { replies = await flow(41000); });
+          expect(ipo.map((f) => f[14]! & 15), ctx('IHL of the four datagrams')).toEqual([7, 7, 5, 5]);
+          for (const f of ipo.slice(0, 2)) expect(hex(f.subarray(34, 42))).toBe(uoa);
+          expect(replies.map((r) => r.replace(/^[^:]*:/, '')), ctx('replies with ipo')).toEqual(['q1', 'q2', 'q3', 'q4']);
+          await set('fullnat_uoa_mode=0');
+          const opp = await captureToServers(l, 'udp or ip proto 248', async () => { replies = await flow(41001); });
+          const uoa2 = '1f08' + (41001).toString(16).padStart(4, '0') + uoa.slice(8);
+          expect(opp.map((f) => f[23]), ctx('IP protocols of the four datagrams')).toEqual([248, 248, 17, 17]);
+          for (const f of opp.slice(0, 2)) expect(hex(f.subarray(34, 46))).toBe('1011000c' + uoa2);
+          expect(replies.map((r) => r.replace(/^[^:]*:/, '')), ctx('replies with opp')).toEqual(['q3', 'q4']);
+        } finally {
+          await set('fullnat_uoa_max_trail=0');
+          await set('fullnat_uoa_mode=0');
         }
       }, 60_000);
 
