@@ -53,8 +53,7 @@ import { DROP_REASONS } from '../pipeline/drops.js';
 import type { Stats } from '../model/stats.js';
 import { ipToString } from '../model/addr.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
-import { TOA_ADDED, TOA_SKIP_FRAGMENT, TOA_SKIP_HEADROOM, TOA_SKIP_MTU, TOA_SKIP_OPTION_ROOM } from '../fwd/toa.js';
-import { UOA_ADDED, UOA_SKIP_FRAGMENT, UOA_SKIP_HEADROOM, UOA_SKIP_MTU, UOA_SKIP_OPTION_ROOM } from '../fwd/uoa.js';
+import { AO_RESULTS } from '../fwd/addr-option.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -113,6 +112,13 @@ class Family {
 function single(out: string[], name: string, type: 'counter' | 'gauge', help: string, v: number): void {
   const f = new Family(name, type, help);
   f.add('', v);
+  f.render(out);
+}
+
+/** A TOA/UOA counter family: one sample per result (fwd/addr-option.ts). */
+function addrOptions(out: string[], name: string, help: string, counts: Float64Array): void {
+  const f = new Family(name, 'counter', help);
+  for (const [result, code] of AO_RESULTS) f.add(`result="${result}"`, counts[code] ?? 0);
   f.render(out);
 }
 
@@ -202,16 +208,8 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   single(out, 'uvs_path_mtu_learnt_entries', 'gauge',
     'Real servers whose path MTU a router\'s fragmentation-needed lowered (kept 600 s, as the kernel\'s route exceptions).',
     d.pmtu.entries(d.clock.now()).length);
-  const toa = new Family('uvs_fullnat_toa_total', 'counter',
-    'FULLNAT client segments that got the TOA option (the client address for real servers), or why one was left out.');
-  for (const [result, code] of [['added', TOA_ADDED], ['no_option_room', TOA_SKIP_OPTION_ROOM], ['mtu', TOA_SKIP_MTU],
-    ['fragment', TOA_SKIP_FRAGMENT], ['no_headroom', TOA_SKIP_HEADROOM]] as const) toa.add(`result="${result}"`, d.toaCounts[code] ?? 0);
-  toa.render(out);
-  const uoa = new Family('uvs_fullnat_uoa_total', 'counter',
-    'FULLNAT client datagrams that got the UOA option (the client address for real servers), or why one was left out.');
-  for (const [result, code] of [['added', UOA_ADDED], ['no_option_room', UOA_SKIP_OPTION_ROOM], ['mtu', UOA_SKIP_MTU],
-    ['fragment', UOA_SKIP_FRAGMENT], ['no_headroom', UOA_SKIP_HEADROOM]] as const) uoa.add(`result="${result}"`, d.uoaCounts[code] ?? 0);
-  uoa.render(out);
+  addrOptions(out, 'uvs_fullnat_toa_total', 'FULLNAT client segments that got the TOA option (the client address for real servers), or why one was left out.', d.toaCounts);
+  addrOptions(out, 'uvs_fullnat_uoa_total', 'FULLNAT client datagrams that got the UOA option (the client address for real servers), or why one was left out.', d.uoaCounts);
   single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
   single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
   single(out, 'uvs_fragment_table_evicted_total', 'counter',

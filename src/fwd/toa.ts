@@ -34,6 +34,7 @@ import { IP_CSUM, IP_F_MF } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN } from '../wire/l4.js';
 import { CF_TOA_SEQ } from '../conn/conn-table.js';
 import type { FwdContext } from './forwarder.js';
+import { AO_ADDED, AO_NOTHING, AO_SKIP_FRAGMENT, AO_SKIP_HEADROOM, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from './addr-option.js';
 
 /** TOA option kind (F1 TCPOPT_ADDR) and length (TCPOLEN_ADDR) for IPv4. */
 export const TOA_KIND = 254;
@@ -41,18 +42,11 @@ export const TOA_LEN = 8;
 /** The largest TCP header (data offset 15). */
 const TCP_MAX_HLEN = 60;
 
-/** What toaInbound / toaOutbound did (for the tracer and the counters). */
-export const TOA_NOTHING = 0;
-export const TOA_ADDED = 1;
-/** Skips (toaInbound): the TCP header is full, the MTU, an IP fragment, no headroom in the frame. */
-export const TOA_SKIP_OPTION_ROOM = 2;
-export const TOA_SKIP_MTU = 3;
-export const TOA_SKIP_FRAGMENT = 4;
-export const TOA_SKIP_HEADROOM = 5;
+/** What toaInbound / toaOutbound did (for the tracer and the counters): the AO_* codes (addr-option.ts), and: */
 /** toaOutbound: the server's ISN noted (and its MSS lowered, with MSS_LOWERED). */
 export const TOA_ISN_NOTED = 6;
 export const TOA_MSS_LOWERED = 7;
-/** Number of TOA_* codes (counter array size). */
+/** Number of TOA codes (counter array size). */
 export const TOA_CODES = 8;
 
 /** The tracer's words for each code. */
@@ -63,7 +57,7 @@ export const TOA_TEXT: readonly string[] = [
 
 /**
  * A client → server TCP segment of FULLNAT conn c (before the forwarder's rewrite; not a later
- * fragment). Returns a TOA_* code; never drops.
+ * fragment). Returns an AO_* code; never drops.
  */
 export function toaInbound(p: Packet, c: number, ctx: FwdContext): number {
   const t = ctx.conns;
@@ -72,8 +66,8 @@ export function toaInbound(p: Packet, c: number, ctx: FwdContext): number {
     t.clearToaSeq(c); // a new handshake on the tuple: its server ISN comes with its SYN-ACK
     return addToa(p, c, ctx);
   }
-  if (ctx.sysctl.fullnatToaEntry === 0 || (fl & (TCP_SYN | TCP_RST | TCP_FIN | TCP_ACKF)) !== TCP_ACKF) return TOA_NOTHING;
-  if ((t.flags(c) & CF_TOA_SEQ) === 0 || rd32Bits(p.b, p.l4 + TCP_ACK) !== t.toaSeq(c)) return TOA_NOTHING;
+  if (ctx.sysctl.fullnatToaEntry === 0 || (fl & (TCP_SYN | TCP_RST | TCP_FIN | TCP_ACKF)) !== TCP_ACKF) return AO_NOTHING;
+  if ((t.flags(c) & CF_TOA_SEQ) === 0 || rd32Bits(p.b, p.l4 + TCP_ACK) !== t.toaSeq(c)) return AO_NOTHING;
   return addToa(p, c, ctx);
 }
 
@@ -83,14 +77,14 @@ function addToa(p: Packet, c: number, ctx: FwdContext): number {
   const b = p.b;
   const l4 = p.l4;
   const doff = (b[l4 + 12]! >>> 4) << 2;
-  if (doff < TCP_MIN_HLEN || doff > p.l4len) return TOA_NOTHING; // not ours to judge: forwarded as it is
-  if ((p.frag & (IP_F_MF | 0x1fff)) !== 0) return TOA_SKIP_FRAGMENT;
-  if (doff + TOA_LEN > TCP_MAX_HLEN) return TOA_SKIP_OPTION_ROOM;
+  if (doff < TCP_MIN_HLEN || doff > p.l4len) return AO_NOTHING; // not ours to judge: forwarded as it is
+  if ((p.frag & (IP_F_MF | 0x1fff)) !== 0) return AO_SKIP_FRAGMENT;
+  if (doff + TOA_LEN > TCP_MAX_HLEN) return AO_SKIP_OPTION_ROOM;
   const size = p.gsoType === 0 ? p.ipLen : p.ihl + doff + p.gsoSize;
   const mtu = ctx.routeMtu(t.daddrBits(c));
-  if (mtu > 0 && size + TOA_LEN > mtu) return TOA_SKIP_MTU;
+  if (mtu > 0 && size + TOA_LEN > mtu) return AO_SKIP_MTU;
   const f0 = p.off;
-  if (f0 - p.arena.slotStart(p.slot) < TOA_LEN || p.ipLen + TOA_LEN > 0xffff) return TOA_SKIP_HEADROOM;
+  if (f0 - p.arena.slotStart(p.slot) < TOA_LEN || p.ipLen + TOA_LEN > 0xffff) return AO_SKIP_HEADROOM;
   // Everything up to the end of the fixed TCP header moves 8 bytes toward the front; the option
   // goes into the gap, in front of the other options (which stay where they are).
   const fixedEnd = l4 + TCP_MIN_HLEN;
@@ -124,15 +118,15 @@ function addToa(p: Packet, c: number, ctx: FwdContext): number {
     wr16(b, at, ~fold(s) & 0xffff);
   }
   if (p.gsoType !== 0) p.growHdrLen(TOA_LEN);
-  return TOA_ADDED;
+  return AO_ADDED;
 }
 
 /**
  * A server → client TCP segment of FULLNAT conn c: a SYN-ACK's ISN is noted (the client's
- * segments acknowledging ISN + 1 get the option) and its MSS lowered. Returns a TOA_* code.
+ * segments acknowledging ISN + 1 get the option) and its MSS lowered. Returns AO_NOTHING, TOA_ISN_NOTED or TOA_MSS_LOWERED.
  */
 export function toaOutbound(p: Packet, c: number, ctx: FwdContext): number {
-  if ((p.tcpFlags & (TCP_SYN | TCP_ACKF)) !== (TCP_SYN | TCP_ACKF)) return TOA_NOTHING;
+  if ((p.tcpFlags & (TCP_SYN | TCP_ACKF)) !== (TCP_SYN | TCP_ACKF)) return AO_NOTHING;
   const b = p.b;
   const l4 = p.l4;
   ctx.conns.setToaSeq(c, (rd32Bits(b, l4 + TCP_SEQ) + 1) | 0);

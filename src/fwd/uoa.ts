@@ -29,6 +29,7 @@ import { wr16, wr32 } from '../wire/bytes.js';
 import { setIpv4Checksum } from '../wire/checksum.js';
 import { IP_F_MF, IP_HLEN, IP_OFFMASK, IP_PROTO } from '../wire/ipv4.js';
 import type { FwdContext } from './forwarder.js';
+import { AO_ADDED, AO_NOTHING, AO_SKIP_FRAGMENT, AO_SKIP_HEADROOM, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from './addr-option.js';
 
 /** UOA option kind and length (IPv4), the option-protocol number and its fixed header length. */
 export const IPOPT_UOA = 31;
@@ -41,13 +42,7 @@ export const UOA_M_IPO = 1;
 /** The largest IPv4 header. */
 const IP_MAX_HLEN = 60;
 
-/** What uoaInbound did (counters, tracer). */
-export const UOA_NOTHING = 0;
-export const UOA_ADDED = 1;
-export const UOA_SKIP_OPTION_ROOM = 2;
-export const UOA_SKIP_MTU = 3;
-export const UOA_SKIP_FRAGMENT = 4;
-export const UOA_SKIP_HEADROOM = 5;
+/** What uoaInbound did (counters, tracer): the AO_* codes (addr-option.ts). */
 export const UOA_CODES = 6;
 
 export const UOA_TEXT: readonly string[] = [
@@ -57,20 +52,20 @@ export const UOA_TEXT: readonly string[] = [
 
 /**
  * A client → server datagram of FULLNAT UDP conn c (before the forwarder's rewrite; p.l4 >= 0,
- * its packet already counted in the conn's inPkts). Returns a UOA_* code; never drops.
+ * its packet already counted in the conn's inPkts). Returns an AO_* code; never drops.
  */
 export function uoaInbound(p: Packet, c: number, ctx: FwdContext): number {
   const trail = ctx.sysctl.fullnatUoaMaxTrail;
   const t = ctx.conns;
-  if (trail === 0 || t.inPkts(c) > trail) return UOA_NOTHING;
-  if ((p.frag & (IP_F_MF | IP_OFFMASK)) !== 0) return UOA_SKIP_FRAGMENT;
+  if (trail === 0 || t.inPkts(c) > trail) return AO_NOTHING;
+  if ((p.frag & (IP_F_MF | IP_OFFMASK)) !== 0) return AO_SKIP_FRAGMENT;
   const ipo = ctx.sysctl.fullnatUoaMode === UOA_M_IPO;
   const n = ipo ? IPOLEN_UOA : OPPHDR_LEN + IPOLEN_UOA;
-  if (ipo && p.ihl + n > IP_MAX_HLEN) return UOA_SKIP_OPTION_ROOM;
+  if (ipo && p.ihl + n > IP_MAX_HLEN) return AO_SKIP_OPTION_ROOM;
   const mtu = ctx.routeMtu(t.daddrBits(c));
-  if (mtu > 0 && p.ipLen + n > mtu) return UOA_SKIP_MTU;
+  if (mtu > 0 && p.ipLen + n > mtu) return AO_SKIP_MTU;
   const f0 = p.off;
-  if (f0 - p.arena.slotStart(p.slot) < n || p.ipLen + n > 0xffff) return UOA_SKIP_HEADROOM;
+  if (f0 - p.arena.slotStart(p.slot) < n || p.ipLen + n > 0xffff) return AO_SKIP_HEADROOM;
   const b = p.b;
   // The bytes in front of the insertion point (Ethernet, and the fixed IP header for ipo, the whole
   // IP header for opp) move n toward the front; the UDP header and payload stay where they are.
@@ -101,5 +96,5 @@ export function uoaInbound(p: Packet, c: number, ctx: FwdContext): number {
   wr16(b, l3 + 2, p.ipLen);
   setIpv4Checksum(b, l3);
   p.shiftCsumStart(n);
-  return UOA_ADDED;
+  return AO_ADDED;
 }

@@ -63,8 +63,9 @@ import { natForwarder } from '../fwd/nat.js';
 import { drForwarder } from '../fwd/dr.js';
 import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
-import { TOA_ADDED, TOA_CODES, TOA_NOTHING, TOA_TEXT, toaInbound, toaOutbound } from '../fwd/toa.js';
-import { UOA_ADDED, UOA_CODES, UOA_M_IPO, UOA_NOTHING, UOA_TEXT, uoaInbound } from '../fwd/uoa.js';
+import { TOA_CODES, TOA_TEXT, toaInbound, toaOutbound } from '../fwd/toa.js';
+import { UOA_CODES, UOA_M_IPO, UOA_TEXT, uoaInbound } from '../fwd/uoa.js';
+import { AO_ADDED, AO_NOTHING } from '../fwd/addr-option.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
@@ -695,17 +696,17 @@ export class Director implements FwdContext {
     } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_TCP && p.l4 >= 0) {
       // TOA (fwd/toa.ts): the client's address in a TCP option of the first segments.
       const r = dir === DIR_IN ? toaInbound(p, c, this) : toaOutbound(p, c, this);
-      if (r !== TOA_NOTHING) {
+      if (r !== AO_NOTHING) {
         this.toaCounts[r]++;
-        if (tr) this.tracer.step(p, 'toa', r === TOA_ADDED
+        if (tr) this.tracer.step(p, 'toa', r === AO_ADDED
           ? `TCP option 254 (TOA, ${ipToString(conns.caddr(c))}:${conns.cport(c)}) put after the fixed TCP header (+8 bytes)` : TOA_TEXT[r]!);
       }
     } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_UDP && dir === DIR_IN && p.l4 >= 0 && this.sysctl.fullnatUoaMaxTrail !== 0) {
       // UOA (fwd/uoa.ts): the client's address in the first datagrams.
       const r = uoaInbound(p, c, this);
-      if (r !== UOA_NOTHING) {
+      if (r !== AO_NOTHING) {
         this.uoaCounts[r]++;
-        if (tr) this.tracer.step(p, 'uoa', r === UOA_ADDED
+        if (tr) this.tracer.step(p, 'uoa', r === AO_ADDED
           ? `UOA (${ipToString(conns.caddr(c))}:${conns.cport(c)}) ${this.sysctl.fullnatUoaMode === UOA_M_IPO ? 'put in as IPv4 option 31 (+8 bytes)' : 'put in front of the UDP header behind IP protocol 248 (+12 bytes)'}, client datagram ${conns.inPkts(c)} of ${this.sysctl.fullnatUoaMaxTrail}`
           : UOA_TEXT[r]!);
       }

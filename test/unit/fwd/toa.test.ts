@@ -4,9 +4,8 @@ import { CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
 import { ACK, CIP, FIN, ISN, PSHACK, REQ, RS_ISN, RST, SYN, VIP, setup, tcpFields } from '../../helpers/fullnat-tcp.js';
 import { FWD_MASQ } from '../../../src/model/constants.js';
 import { checksum } from '../../../src/wire/checksum.js';
-import {
-  TOA_ADDED, TOA_SKIP_FRAGMENT, TOA_SKIP_MTU, TOA_SKIP_OPTION_ROOM, tcpOption,
-} from '../../../src/fwd/toa.js';
+import { tcpOption } from '../../../src/fwd/toa.js';
+import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from '../../../src/fwd/addr-option.js';
 import { renderMetrics } from '../../../src/control/metrics.js';
 import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
 
@@ -37,7 +36,7 @@ describe('TOA (the client address in a TCP option) on FULLNAT conns', () => {
     expect(f).toMatchObject({ ipOk: true, l4Ok: true });
     expect(new TextDecoder().decode(f.payload)).toBe(REQ);
     expect(tcpFields(first[0]!.frame).options).toEqual(TOA);
-    expect(d.toaCounts[TOA_ADDED]).toBe(3);
+    expect(d.toaCounts[AO_ADDED]).toBe(3);
     expect(d.drops.snapshot()).toEqual({});
   });
 
@@ -50,7 +49,7 @@ describe('TOA (the client address in a TCP option) on FULLNAT conns', () => {
     expect(parse(later[0]!.frame)).toMatchObject({ ipOk: true, l4Ok: true });
     expect(tcpFields(fromClient(FIN | ACK, ISN + 1 + REQ.length)[0]!.frame).options).toEqual([]);
     expect(tcpFields(fromClient(RST | ACK, ISN + 1 + REQ.length + 1)[0]!.frame).options).toEqual([]);
-    expect(d.toaCounts[TOA_ADDED]).toBe(2); // the SYN and the handshake ACK only
+    expect(d.toaCounts[AO_ADDED]).toBe(2); // the SYN and the handshake ACK only
   });
 
   it('partial checksums (local senders) stay partial and come out right', () => {
@@ -80,13 +79,13 @@ describe('TOA (the client address in a TCP option) on FULLNAT conns', () => {
     const { syn, fromClient, p0, p1, run, d } = setup(0, undefined, { clientOptions: full });
     expect(tcpFields(syn).options).toEqual(full);
     expect(parse(syn)).toMatchObject({ ipOk: true, l4Ok: true });
-    expect(d.toaCounts[TOA_SKIP_OPTION_ROOM]).toBe(1);
+    expect(d.toaCounts[AO_SKIP_OPTION_ROOM]).toBe(1);
     // 1460 bytes of data: IP length 1500, no room for 8 more on the 1500-byte link.
     const big = fromClient(PSHACK, ISN + 1, new Uint8Array(1460).fill(0x61));
     expect(big).toHaveLength(1);
     expect(ipLen(big[0]!.frame)).toBe(1500);
     expect(tcpFields(big[0]!.frame).options).toEqual([]);
-    expect(d.toaCounts[TOA_SKIP_MTU]).toBe(1);
+    expect(d.toaCounts[AO_SKIP_MTU]).toBe(1);
     // A first fragment (MF): the rest of the datagram could not follow a grown one.
     const frag = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, sport: 40000, dport: 80, flags: PSHACK, seq: ISN + 1, ack: RS_ISN + 1, payload: REQ, df: false });
     frag[14 + 6] = 0x20;
@@ -98,7 +97,7 @@ describe('TOA (the client address in a TCP option) on FULLNAT conns', () => {
     const out = p1.takeSent();
     expect(out).toHaveLength(1);
     expect(tcpFields(out[0]!.frame).options).toEqual([]);
-    expect(d.toaCounts[TOA_SKIP_FRAGMENT]).toBe(1);
+    expect(d.toaCounts[AO_SKIP_FRAGMENT]).toBe(1);
     expect(d.drops.snapshot()).toEqual({});
     const m = renderMetrics(d);
     expect(m).toContain('uvs_fullnat_toa_total{result="added"} 1'); // the handshake ACK

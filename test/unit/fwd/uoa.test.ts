@@ -3,7 +3,7 @@ import { build, parse } from '../../helpers/frames.js';
 import { memLab, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
 import { FWD_FULLNAT, FWD_MASQ } from '../../../src/model/constants.js';
 import { checksum, ipv4ChecksumOk } from '../../../src/wire/checksum.js';
-import { UOA_ADDED, UOA_SKIP_FRAGMENT, UOA_SKIP_MTU, UOA_SKIP_OPTION_ROOM } from '../../../src/fwd/uoa.js';
+import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from '../../../src/fwd/addr-option.js';
 import { renderMetrics } from '../../../src/control/metrics.js';
 import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
 
@@ -82,7 +82,7 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
         expect(parse(frame)).toMatchObject({ proto: 17, ipOk: true, l4Ok: true });
       }
     }
-    expect(d.uoaCounts[UOA_ADDED]).toBe(3);
+    expect(d.uoaCounts[AO_ADDED]).toBe(3);
     expect(renderMetrics(d)).toContain('uvs_fullnat_uoa_total{result="added"} 3');
     expect(d.drops.snapshot()).toEqual({});
   });
@@ -130,10 +130,10 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     const o1 = a.p1.takeSent();
     expect(o1).toHaveLength(1);
     expect(o1[0]!.frame[14]).toBe(0x4f);
-    expect(a.d.uoaCounts[UOA_SKIP_OPTION_ROOM]).toBe(1);
+    expect(a.d.uoaCounts[AO_SKIP_OPTION_ROOM]).toBe(1);
     // 1472 bytes of payload: IP length 1500, no room for 8 more.
     expect(a.send(new Uint8Array(1472)).frame[14]).toBe(0x45);
-    expect(a.d.uoaCounts[UOA_SKIP_MTU]).toBe(1);
+    expect(a.d.uoaCounts[AO_SKIP_MTU]).toBe(1);
     // A first fragment.
     const frag = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40000, dport: 53, payload: 'x', df: false });
     frag[20] = 0x20; frag[24] = 0; frag[25] = 0;
@@ -142,7 +142,7 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     a.p0.inject(frag);
     a.run();
     expect(a.p1.takeSent()[0]!.frame[14]).toBe(0x45);
-    expect(a.d.uoaCounts[UOA_SKIP_FRAGMENT]).toBe(1);
+    expect(a.d.uoaCounts[AO_SKIP_FRAGMENT]).toBe(1);
     expect(a.d.drops.snapshot()).toEqual({});
     const nat = setup(3, 0, FWD_MASQ);
     expect(parse(nat.send('q').frame)).toMatchObject({ proto: 17, ipOk: true, l4Ok: true });

@@ -18,7 +18,7 @@ import type { Command } from '../../../src/control/types.js';
 import { build, mac } from '../../helpers/frames.js';
 import { NullPort } from '../../../src/port/null-port.js';
 import { CF_PP_SENT, CF_TOA_SEQ } from '../../../src/conn/conn-table.js';
-import { TOA_ADDED } from '../../../src/fwd/toa.js';
+import { AO_ADDED } from '../../../src/fwd/addr-option.js';
 
 const CIP = '200.1.1.6';
 const VIP = '200.1.1.110';
@@ -207,7 +207,7 @@ describe('the data path allocates nothing per packet', () => {
     it(`${name}: established conns, addresses above 2^31`, async () => {
       const clock = system ? systemClock : new FakeClock();
       const l = lab(fwd, 4096, clock, pp ?? 0, ppShift ?? false, toa ?? false);
-      const added = l.d.toaCounts[TOA_ADDED]!;
+      const added = l.d.toaCounts[AO_ADDED]!;
       if (prefetch) l.d.prefetchMin = 0;
       if (pmtu) for (const rip of RIPS) expect(l.d.pmtu.learn(parseIp(rip), 1400, 1500, clock.now())).toBe(1400);
       const before = l.d.drops.counts.reduce((s, x) => s + x, 0);
@@ -215,7 +215,7 @@ describe('the data path allocates nothing per packet', () => {
       await expectNoAlloc(() => pump(l, 3000));
       // Everything was forwarded, nothing dropped.
       expect(l.d.drops.counts.reduce((s, x) => s + x, 0)).toBe(before);
-      if (toa) expect(l.d.toaCounts[TOA_ADDED]! - added).toBeGreaterThanOrEqual(9000 * BATCH / 2);
+      if (toa) expect(l.d.toaCounts[AO_ADDED]! - added).toBeGreaterThanOrEqual(9000 * BATCH / 2);
     });
   }
 
