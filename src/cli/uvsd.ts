@@ -33,7 +33,7 @@ import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
 import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemon.js';
-import { dnsCheck, runCheck, udpCheck, type UdpExchange } from '../health/checkers.js';
+import { dnsCheck, httpCheck, runCheck, udpCheck, type UdpExchange } from '../health/checkers.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
@@ -332,7 +332,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
-    // TCP_CHECK / UDP_CHECK / DNS_CHECK with connect_ip = the VIP of a DR/TUN real server go through the data path.
+    // TCP_CHECK / HTTP_GET / UDP_CHECK / DNS_CHECK with connect_ip = the VIP of a DR/TUN real server go through the data path.
     runner: (c) => {
       const dp = c.dataPath;
       if (dp === undefined) return runCheck(c);
@@ -342,6 +342,13 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       };
       const timeoutMs = Math.max(1, Math.round(c.connectTimeout * 1000));
       if (c.type === 'TCP_CHECK') return director.probe(target, timeoutMs);
+      if (c.type === 'HTTP_GET') {
+        // Each url's request over a TCP connection uvs makes itself (probe.ts), the reply judged as through a socket.
+        return httpCheck(c, false, async (_c, request) => {
+          const r = await director.probe({ ...target, proto: 6, request }, timeoutMs);
+          return r.ok ? { reply: r.reply! } : { error: r.detail };
+        });
+      }
       // UDP_CHECK / DNS_CHECK: the same exchange as through a socket, the datagram sent the data path's way.
       const exchange: UdpExchange = async (_c, payload, accept) => {
         const r = await director.probe({ ...target, proto: 17, payload, accept }, timeoutMs);

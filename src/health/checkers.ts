@@ -106,16 +106,22 @@ export function parseHttpResponse(raw: Buffer): HttpReply | null {
   return { status: Number(m[1]), body };
 }
 
-function fetchOnce(c: CheckConf, tls: boolean, url: UrlConf): Promise<HttpReply | { error: string }> {
+/**
+ * One request/reply over a TCP connection: the request's bytes out, the server's bytes until it
+ * closes back (`reply`), or what went wrong (`error`).
+ */
+export type TcpExchange = (c: CheckConf, request: Buffer, tls: boolean) => Promise<{ reply: Buffer } | { error: string }>;
+
+/** The exchange through the host's own TCP (or TLS) socket (bindto / bind_port honoured). */
+export function socketTcpExchange(c: CheckConf, request: Buffer, tls: boolean): Promise<{ reply: Buffer } | { error: string }> {
   return new Promise((resolve) => {
     let done = false;
     const chunks: Buffer[] = [];
-    const host = c.virtualhost || c.connectIp;
     const base = connectOpts(c);
     const sock: Socket = tls
       ? tlsConnect({ ...base, rejectUnauthorized: false, ...(c.enableSni && c.virtualhost ? { servername: c.virtualhost } : {}) })
       : netConnect(base);
-    const finish = (r: HttpReply | { error: string }): void => {
+    const finish = (r: { reply: Buffer } | { error: string }): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -123,24 +129,33 @@ function fetchOnce(c: CheckConf, tls: boolean, url: UrlConf): Promise<HttpReply 
       resolve(r);
     };
     const timer = setTimeout(() => finish({ error: `timeout (${c.connectTimeout}s)` }), ms(c.connectTimeout));
-    const hostHdr = (c.connectPort === (tls ? 443 : 80) || c.virtualhost) ? host : `${host}:${c.connectPort}`;
-    const req = `GET ${url.path} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: ${hostHdr}\r\nConnection: close\r\n\r\n`;
-    sock.once(tls ? 'secureConnect' : 'connect', () => sock.write(req));
+    sock.once(tls ? 'secureConnect' : 'connect', () => sock.write(request));
     sock.on('data', (d: Buffer) => {
       chunks.push(d);
     });
-    sock.once('end', () => {
-      const r = parseHttpResponse(Buffer.concat(chunks));
-      finish(r ?? { error: 'malformed HTTP response' });
-    });
+    sock.once('end', () => finish({ reply: Buffer.concat(chunks) }));
     sock.once('error', (e) => finish({ error: errText(e) }));
   });
 }
 
-export async function httpCheck(c: CheckConf, tls: boolean): Promise<CheckResult> {
+/** keepalived's request for one url (HTTP/1.0, Connection: close). */
+export function httpRequest(c: CheckConf, tls: boolean, url: UrlConf): Buffer {
+  const host = c.virtualhost || c.connectIp;
+  const hostHdr = (c.connectPort === (tls ? 443 : 80) || c.virtualhost) ? host : `${host}:${c.connectPort}`;
+  return Buffer.from(`GET ${url.path} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: ${hostHdr}\r\nConnection: close\r\n\r\n`, 'latin1');
+}
+
+/**
+ * HTTP_GET / SSL_GET: each url fetched in turn, its status, digest and regex checked. `exchange`
+ * carries the request (host sockets by default; uvsd sends an HTTP_GET to the VIP of a DR/TUN real
+ * server through the data path).
+ */
+export async function httpCheck(c: CheckConf, tls: boolean, exchange: TcpExchange = socketTcpExchange): Promise<CheckResult> {
   for (const url of c.urls) {
-    const r = await fetchOnce(c, tls, url);
-    if ('error' in r) return { ok: false, detail: `${url.path}: ${r.error}` };
+    const x = await exchange(c, httpRequest(c, tls, url), tls);
+    if ('error' in x) return { ok: false, detail: `${url.path}: ${x.error}` };
+    const r = parseHttpResponse(x.reply);
+    if (r === null) return { ok: false, detail: `${url.path}: malformed HTTP response` };
     const codes = url.statusCodes.length ? url.statusCodes : (url.digest ? [] : [[200, 299] as [number, number]]);
     if (codes.length && !codes.some(([lo, hi]) => r.status >= lo && r.status <= hi)) {
       return { ok: false, detail: `${url.path}: status ${r.status}` };

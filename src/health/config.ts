@@ -47,7 +47,7 @@ export interface CheckConf {
   dnsType: string;
   dnsName: string;
   /**
-   * Set by markDataPathChecks: a TCP_CHECK, UDP_CHECK or DNS_CHECK of a DR/TUN real server whose
+   * Set by markDataPathChecks: a TCP_CHECK, HTTP_GET, UDP_CHECK or DNS_CHECK of a DR/TUN real server whose
    * connect_ip is the VIP goes through uvs's data path (a SYN, or the datagram, to VIP:connect_port
    * via that real server), not a kernel socket (src/pipeline/probe.ts).
    */
@@ -160,9 +160,9 @@ export function checkSignature(c: CheckConf): string {
 
 /**
  * keepalived's way to check a DR/TUN real server's VIP (`connect_ip` = the VIP, with an fwmark
- * and policy routing on a kernel director) done the uvs way: a TCP_CHECK, UDP_CHECK or DNS_CHECK
- * of a DR or TUN real server whose connect_ip is its virtual server's VIP is marked to go through
- * the data path (CheckConf.dataPath). HTTP_GET / SSL_GET / MISC_CHECK with connect_ip = the VIP still use the host's
+ * and policy routing on a kernel director) done the uvs way: a TCP_CHECK, HTTP_GET, UDP_CHECK or
+ * DNS_CHECK of a DR or TUN real server whose connect_ip is its virtual server's VIP is marked to go
+ * through the data path (CheckConf.dataPath). SSL_GET / MISC_CHECK with connect_ip = the VIP still use the host's
  * sockets, which reach the VIP through the director's scheduler, not that real server: a warning
  * says so. Returns conf.
  */
@@ -173,11 +173,11 @@ export function markDataPathChecks(conf: HealthConfig): HealthConfig {
       if (rs.fwd !== FWD_DROUTE && rs.fwd !== FWD_TUNNEL) continue;
       for (const c of rs.checks) {
         if (c.connectIp !== vs.spec.addr) continue;
-        if (c.type === 'TCP_CHECK' || c.type === 'UDP_CHECK' || c.type === 'DNS_CHECK') {
+        if (c.type === 'TCP_CHECK' || c.type === 'HTTP_GET' || c.type === 'UDP_CHECK' || c.type === 'DNS_CHECK') {
           c.dataPath = { rip: rs.addr, fwd: rs.fwd, tunType: rs.tunType, tunPort: rs.tunPort, tunFlags: rs.tunFlags };
         } else {
           conf.warnings.push(`${c.where}: ${c.type} with connect_ip ${c.connectIp} (the VIP) of ${rs.fwd === FWD_DROUTE ? 'DR' : 'TUN'} real server ${rs.addr} `
-            + 'connects through the director\'s scheduler, not to that real server; only TCP_CHECK, UDP_CHECK and DNS_CHECK are sent through the data path');
+            + 'connects through the director\'s scheduler, not to that real server; only TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK are sent through the data path');
         }
       }
     }

@@ -13,6 +13,12 @@
  * host's TCP (which would answer them with a RST to the VIP), and AF_XDP ports get a copy of them
  * through their ARP/ICMP packet socket.
  *
+ * An HTTP_GET with `connect_ip` = the VIP goes the same way as a small TCP client: after the
+ * SYN-ACK the request goes out (retransmitted until acknowledged), the server's segments are taken
+ * in order and acknowledged (out-of-order ones get a duplicate ACK: the server resends), and its
+ * FIN ends the exchange — the reply is the byte stream, uvs resets the connection. A RST, a reply
+ * over `maxReply` bytes or the timeout fail it.
+ *
  * This module holds the in-flight probes (at most PROBE_SLOTS) and writes the probe segments;
  * the director sends them and hands replies back (Director.probe, Director.probeReply).
  */
@@ -30,6 +36,10 @@ export interface ProbeTarget {
   /** 6: a SYN (TCP_CHECK); 17: `payload` in a datagram (UDP_CHECK, DNS_CHECK). */
   proto?: 6 | 17;
   payload?: Uint8Array;
+  /** TCP: sent once connected; the reply is what the server sends until its FIN (HTTP_GET). */
+  request?: Uint8Array;
+  /** TCP with `request`: the most reply bytes taken (default 1 MiB). */
+  maxReply?: number;
   /** UDP: which replies count (others are ignored); default all. */
   accept?: (msg: Buffer) => boolean;
   vip: number;
@@ -43,7 +53,7 @@ export interface ProbeTarget {
 export interface ProbeResult {
   ok: boolean;
   detail: string;
-  /** UDP: the reply datagram's payload. */
+  /** UDP: the reply datagram's payload; TCP with a request: the bytes the server sent. */
   reply?: Buffer;
   /** Nothing came back within the timeout. */
   timedOut?: boolean;
@@ -59,6 +69,8 @@ export class Prober {
   /** Source address (the director's, toward the real server), VIP and port, as u32 / port. */
   readonly src = new Uint32Array(PROBE_SLOTS);
   readonly targets: (ProbeTarget | null)[] = new Array<ProbeTarget | null>(PROBE_SLOTS).fill(null);
+  /** TCP probes with a request: the connection's state once the SYN-ACK came (null before). */
+  readonly streams: (ProbeStream | null)[] = new Array<ProbeStream | null>(PROBE_SLOTS).fill(null);
   private readonly done: (((r: ProbeResult) => void) | null)[] = new Array<((r: ProbeResult) => void) | null>(PROBE_SLOTS).fill(null);
   private readonly timers: (ReturnType<typeof setTimeout> | null)[] = new Array<ReturnType<typeof setTimeout> | null>(PROBE_SLOTS).fill(null);
 
@@ -99,6 +111,8 @@ export class Prober {
     if (t) clearTimeout(t);
     this.timers[s] = null;
     this.targets[s] = null;
+    const st = this.streams[s];
+    if (st) { if (st.timer) clearTimeout(st.timer); this.streams[s] = null; }
     const done = this.done[s];
     this.done[s] = null;
     done?.(r);
@@ -110,24 +124,49 @@ export class Prober {
   }
 }
 
+/** A TCP probe's connection after the SYN-ACK (sequence numbers as u32). */
+export interface ProbeStream {
+  /** The next byte expected from the server. */
+  rcvNxt: number;
+  /** Our next sequence number once the request is sent (ISS + 1 + request length). */
+  sndNxt: number;
+  /** The server acknowledged the whole request. */
+  acked: boolean;
+  chunks: Buffer[];
+  bytes: number;
+  /** Request retransmissions so far, and the timer of the next one. */
+  retries: number;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+/** A TCP probe's request is retransmitted after 200, 400, 800 ms … until acknowledged, 5 times at most. */
+export const PROBE_RTO_MS = 200;
+export const PROBE_REQUEST_RETRIES = 5;
+
+/** The receive window a TCP probe advertises (no window scaling). */
+export const PROBE_WINDOW = 65535;
+
 /**
- * Writes the probe's TCP segment (SYN with an MSS option, or a RST) from src:sport to
- * vip:vport at frame offset f (Ethernet addresses left for egress). Returns the frame length.
+ * Writes the probe's TCP segment from src:sport to vip:vport at frame offset f (Ethernet
+ * addresses left for egress): a SYN (with an MSS option), a RST, or — with TCP_ACK in flags — an
+ * ACK of `ack` carrying `payload`. Returns the frame length.
  */
-export function writeProbeSegment(b: Uint8Array, f: number, src: number, sport: number, vip: number, vport: number, flags: number, seq: number): number {
+export function writeProbeSegment(b: Uint8Array, f: number, src: number, sport: number, vip: number, vport: number, flags: number, seq: number,
+  ack = 0, payload?: Uint8Array): number {
   const syn = (flags & 0x02) !== 0;
   const hlen = syn ? 24 : 20;
+  const plen = payload?.length ?? 0;
   const l3 = f + ETH_HLEN;
   const l4 = l3 + 20;
   wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
-  writeIpv4(b, l3, 0, 20 + hlen, 0, IP_F_DF, 64, 6, src, vip);
+  writeIpv4(b, l3, 0, 20 + hlen + plen, 0, IP_F_DF, 64, 6, src, vip);
   wr16(b, l4, sport);
   wr16(b, l4 + 2, vport);
   wr32(b, l4 + 4, seq >>> 0);
-  wr32(b, l4 + 8, 0);
+  wr32(b, l4 + 8, (flags & 0x10) !== 0 ? ack >>> 0 : 0);
   b[l4 + 12] = (hlen / 4) << 4;
   b[l4 + 13] = flags;
-  wr16(b, l4 + 14, syn ? 64240 : 0);
+  wr16(b, l4 + 14, syn ? 64240 : (flags & 0x04) !== 0 ? 0 : PROBE_WINDOW);
   wr16(b, l4 + 16, 0);
   wr16(b, l4 + 18, 0);
   if (syn) {
@@ -135,8 +174,9 @@ export function writeProbeSegment(b: Uint8Array, f: number, src: number, sport: 
     b[l4 + 21] = 4;
     wr16(b, l4 + 22, 1460);
   }
-  setL4Checksum(b, src >>> 0, vip >>> 0, 6, l4, hlen, 16);
-  return ETH_HLEN + 20 + hlen;
+  if (payload !== undefined) b.set(payload, l4 + hlen);
+  setL4Checksum(b, src >>> 0, vip >>> 0, 6, l4, hlen + plen, 16);
+  return ETH_HLEN + 20 + hlen + plen;
 }
 
 /** Writes the probe's UDP datagram carrying `payload` from src:sport to vip:vport at frame offset f. */

@@ -20,7 +20,7 @@ function tail(text: string, lines = 25): string {
 }
 
 for (const mode of ['dr', 'tun'] as const) {
-  describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, TCP_CHECK and UDP_CHECK with connect_ip = the VIP)`, () => {
+  describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, TCP_CHECK, HTTP_GET and UDP_CHECK with connect_ip = the VIP)`, () => {
     let lab: Lab | undefined;
     let uvsd: UvsdHandle | undefined;
     const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
@@ -36,25 +36,27 @@ for (const mode of ['dr', 'tun'] as const) {
       await l.startServers();
       const kind = mode === 'dr' ? 'DR' : `TUN type gue port ${LAB_GUE_PORT}`;
       const conf = join(l.dir, 'keepalived.conf');
-      /** A virtual server on the VIP whose real servers are each checked with `check` (connect_ip = the VIP). */
-      const vs = (port: number, proto: 'TCP' | 'UDP', check: string) => `
+      /** A virtual server on the VIP whose real servers are each checked with `checks` (connect_ip = the VIP). */
+      const vs = (port: number, proto: 'TCP' | 'UDP', checks: [type: string, extra?: string][]) => `
 virtual_server ${l.vip} ${port} {
   delay_loop 1
   lb_algo rr
   lb_kind ${kind}
   protocol ${proto}
 ${l.rs.map((r) => `  real_server ${r.addr} ${port} {
-    ${check} {
+${checks.map(([type, extra]) => `    ${type} {${extra ? `\n      ${extra}` : ''}
       connect_ip ${l.vip}
       connect_timeout 1
       retry 1
       delay_before_retry 1
-    }
+    }`).join('\n')}
   }`).join('\n')}
 }
 `;
-      // UDP: "ping" to the lab's echo servers, whose replies start with their name ("rs1:ping").
-      writeFileSync(conf, vs(80, 'TCP', 'TCP_CHECK') + vs(53, 'UDP', 'UDP_CHECK').replace(/connect_ip (\S+)/g, 'connect_ip $1\n      payload 70696e67\n      require_reply 7273'));
+      // HTTP: the lab's servers answer with their name and the address the request came to (the VIP); UDP: "ping" to the echo servers, whose
+      // replies start with their name ("rs1:ping").
+      writeFileSync(conf, vs(80, 'TCP', [['TCP_CHECK'], ['HTTP_GET', `url { path / status_code 200 regex "^rs[12] .* local=${l.vip}:80" }`]]) +
+        vs(53, 'UDP', [['UDP_CHECK', 'payload 70696e67\n      require_reply 7273']]));
       uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
     }, 60_000);
 
@@ -65,12 +67,13 @@ ${l.rs.map((r) => `  real_server ${r.addr} ${port} {
       if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
     }, 30_000);
 
-    it('both real servers are up: the probes to the VIP got their SYN-ACKs and UDP replies', async () => {
+    it('both real servers are up: the probes to the VIP got their SYN-ACKs, HTTP replies and UDP replies', async () => {
       const l = lab!;
       const ok = await waitFor(async () => {
         const c = (await l.uvsadm(['--checks'])).stdout;
         const lines = c.split('\n');
         return lines.filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && x.includes('SYN-ACK')).length === 2 &&
+          lines.filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && /HTTP_GET/.test(x)).length === 2 &&
           lines.filter((x) => x.includes(`${l.vip}:53 via`) && /\sup\s/.test(x) && /\sreply$/.test(x)).length === 2;
       }, 8000, 200);
       expect(ok, ctx(`checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBeTruthy();
@@ -86,6 +89,12 @@ ${l.rs.map((r) => `  real_server ${r.addr} ${port} {
       await l.exec('rs2', ['ip', 'addr', 'del', `${l.vip}/32`, 'dev', dev]);
       const gone = await waitFor(async () => { const x = await listed(); return !x.includes(`${rs2.addr}:80`) && !x.includes(`${rs2.addr}:53`); }, 10_000, 200);
       expect(gone, ctx(`rs2 still listed:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
+      // Each of rs2's checks saw it on its own, the HTTP_GET too (its request went to rs2, not through the scheduler).
+      const rs2Down = await waitFor(async () => {
+        const rows = (await l.uvsadm(['--checks'])).stdout.split('\n').filter((x) => x.includes(`via ${rs2.addr} `));
+        return rows.length === 3 && rows.every((x) => /\sdown\s/.test(x));
+      }, 10_000, 200);
+      expect(rs2Down, ctx(`rs2's checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
       // The kernel's own socket to RIP:80 still connects: only the data-path check saw the fault.
       const direct = await l.exec('director', ['curl', '-sS', '--max-time', '2', `http://${rs2.addr}:80/`], { check: false });
       expect(direct.code).toBe(0);

@@ -311,7 +311,7 @@ describe('keepalived.conf: global_defs lvs_timeouts', () => {
 });
 
 describe('keepalived.conf: checks through the data path (connect_ip = the VIP of a DR/TUN real server)', () => {
-  it('marks TCP_CHECK of DR and TUN real servers whose connect_ip is the VIP; leaves RIP checks, NAT and other types alone (a warning for those)', () => {
+  it('marks TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK of DR and TUN real servers whose connect_ip is the VIP; leaves RIP checks, NAT and SSL_GET alone (a warning for that)', () => {
     const conf = markDataPathChecks(parseKeepalived(`
 virtual_server 10.0.0.100 80 {
   lb_kind DR
@@ -324,6 +324,7 @@ virtual_server 10.0.0.100 80 {
     lb_kind TUN
     HTTP_GET { url { path / } connect_ip 10.0.0.100 }
     TCP_CHECK { connect_ip 10.0.0.100 }
+    SSL_GET { url { path / } connect_ip 10.0.0.100 }
     UDP_CHECK { connect_ip 10.0.0.100 connect_port 53 }
     DNS_CHECK { connect_ip 10.0.0.100 }
   }
@@ -338,12 +339,13 @@ virtual_server 192.168.10.110 80 {
     const [rs1, rs2] = dr!.rs;
     expect(rs1!.checks[0]!.dataPath).toEqual({ rip: '10.0.0.7', fwd: FWD_DROUTE, tunType: 0, tunPort: 0, tunFlags: 0 });
     expect(rs1!.checks[1]!.dataPath).toBeUndefined();
-    expect(rs2!.checks[0]!.dataPath).toBeUndefined();
+    expect(rs2!.checks[0]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL }); // HTTP_GET
     expect(rs2!.checks[1]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
-    expect(rs2!.checks[2]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
     expect(rs2!.checks[3]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
+    expect(rs2!.checks[4]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
     expect(nat!.rs[0]!.checks[0]!.dataPath).toBeUndefined();
-    expect(conf.warnings.filter((w) => /only TCP_CHECK, UDP_CHECK and DNS_CHECK are sent through the data path/.test(w))).toHaveLength(1);
+    expect(rs2!.checks[2]!.dataPath).toBeUndefined(); // SSL_GET: TLS over the host's socket
+    expect(conf.warnings.filter((w) => /SSL_GET .*only TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK are sent through the data path/.test(w))).toHaveLength(1);
   });
 });
 

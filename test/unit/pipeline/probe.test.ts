@@ -116,4 +116,104 @@ describe('data-path health-check probes', () => {
     await expect(d.probe({ ...t, payload: new Uint8Array(4) }, 30)).resolves.toMatchObject({ ok: false, timedOut: true });
     expect(Object.values(d.drops.snapshot()).reduce((a, b) => a + b, 0)).toBe(0);
   });
+
+  describe('TCP with a request (HTTP_GET through the data path)', () => {
+    const REQ = new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n');
+    const ackOf = (f: Uint8Array, l4: number) => new DataView(f.buffer, f.byteOffset).getUint32(l4 + 8);
+    /** A segment from the real server (VIP:80) to the probe: seq, flags, payload. */
+    const seg = (sport: number, flags: number, seq: number, ack: number, payload = '') =>
+      build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: VIPD, daddr: '10.0.0.8', sport: 80, dport: sport, flags, seq, ack, payload });
+    const start = (timeoutMs = 2000, maxReply?: number) => {
+      const l = setup();
+      const res = l.d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN, request: REQ, ...(maxReply ? { maxReply } : {}) }, timeoutMs);
+      const syn = l.p1.takeSent()[0]!.frame;
+      const sport = parse(syn).sport!;
+      const iss = seqOf(syn, 34);
+      return { ...l, res, sport, iss };
+    };
+
+    it('the request follows the SYN-ACK; in-order data is taken and acknowledged; the FIN ends it with the whole reply, then a RST', async () => {
+      const { d, p1, run, res, sport, iss } = start();
+      p1.inject(seg(sport, SYN | ACK, 7000, (iss + 1) >>> 0));
+      run();
+      const req = p1.takeSent();
+      expect(req).toHaveLength(1);
+      const r = parse(req[0]!.frame);
+      expect(r).toMatchObject({ saddr: '10.0.0.8', daddr: VIPD, dport: 80, dstMac: RS1_MAC, ipOk: true, l4Ok: true });
+      expect(req[0]!.frame[47]).toBe(ACK | 0x08);
+      expect(seqOf(req[0]!.frame, 34)).toBe((iss + 1) >>> 0);
+      expect(ackOf(req[0]!.frame, 34)).toBe(7001);
+      expect(Buffer.from(r.payload).toString()).toBe('GET / HTTP/1.0\r\n\r\n');
+      const end = (iss + 1 + REQ.length) >>> 0;
+      p1.inject(seg(sport, ACK, 7001, end, 'HTTP/1.0 200 OK\r\n'));
+      run();
+      const a1 = p1.takeSent();
+      expect(a1).toHaveLength(1);
+      expect(ackOf(a1[0]!.frame, 34)).toBe(7001 + 17);
+      // Out of order (a segment lost before it): a duplicate ACK, nothing taken.
+      p1.inject(seg(sport, ACK, 7001 + 17 + 5, end, 'later'));
+      run();
+      expect(ackOf(p1.takeSent()[0]!.frame, 34)).toBe(7001 + 17);
+      p1.inject(seg(sport, ACK, 7001 + 17, end, '\r\nrs1'));
+      run();
+      expect(ackOf(p1.takeSent()[0]!.frame, 34)).toBe(7001 + 22);
+      p1.inject(seg(sport, ACK | 0x01, 7001 + 22, end));
+      run();
+      const out = await res;
+      expect(out).toMatchObject({ ok: true, detail: expect.stringContaining('22 bytes from 10.0.0.100:80 via 10.0.0.7 (DR)') });
+      expect(out.reply!.toString()).toBe('HTTP/1.0 200 OK\r\n\r\nrs1');
+      const rst = p1.takeSent();
+      expect(rst).toHaveLength(1);
+      expect(rst[0]!.frame[47]).toBe(RST);
+      expect(seqOf(rst[0]!.frame, 34)).toBe(end);
+      expect(d.prober.pending).toBe(0);
+      expect(Object.values(d.drops.snapshot()).reduce((a, b) => a + b, 0)).toBe(0);
+    });
+
+    it('an unacknowledged request is sent again; a retransmitted SYN-ACK gets it again', async () => {
+      const { p1, run, res, sport, iss, d } = start();
+      p1.inject(seg(sport, SYN | ACK, 7000, (iss + 1) >>> 0));
+      run();
+      expect(p1.takeSent()).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 260)); // the first retransmission is due after 200 ms
+      const again = p1.takeSent();
+      expect(again).toHaveLength(1);
+      expect(Buffer.from(parse(again[0]!.frame).payload).toString()).toBe('GET / HTTP/1.0\r\n\r\n');
+      p1.inject(seg(sport, SYN | ACK, 7000, (iss + 1) >>> 0));
+      run();
+      expect(p1.takeSent()).toHaveLength(1);
+      // Acknowledged: no more retransmissions.
+      p1.inject(seg(sport, ACK, 7001, (iss + 1 + REQ.length) >>> 0));
+      run();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(p1.takeSent()).toHaveLength(0);
+      d.prober.cancelAll();
+      await expect(res).resolves.toMatchObject({ ok: false, detail: 'director stopping' });
+    });
+
+    it('a RST before the SYN-ACK is "refused", after it "reset" (only in the window); a reply over maxReply fails with a RST', async () => {
+      const a = start();
+      a.p1.inject(seg(a.sport, RST | ACK, 0, (a.iss + 1) >>> 0));
+      a.run();
+      await expect(a.res).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('connection refused') });
+      const b = start();
+      b.p1.inject(seg(b.sport, SYN | ACK, 7000, (b.iss + 1) >>> 0));
+      b.run();
+      b.p1.takeSent();
+      b.p1.inject(seg(b.sport, RST, 7001 + 100000, 0)); // outside the window: ignored
+      b.run();
+      expect(b.d.prober.pending).toBe(1);
+      b.p1.inject(seg(b.sport, RST, 7001, 0));
+      b.run();
+      await expect(b.res).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('connection reset') });
+      const c = start(2000, 10);
+      c.p1.inject(seg(c.sport, SYN | ACK, 7000, (c.iss + 1) >>> 0));
+      c.run();
+      c.p1.takeSent();
+      c.p1.inject(seg(c.sport, ACK, 7001, (c.iss + 1 + REQ.length) >>> 0, 'more than ten bytes'));
+      c.run();
+      await expect(c.res).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('reply over 10 bytes') });
+      expect(c.p1.takeSent()[0]!.frame[47]).toBe(RST);
+    });
+  });
 });
