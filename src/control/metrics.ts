@@ -23,7 +23,7 @@
  *     uvs_tunnel_icmp_relayed_total, uvs_path_mtu_learnt_entries  routers' errors about TUN packets
  *     uvs_fullnat_toa_total{result}      FULLNAT segments given the TOA option (added) or not
  *                                        (no_option_room, mtu, fragment, no_headroom)
- *     uvs_fullnat_uoa_total{result}      the same for UOA on FULLNAT UDP datagrams
+ *     uvs_fullnat_uoa_total{result}      the same for UOA on FULLNAT UDP datagrams (+ standalone)
  *     uvs_conn_table_entries             conns + templates in the table
  *     uvs_conn_table_capacity            its size (uvsd --max-conns)
  *     uvs_fragment_table_evicted_total   datagrams whose later fragments lost their conn to a full table
@@ -54,6 +54,7 @@ import type { Stats } from '../model/stats.js';
 import { ipToString } from '../model/addr.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../model/constants.js';
 import { AO_RESULTS } from '../fwd/addr-option.js';
+import { UOA_STANDALONE } from '../fwd/uoa.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -116,9 +117,10 @@ function single(out: string[], name: string, type: 'counter' | 'gauge', help: st
 }
 
 /** A TOA/UOA counter family: one sample per result (fwd/addr-option.ts). */
-function addrOptions(out: string[], name: string, help: string, counts: Float64Array): void {
+function addrOptions(out: string[], name: string, help: string, counts: Float64Array,
+  extra: readonly (readonly [string, number])[] = []): void {
   const f = new Family(name, 'counter', help);
-  for (const [result, code] of AO_RESULTS) f.add(`result="${result}"`, counts[code] ?? 0);
+  for (const [result, code] of [...AO_RESULTS, ...extra]) f.add(`result="${result}"`, counts[code] ?? 0);
   f.render(out);
 }
 
@@ -209,7 +211,8 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
     'Real servers whose path MTU a router\'s fragmentation-needed lowered (kept 600 s, as the kernel\'s route exceptions).',
     d.pmtu.entries(d.clock.now()).length);
   addrOptions(out, 'uvs_fullnat_toa_total', 'FULLNAT client segments that got the TOA option (the client address for real servers), or why one was left out.', d.toaCounts);
-  addrOptions(out, 'uvs_fullnat_uoa_total', 'FULLNAT client datagrams that got the UOA option (the client address for real servers), or why one was left out.', d.uoaCounts);
+  addrOptions(out, 'uvs_fullnat_uoa_total', 'FULLNAT client datagrams that got the UOA option (the client address for real servers), '
+    + 'had it sent ahead in a datagram of its own (standalone), or why it was left out.', d.uoaCounts, [['standalone', UOA_STANDALONE]]);
   single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
   single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
   single(out, 'uvs_fragment_table_evicted_total', 'counter',

@@ -14,11 +14,11 @@
  *
  * It goes on the first `fullnat_uoa_max_trail` client datagrams of each FULLNAT UDP conn (DPVS
  * `uoa_max_trail`, default 3 there; 0 — uvs's default — turns UOA off, because in opp mode servers
- * without the module lose those datagrams). Left out, and counted, when there is no room (ipo: the IP
- * header would pass 60 bytes), when the grown datagram would not fit the MTU toward the real server,
- * for IP fragments (the other fragments could not follow a protocol-248 first one), or without
- * headroom in the frame; DPVS sends a separate empty datagram carrying the option in the first two
- * cases, uvs does not.
+ * without the module lose those datagrams). When there is no room (ipo: the IP header would pass 60
+ * bytes) or the grown datagram would not fit the MTU toward the real server, the option goes in a
+ * datagram of its own sent just before (DPVS send_standalone_uoa: from LIP:lport to RIP:rport, no
+ * payload, UDP checksum 0 — writeUoaDatagram); it is left out, and counted, for IP fragments (the
+ * other fragments could not follow a protocol-248 first one) and without headroom in the frame.
  *
  * Checksums: the UDP checksum covers what it did (the module restores the datagram, and an IP option
  * is not in the pseudo-header); the IP header's is recomputed. A partial UDP checksum stays partial,
@@ -27,7 +27,8 @@
 import type { Packet } from '../packet/packet.js';
 import { wr16, wr32 } from '../wire/bytes.js';
 import { setIpv4Checksum } from '../wire/checksum.js';
-import { IP_F_MF, IP_HLEN, IP_OFFMASK, IP_PROTO } from '../wire/ipv4.js';
+import { IP_F_MF, IP_HLEN, IP_OFFMASK, IP_PROTO, writeIpv4 } from '../wire/ipv4.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import type { FwdContext } from './forwarder.js';
 import { AO_ADDED, AO_NOTHING, AO_SKIP_FRAGMENT, AO_SKIP_HEADROOM, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from './addr-option.js';
 
@@ -42,8 +43,10 @@ export const UOA_M_IPO = 1;
 /** The largest IPv4 header. */
 const IP_MAX_HLEN = 60;
 
-/** What uoaInbound did (counters, tracer): the AO_* codes (addr-option.ts). */
-export const UOA_CODES = 6;
+/** What uoaInbound did (counters, tracer): the AO_* codes (addr-option.ts); the director counts
+ * UOA_STANDALONE when it sent the option in a datagram of its own instead. */
+export const UOA_STANDALONE = 6;
+export const UOA_CODES = 7;
 
 export const UOA_TEXT: readonly string[] = [
   '', 'added', 'not added: the IP header has no room for the option', 'not added: the datagram would exceed the MTU toward the real server',
@@ -97,4 +100,38 @@ export function uoaInbound(p: Packet, c: number, ctx: FwdContext): number {
   setIpv4Checksum(b, l3);
   p.shiftCsumStart(n);
   return AO_ADDED;
+}
+
+/**
+ * DPVS's standalone UOA datagram for conn c at frame offset f (Ethernet addresses left for egress):
+ * LIP:lport → RIP:rport, the option (opp: behind the protocol-248 header; ipo: as an IP option), an
+ * empty UDP payload with checksum 0. Returns the frame length.
+ */
+export function writeUoaDatagram(b: Uint8Array, f: number, c: number, ctx: FwdContext, ttl: number, tos: number): number {
+  const t = ctx.conns;
+  const ipo = ctx.sysctl.fullnatUoaMode === UOA_M_IPO;
+  const l3 = f + ETH_HLEN;
+  const ihl = ipo ? IP_HLEN + IPOLEN_UOA : IP_HLEN;
+  const extra = ipo ? 0 : OPPHDR_LEN + IPOLEN_UOA;
+  wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
+  writeIpv4(b, l3, tos, ihl + extra + 8, ctx.nextIpId(), 0, ttl, ipo ? 17 : IPPROTO_OPT, t.laddrBits(c), t.daddrBits(c));
+  let o = l3 + IP_HLEN;
+  if (!ipo) {
+    b[o] = 0x10;
+    b[o + 1] = 17;
+    wr16(b, o + 2, OPPHDR_LEN + IPOLEN_UOA);
+    o += OPPHDR_LEN;
+  }
+  b[o] = IPOPT_UOA;
+  b[o + 1] = IPOLEN_UOA;
+  wr16(b, o + 2, t.cport(c));
+  wr32(b, o + 4, t.caddrBits(c));
+  o += IPOLEN_UOA;
+  if (ipo) b[l3] = 0x40 | (ihl >>> 2);
+  setIpv4Checksum(b, l3);
+  wr16(b, o, t.lport(c));
+  wr16(b, o + 2, t.dport(c));
+  wr16(b, o + 4, 8);
+  wr16(b, o + 6, 0);
+  return ETH_HLEN + ihl + extra + 8;
 }

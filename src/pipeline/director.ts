@@ -64,8 +64,8 @@ import { drForwarder } from '../fwd/dr.js';
 import { tunForwarder } from '../fwd/tun.js';
 import { fullnatForwarder } from '../fwd/fullnat.js';
 import { TOA_CODES, TOA_TEXT, toaInbound, toaOutbound } from '../fwd/toa.js';
-import { UOA_CODES, UOA_M_IPO, UOA_TEXT, uoaInbound } from '../fwd/uoa.js';
-import { AO_ADDED, AO_NOTHING } from '../fwd/addr-option.js';
+import { UOA_CODES, UOA_M_IPO, UOA_STANDALONE, UOA_TEXT, uoaInbound, writeUoaDatagram } from '../fwd/uoa.js';
+import { AO_ADDED, AO_NOTHING, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from '../fwd/addr-option.js';
 import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
@@ -706,12 +706,13 @@ export class Director implements FwdContext {
       }
     } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_UDP && dir === DIR_IN && p.l4 >= 0 && this.sysctl.fullnatUoaMaxTrail !== 0) {
       // UOA (fwd/uoa.ts): the client's address in the first datagrams.
-      const r = uoaInbound(p, c, this);
+      let r = uoaInbound(p, c, this);
+      if ((r === AO_SKIP_OPTION_ROOM || r === AO_SKIP_MTU) && this.sendUoaDatagram(p, c, now)) r = UOA_STANDALONE;
       if (r !== AO_NOTHING) {
         this.uoaCounts[r]++;
         if (tr) this.tracer.step(p, 'uoa', r === AO_ADDED
           ? `UOA (${ipToString(conns.caddr(c))}:${conns.cport(c)}) ${this.sysctl.fullnatUoaMode === UOA_M_IPO ? 'put in as IPv4 option 31 (+8 bytes)' : 'put in front of the UDP header behind IP protocol 248 (+12 bytes)'}, client datagram ${conns.inPkts(c)} of ${this.sysctl.fullnatUoaMaxTrail}`
-          : UOA_TEXT[r]!);
+          : r === UOA_STANDALONE ? `UOA (${ipToString(conns.caddr(c))}:${conns.cport(c)}) sent in an empty datagram of its own first (no room in this one)` : UOA_TEXT[r]!);
       }
     }
     if (p.gsoType !== 0 && dest.fwd === FWD_TUNNEL && dir === DIR_IN) {
@@ -751,6 +752,23 @@ export class Director implements FwdContext {
     else if (ppLastAction === PP_MSS_LOWERED) text = `SYN-ACK MSS lowered by ${n} (room for the ${v} header)`;
     else return;
     this.tracer.step(p, 'proxy', text);
+  }
+
+  /** DPVS's standalone UOA datagram for FULLNAT UDP conn c (fwd/uoa.ts), sent ahead of client
+   * datagram p, which had no room for the option. False when no scratch slot was free. */
+  private sendUoaDatagram(p: Packet, c: number, now: number): boolean {
+    const k = this.scratchFree.pop();
+    if (k === undefined) return false;
+    this.scratchUsed.push(k);
+    const a = this.arena;
+    a.reset(k);
+    a.len[k] = writeUoaDatagram(a.bytes, a.off[k]!, c, this, p.ttl, p.b[p.l3 + 1]!);
+    const q = this.packets[k]!;
+    parsePacket(q);
+    q.port = p.port;
+    q.nextHop = this.conns.daddr(c);
+    this.egress(q, now, false);
+    return true;
   }
 
   /**

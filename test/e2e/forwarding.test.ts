@@ -205,7 +205,7 @@ for (const [mode, portKind, io] of cases) {
         }
       }, 60_000);
 
-      it('UOA (fullnat_uoa_max_trail=2): ipo puts IPv4 option 31 with the client address in a flow\'s first two datagrams and the real server\'s kernel answers all four; opp puts them behind IP protocol 248, which a server without the uoa module drops', async () => {
+      it('UOA (fullnat_uoa_max_trail=2): ipo puts IPv4 option 31 with the client address in a flow\'s first two datagrams and the real server\'s kernel answers all four, a datagram with no room gets it in an empty one ahead; opp puts them behind IP protocol 248, which a server without the uoa module drops', async () => {
         const l = lab!;
         const set = async (kv: string) => {
           const r = await l.uvsadm(['--sysctl', kv]);
@@ -226,6 +226,13 @@ for (const [mode, portKind, io] of cases) {
           expect(ipo.map((f) => f[14]! & 15), ctx('IHL of the four datagrams')).toEqual([7, 7, 5, 5]);
           for (const f of ipo.slice(0, 2)) expect(hex(f.subarray(34, 42))).toBe(uoa);
           expect(replies.map((r) => r.replace(/^[^:]*:/, '')), ctx('replies with ipo')).toEqual(['q1', 'q2', 'q3', 'q4']);
+          // A datagram the option would push past the MTU: the option goes ahead in an empty datagram of its own.
+          const big = await captureToServers(l, 'udp or ip proto 248', async () => {
+            await tryRun(inNs(l.ns.client, ['sh', '-c',
+              `head -c 1472 /dev/zero | socat -t 0.5 - UDP4:${l.vip}:${l.udpPort},sourceport=41002,reuseaddr`]), { timeoutMs: 10_000 });
+          });
+          expect(big.map((f) => [f[14]! & 15, (f[16]! << 8) | f[17]!]), ctx('standalone UOA, then the datagram')).toEqual([[7, 36], [5, 1500]]);
+          expect(hex(big[0]!.subarray(34, 42))).toBe('1f08' + (41002).toString(16) + uoa.slice(8));
           await set('fullnat_uoa_mode=0');
           const opp = await captureToServers(l, 'udp or ip proto 248', async () => { replies = await flow(41001); });
           const uoa2 = '1f08' + (41001).toString(16).padStart(4, '0') + uoa.slice(8);

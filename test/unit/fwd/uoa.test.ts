@@ -3,7 +3,8 @@ import { build, parse } from '../../helpers/frames.js';
 import { memLab, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
 import { FWD_FULLNAT, FWD_MASQ } from '../../../src/model/constants.js';
 import { checksum, ipv4ChecksumOk } from '../../../src/wire/checksum.js';
-import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from '../../../src/fwd/addr-option.js';
+import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU } from '../../../src/fwd/addr-option.js';
+import { UOA_STANDALONE } from '../../../src/fwd/uoa.js';
 import { renderMetrics } from '../../../src/control/metrics.js';
 import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
 
@@ -110,8 +111,25 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     }
   });
 
-  it('left out and counted: no room in the IP header (ipo), past the MTU, an IP fragment; never on NAT dests', () => {
+  it('no room in the IP header (ipo) or past the MTU: the option goes ahead in an empty datagram of its own (opp and ipo); an IP fragment: left out; never on NAT dests', () => {
     const a = setup(3, 1, FWD_FULLNAT, 1500);
+    /** The standalone datagram DPVS sends: LIP:lport → RIP:53, the option, no payload, UDP checksum 0. */
+    const expectStandalone = (f: Uint8Array, mode: number) => {
+      expect(ipv4ChecksumOk(f, 14)).toBe(true);
+      const ihl = (f[14]! & 15) * 4;
+      const dv = new DataView(f.buffer, f.byteOffset);
+      expect([dv.getUint32(26), dv.getUint32(30)]).toEqual([0x0a000032, 0x0a000107]); // 10.0.0.50 → 10.0.1.7
+      if (mode === 1) {
+        expect([ihl, f[23]]).toEqual([28, 17]);
+        expect([...f.subarray(34, 42)]).toEqual(UOA);
+      } else {
+        expect([ihl, f[23]]).toEqual([20, 248]);
+        expect([...f.subarray(34, 46)]).toEqual([0x10, 17, 0, 12, ...UOA]);
+      }
+      const u = 14 + ihl + (mode === 1 ? 0 : 12);
+      expect([dv.getUint16(u + 2), dv.getUint16(u + 4), dv.getUint16(u + 6)]).toEqual([53, 8, 0]);
+      expect(dv.getUint16(16)).toBe(f.length - 14);
+    };
     // A client datagram with 40 bytes of IP options already (IHL 15).
     const f = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40000, dport: 53, payload: 'x' });
     const withOpts = new Uint8Array(f.length + 40);
@@ -128,20 +146,32 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     a.p0.inject(withOpts);
     a.run();
     const o1 = a.p1.takeSent();
-    expect(o1).toHaveLength(1);
-    expect(o1[0]!.frame[14]).toBe(0x4f);
-    expect(a.d.uoaCounts[AO_SKIP_OPTION_ROOM]).toBe(1);
+    expect(o1).toHaveLength(2);
+    expectStandalone(o1[0]!.frame, 1);
+    expect(o1[1]!.frame[14]).toBe(0x4f);
+    expect(a.d.uoaCounts[UOA_STANDALONE]).toBe(1);
     // 1472 bytes of payload: IP length 1500, no room for 8 more.
-    expect(a.send(new Uint8Array(1472)).frame[14]).toBe(0x45);
-    expect(a.d.uoaCounts[AO_SKIP_MTU]).toBe(1);
-    // A first fragment.
-    const frag = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40000, dport: 53, payload: 'x', df: false });
+    a.d.sysctl.set('fullnat_uoa_mode', '0');
+    a.p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40000, dport: 53, payload: new Uint8Array(1472) }));
+    a.run();
+    const o2 = a.p1.takeSent();
+    expect(o2).toHaveLength(2);
+    expectStandalone(o2[0]!.frame, 0);
+    expect(parse(o2[1]!.frame)).toMatchObject({ proto: 17, ipOk: true, l4Ok: true });
+    expect((o2[1]!.frame[16]! << 8) | o2[1]!.frame[17]!).toBe(1500);
+    expect(a.d.uoaCounts[UOA_STANDALONE]).toBe(2);
+    expect(a.d.uoaCounts[AO_SKIP_MTU]).toBe(0);
+    expect(renderMetrics(a.d)).toContain('uvs_fullnat_uoa_total{result="standalone"} 2');
+    // A first fragment (a new conn: the trail of the first is used up).
+    const frag = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40001, dport: 53, payload: 'x', df: false });
     frag[20] = 0x20; frag[24] = 0; frag[25] = 0;
     const fc = checksum(frag, 14, 20);
     frag[24] = fc >> 8; frag[25] = fc & 0xff;
     a.p0.inject(frag);
     a.run();
-    expect(a.p1.takeSent()[0]!.frame[14]).toBe(0x45);
+    const o3 = a.p1.takeSent();
+    expect(o3).toHaveLength(1);
+    expect(o3[0]!.frame[23]).toBe(17);
     expect(a.d.uoaCounts[AO_SKIP_FRAGMENT]).toBe(1);
     expect(a.d.drops.snapshot()).toEqual({});
     const nat = setup(3, 0, FWD_MASQ);
