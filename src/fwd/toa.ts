@@ -30,7 +30,7 @@
 import type { Packet } from '../packet/packet.js';
 import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
 import { csumReplace2, fold } from '../wire/checksum.js';
-import { IP_CSUM, IP_F_MF } from '../wire/ipv4.js';
+import { IP_CSUM, IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN } from '../wire/l4.js';
 import { CF_TOA_SEQ } from '../conn/conn-table.js';
 import type { FwdContext } from './forwarder.js';
@@ -78,7 +78,7 @@ function addToa(p: Packet, c: number, ctx: FwdContext): number {
   const l4 = p.l4;
   const doff = (b[l4 + 12]! >>> 4) << 2;
   if (doff < TCP_MIN_HLEN || doff > p.l4len) return AO_NOTHING; // not ours to judge: forwarded as it is
-  if ((p.frag & (IP_F_MF | 0x1fff)) !== 0) return AO_SKIP_FRAGMENT;
+  if ((p.frag & (IP_F_MF | IP_OFFMASK)) !== 0) return AO_SKIP_FRAGMENT;
   if (doff + TOA_LEN > TCP_MAX_HLEN) return AO_SKIP_OPTION_ROOM;
   const size = p.gsoType === 0 ? p.ipLen : p.ihl + doff + p.gsoSize;
   const mtu = ctx.routeMtu(t.daddrBits(c));
