@@ -337,7 +337,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
       const dp = c.dataPath;
       if (dp === undefined) return runCheck(c);
       const target = {
-        vip: parseIp(c.connectIp), vport: c.connectPort, rip: parseIp(dp.rip), fwd: dp.fwd,
+        vip: parseIp(c.connectIp), vport: c.connectPort, rip: parseIp(dp.rip), fwd: dp.fwd, ...(c.bindto ? { src: parseIp(c.bindto) } : {}),
         tun: { tunType: dp.tunType, tunPort: dp.tunPort, tunFlags: dp.tunFlags },
       };
       const timeoutMs = Math.max(1, Math.round(c.connectTimeout * 1000));

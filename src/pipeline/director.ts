@@ -1203,7 +1203,11 @@ export class Director implements FwdContext {
    */
   probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
     return new Promise((resolve) => {
-      const src = this.routeSrc(t.rip);
+      if (t.src !== undefined && !this.routes.isPortAddr(t.src)) {
+        resolve({ ok: false, detail: `bindto ${ipToString(t.src)} is not an address of this director's ports` });
+        return;
+      }
+      const src = t.src ?? this.routeSrc(t.rip);
       if (src === 0) { resolve({ ok: false, detail: `no route to ${ipToString(t.rip)}` }); return; }
       if ((t.payload?.length ?? 0) > PROBE_PAYLOAD_MAX || (t.request?.length ?? 0) > PROBE_PAYLOAD_MAX) {
         resolve({ ok: false, detail: `payload over ${PROBE_PAYLOAD_MAX} bytes` });

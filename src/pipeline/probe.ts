@@ -45,6 +45,9 @@ export interface ProbeTarget {
   vip: number;
   vport: number;
   rip: number;
+  /** The source address (keepalived `bindto`): one of the director's port addresses; default the
+   * route's source toward rip. */
+  src?: number;
   /** FWD_DROUTE or FWD_TUNNEL. */
   fwd: number;
   tun: TunParams;

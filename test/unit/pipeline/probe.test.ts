@@ -79,6 +79,20 @@ describe('data-path health-check probes', () => {
     expect(d.drops.snapshot()['not-for-us']).toBe(1);
   });
 
+  it('bindto: the probe leaves from that port address; one that is not the director\'s is refused at once', async () => {
+    const { d, p1, run } = setup();
+    const t = { vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN };
+    const res = d.probe({ ...t, src: parseIp('192.168.10.100') }, 2000);
+    const syn = p1.takeSent()[0]!.frame;
+    const sp = parse(syn);
+    expect(sp).toMatchObject({ saddr: '192.168.10.100', daddr: VIPD, dstMac: RS1_MAC, l4Ok: true });
+    p1.inject(build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: VIPD, daddr: '192.168.10.100', sport: 80, dport: sp.sport, flags: SYN | ACK, seq: 7000, ack: (seqOf(syn, 34) + 1) >>> 0 }));
+    run();
+    await expect(res).resolves.toMatchObject({ ok: true });
+    await expect(d.probe({ ...t, src: parseIp('10.9.9.9') }, 2000)).resolves.toEqual({ ok: false, detail: "bindto 10.9.9.9 is not an address of this director's ports" });
+    expect(p1.takeSent().filter((f) => f.frame[47] === SYN)).toHaveLength(0);
+  });
+
   it('many probes at once each get their own port; with all 256 in flight one more is refused at once', async () => {
     const { d } = setup();
     const t = { vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN };
