@@ -77,17 +77,7 @@ export function uoaInbound(p: Packet, c: number, ctx: FwdContext): number {
   p.off = f0 - n;
   p.len = p.len + n;
   p.l3 -= n;
-  let o = at - n;
-  if (!ipo) {
-    b[o] = 0x10; // version 1 (IPv4), reserved 0
-    b[o + 1] = 17; // the next protocol: UDP
-    wr16(b, o + 2, OPPHDR_LEN + IPOLEN_UOA);
-    o += OPPHDR_LEN;
-  }
-  b[o] = IPOPT_UOA;
-  b[o + 1] = IPOLEN_UOA;
-  wr16(b, o + 2, t.cport(c));
-  wr32(b, o + 4, t.caddrBits(c));
+  writeUoa(b, at - n, ipo, c, ctx);
   const l3 = p.l3;
   if (ipo) {
     p.ihl += n;
@@ -100,6 +90,21 @@ export function uoaInbound(p: Packet, c: number, ctx: FwdContext): number {
   setIpv4Checksum(b, l3);
   p.shiftCsumStart(n);
   return AO_ADDED;
+}
+
+/** Writes the option for conn c at o (opp: behind the protocol-248 header); returns where it ends. */
+function writeUoa(b: Uint8Array, o: number, ipo: boolean, c: number, ctx: FwdContext): number {
+  if (!ipo) {
+    b[o] = 0x10; // version 1 (IPv4), reserved 0
+    b[o + 1] = 17; // the next protocol: UDP
+    wr16(b, o + 2, OPPHDR_LEN + IPOLEN_UOA);
+    o += OPPHDR_LEN;
+  }
+  b[o] = IPOPT_UOA;
+  b[o + 1] = IPOLEN_UOA;
+  wr16(b, o + 2, ctx.conns.cport(c));
+  wr32(b, o + 4, ctx.conns.caddrBits(c));
+  return o + IPOLEN_UOA;
 }
 
 /**
@@ -115,18 +120,7 @@ export function writeUoaDatagram(b: Uint8Array, f: number, c: number, ctx: FwdCo
   const extra = ipo ? 0 : OPPHDR_LEN + IPOLEN_UOA;
   wr16(b, f + ETH_TYPE, ETHERTYPE_IPV4);
   writeIpv4(b, l3, tos, ihl + extra + 8, ctx.nextIpId(), 0, ttl, ipo ? 17 : IPPROTO_OPT, t.laddrBits(c), t.daddrBits(c));
-  let o = l3 + IP_HLEN;
-  if (!ipo) {
-    b[o] = 0x10;
-    b[o + 1] = 17;
-    wr16(b, o + 2, OPPHDR_LEN + IPOLEN_UOA);
-    o += OPPHDR_LEN;
-  }
-  b[o] = IPOPT_UOA;
-  b[o + 1] = IPOLEN_UOA;
-  wr16(b, o + 2, t.cport(c));
-  wr32(b, o + 4, t.caddrBits(c));
-  o += IPOLEN_UOA;
+  const o = writeUoa(b, l3 + IP_HLEN, ipo, c, ctx);
   if (ipo) b[l3] = 0x40 | (ihl >>> 2);
   setIpv4Checksum(b, l3);
   wr16(b, o, t.lport(c));

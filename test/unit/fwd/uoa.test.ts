@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { build, parse } from '../../helpers/frames.js';
 import { memLab, udpSvc, svcOpts, destOpts, CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
 import { FWD_FULLNAT, FWD_MASQ } from '../../../src/model/constants.js';
-import { checksum, ipv4ChecksumOk } from '../../../src/wire/checksum.js';
+import { checksum, ipv4ChecksumOk, setIpv4Checksum } from '../../../src/wire/checksum.js';
 import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU } from '../../../src/fwd/addr-option.js';
 import { UOA_STANDALONE } from '../../../src/fwd/uoa.js';
 import { renderMetrics } from '../../../src/control/metrics.js';
@@ -46,9 +46,7 @@ function stripOpp(frame: Uint8Array): Uint8Array {
   out[14 + 9] = frame[14 + ihl + 1]!; // the next protocol
   const len = ((frame[16]! << 8) | frame[17]!) - n;
   out[16] = len >> 8; out[17] = len & 0xff;
-  out[24] = 0; out[25] = 0;
-  const c = checksum(out, 14, ihl);
-  out[24] = c >> 8; out[25] = c & 0xff;
+  setIpv4Checksum(out, 14);
   return out;
 }
 
@@ -140,9 +138,7 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     withOpts[14] = 0x4f;
     const len = (f[16]! << 8 | f[17]!) + 40;
     withOpts[16] = len >> 8; withOpts[17] = len & 0xff;
-    withOpts[24] = 0; withOpts[25] = 0;
-    const c = checksum(withOpts, 14, 60);
-    withOpts[24] = c >> 8; withOpts[25] = c & 0xff;
+    setIpv4Checksum(withOpts, 14);
     a.p0.inject(withOpts);
     a.run();
     const o1 = a.p1.takeSent();
@@ -164,9 +160,8 @@ describe('UOA (the client address for FULLNAT UDP real servers, DPVS)', () => {
     expect(renderMetrics(a.d)).toContain('uvs_fullnat_uoa_total{result="standalone"} 2');
     // A first fragment (a new conn: the trail of the first is used up).
     const frag = build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, proto: 17, sport: 40001, dport: 53, payload: 'x', df: false });
-    frag[20] = 0x20; frag[24] = 0; frag[25] = 0;
-    const fc = checksum(frag, 14, 20);
-    frag[24] = fc >> 8; frag[25] = fc & 0xff;
+    frag[20] = 0x20; // MF
+    setIpv4Checksum(frag, 14);
     a.p0.inject(frag);
     a.run();
     const o3 = a.p1.takeSent();
