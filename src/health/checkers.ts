@@ -2,9 +2,10 @@
  * One attempt of each checker kind, as keepalived's check_tcp.c / check_http.c / check_misc.c /
  * check_udp.c / check_dns.c do it. Each resolves (never rejects) with ok/detail and, for
  * MISC_CHECK with misc_dynamic, the weight the exit code asks for. Bounded by connect_timeout
- * (misc_timeout for MISC_CHECK). Sockets are the kernel's own (node:net/tls/dgram), so a check
- * leaves from the director host's address on the real servers' network (or `bindto`), never
- * through the packet path.
+ * (misc_timeout for MISC_CHECK). By default sockets are the kernel's own (node:net/tls/dgram), so
+ * a check leaves from the director host's address on the real servers' network (or `bindto`); the
+ * HTTP, UDP and DNS checkers also take the exchange as a function, which uvsd points at its data
+ * path for checks of a DR/TUN real server's VIP (pipeline/probe.ts).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';

@@ -48,8 +48,9 @@ export interface CheckConf {
   dnsName: string;
   /**
    * Set by markDataPathChecks: a TCP_CHECK, HTTP_GET, UDP_CHECK or DNS_CHECK of a DR/TUN real server whose
-   * connect_ip is the VIP goes through uvs's data path (a SYN, or the datagram, to VIP:connect_port
-   * via that real server), not a kernel socket (src/pipeline/probe.ts).
+   * connect_ip is the VIP goes through uvs's data path (a SYN, an HTTP request over uvs's own TCP
+   * client, or the datagram, to VIP:connect_port via that real server), not a kernel socket
+   * (src/pipeline/probe.ts).
    */
   dataPath?: { rip: string; fwd: FwdMethod; tunType: number; tunPort: number; tunFlags: number };
 }
