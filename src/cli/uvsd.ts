@@ -33,7 +33,8 @@ import type { Command, ServiceSnap } from '../control/types.js';
 import { resolve as resolvePath } from 'node:path';
 import { MetricsServer, parseMetricsAddr, type MetricsAddr } from '../control/metrics.js';
 import { HealthDaemon, TAP_CHECK_NOTE, type ConfigFormat } from '../health/daemon.js';
-import { dnsCheck, httpCheck, runCheck, udpCheck, type UdpExchange } from '../health/checkers.js';
+import { dnsCheck, httpCheck, runCheck, streamTcpExchange, udpCheck, type UdpExchange } from '../health/checkers.js';
+import { ProbeSocket } from '../pipeline/probe-socket.js';
 
 export const DEFAULT_SOCK = '/run/uvs/uvsd.sock';
 
@@ -332,7 +333,7 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
     snapshot: () => (control.execute({ cmd: 'get-services' }) as { data: ServiceSnap[] }).data,
     log,
     note: o.taps.length > 0 ? TAP_CHECK_NOTE : '',
-    // TCP_CHECK / HTTP_GET / UDP_CHECK / DNS_CHECK with connect_ip = the VIP of a DR/TUN real server go through the data path.
+    // TCP_CHECK / HTTP_GET / SSL_GET / UDP_CHECK / DNS_CHECK with connect_ip = the VIP of a DR/TUN real server go through the data path.
     runner: (c) => {
       const dp = c.dataPath;
       if (dp === undefined) return runCheck(c);
@@ -347,6 +348,13 @@ export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
         return httpCheck(c, false, async (_c, request) => {
           const r = await director.probe({ ...target, proto: 6, request }, timeoutMs);
           return r.ok ? { reply: r.reply! } : { error: r.detail };
+        });
+      }
+      if (c.type === 'SSL_GET') {
+        // node's TLS over that TCP connection (probe-socket.ts).
+        return httpCheck(c, true, (_c, request) => {
+          const raw = new ProbeSocket();
+          return streamTcpExchange(c, request, true, raw, director.probe({ ...target, proto: 6, stream: raw.sink }, timeoutMs));
         });
       }
       // UDP_CHECK / DNS_CHECK: the same exchange as through a socket, the datagram sent the data path's way.

@@ -4,11 +4,13 @@
  * MISC_CHECK with misc_dynamic, the weight the exit code asks for. Bounded by connect_timeout
  * (misc_timeout for MISC_CHECK). By default sockets are the kernel's own (node:net/tls/dgram), so
  * a check leaves from the director host's address on the real servers' network (or `bindto`); the
- * HTTP, UDP and DNS checkers also take the exchange as a function, which uvsd points at its data
- * path for checks of a DR/TUN real server's VIP (pipeline/probe.ts).
+ * HTTP(S), UDP and DNS checkers also take the exchange as a function, which uvsd points at its data
+ * path for checks of a DR/TUN real server's VIP (pipeline/probe.ts; SSL_GET's TLS runs over it with
+ * streamTcpExchange).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { createSocket } from 'node:dgram';
 import { createHash, randomInt } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -115,27 +117,52 @@ export type TcpExchange = (c: CheckConf, request: Buffer, tls: boolean) => Promi
 
 /** The exchange through the host's own TCP (or TLS) socket (bindto / bind_port honoured). */
 export function socketTcpExchange(c: CheckConf, request: Buffer, tls: boolean): Promise<{ reply: Buffer } | { error: string }> {
+  const base = connectOpts(c);
+  const sock: Socket = tls
+    ? tlsConnect({ ...base, ...tlsOpts(c) })
+    : netConnect(base);
+  return exchangeOver(c, sock, request, tls ? 'secureConnect' : 'connect');
+}
+
+/**
+ * The exchange over a byte stream someone else connects (uvsd's own TCP client through the data
+ * path, pipeline/probe-socket.ts), with TLS on top for SSL_GET. `transport` settles when the
+ * stream's connection is over: a failure (refused, reset, timeout) fails the exchange.
+ */
+export function streamTcpExchange(c: CheckConf, request: Buffer, tls: boolean, stream: Duplex,
+  transport: Promise<{ ok: boolean; detail: string }>): Promise<{ reply: Buffer } | { error: string }> {
+  const sock: Duplex = tls ? tlsConnect({ socket: stream, ...tlsOpts(c) }) : stream;
+  return exchangeOver(c, sock, request, tls ? 'secureConnect' : null, transport, stream);
+}
+
+/** keepalived's SSL_GET: no certificate verification; SNI = virtualhost with enable_sni. */
+function tlsOpts(c: CheckConf): { rejectUnauthorized: false; servername?: string } {
+  return { rejectUnauthorized: false, ...(c.enableSni && c.virtualhost ? { servername: c.virtualhost } : {}) };
+}
+
+/** Request out (at `startOn`, or at once), reply in until the peer's end, bounded by connect_timeout. */
+function exchangeOver(c: CheckConf, sock: Duplex, request: Buffer, startOn: string | null,
+  transport?: Promise<{ ok: boolean; detail: string }>, under?: Duplex): Promise<{ reply: Buffer } | { error: string }> {
   return new Promise((resolve) => {
     let done = false;
     const chunks: Buffer[] = [];
-    const base = connectOpts(c);
-    const sock: Socket = tls
-      ? tlsConnect({ ...base, rejectUnauthorized: false, ...(c.enableSni && c.virtualhost ? { servername: c.virtualhost } : {}) })
-      : netConnect(base);
     const finish = (r: { reply: Buffer } | { error: string }): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sock.destroy();
+      under?.destroy();
       resolve(r);
     };
     const timer = setTimeout(() => finish({ error: `timeout (${c.connectTimeout}s)` }), ms(c.connectTimeout));
-    sock.once(tls ? 'secureConnect' : 'connect', () => sock.write(request));
+    if (startOn === null) sock.write(request);
+    else sock.once(startOn, () => sock.write(request));
     sock.on('data', (d: Buffer) => {
       chunks.push(d);
     });
     sock.once('end', () => finish({ reply: Buffer.concat(chunks) }));
     sock.once('error', (e) => finish({ error: errText(e) }));
+    transport?.then((r) => { if (!r.ok) finish({ error: r.detail }); }, (e: unknown) => finish({ error: String(e) }));
   });
 }
 

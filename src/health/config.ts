@@ -47,10 +47,10 @@ export interface CheckConf {
   dnsType: string;
   dnsName: string;
   /**
-   * Set by markDataPathChecks: a TCP_CHECK, HTTP_GET, UDP_CHECK or DNS_CHECK of a DR/TUN real server whose
-   * connect_ip is the VIP goes through uvs's data path (a SYN, an HTTP request over uvs's own TCP
-   * client, or the datagram, to VIP:connect_port via that real server), not a kernel socket
-   * (src/pipeline/probe.ts).
+   * Set by markDataPathChecks: a TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK or DNS_CHECK of a DR/TUN real
+   * server whose connect_ip is the VIP goes through uvs's data path (a SYN, an HTTP request — in TLS
+   * for SSL_GET — over uvs's own TCP client, or the datagram, to VIP:connect_port via that real
+   * server), not a kernel socket (src/pipeline/probe.ts).
    */
   dataPath?: { rip: string; fwd: FwdMethod; tunType: number; tunPort: number; tunFlags: number };
 }
@@ -161,11 +161,11 @@ export function checkSignature(c: CheckConf): string {
 
 /**
  * keepalived's way to check a DR/TUN real server's VIP (`connect_ip` = the VIP, with an fwmark
- * and policy routing on a kernel director) done the uvs way: a TCP_CHECK, HTTP_GET, UDP_CHECK or
- * DNS_CHECK of a DR or TUN real server whose connect_ip is its virtual server's VIP is marked to go
- * through the data path (CheckConf.dataPath). SSL_GET / MISC_CHECK with connect_ip = the VIP still use the host's
- * sockets, which reach the VIP through the director's scheduler, not that real server: a warning
- * says so. Returns conf.
+ * and policy routing on a kernel director) done the uvs way: a TCP_CHECK, HTTP_GET, SSL_GET,
+ * UDP_CHECK or DNS_CHECK of a DR or TUN real server whose connect_ip is its virtual server's VIP is
+ * marked to go through the data path (CheckConf.dataPath). MISC_CHECK (a script: it runs on the
+ * host) with connect_ip = the VIP would reach the VIP through the director's scheduler, not that
+ * real server: a warning says so. Returns conf.
  */
 export function markDataPathChecks(conf: HealthConfig): HealthConfig {
   for (const vs of conf.services) {
@@ -174,11 +174,11 @@ export function markDataPathChecks(conf: HealthConfig): HealthConfig {
       if (rs.fwd !== FWD_DROUTE && rs.fwd !== FWD_TUNNEL) continue;
       for (const c of rs.checks) {
         if (c.connectIp !== vs.spec.addr) continue;
-        if (c.type === 'TCP_CHECK' || c.type === 'HTTP_GET' || c.type === 'UDP_CHECK' || c.type === 'DNS_CHECK') {
+        if (c.type !== 'MISC_CHECK') {
           c.dataPath = { rip: rs.addr, fwd: rs.fwd, tunType: rs.tunType, tunPort: rs.tunPort, tunFlags: rs.tunFlags };
         } else {
           conf.warnings.push(`${c.where}: ${c.type} with connect_ip ${c.connectIp} (the VIP) of ${rs.fwd === FWD_DROUTE ? 'DR' : 'TUN'} real server ${rs.addr} `
-            + 'connects through the director\'s scheduler, not to that real server; only TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK are sent through the data path');
+            + 'connects through the director\'s scheduler, not to that real server; TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK and DNS_CHECK are sent through the data path');
         }
       }
     }

@@ -29,6 +29,8 @@ export interface HttpAnswer {
   proxy?: string;
   /** Request body bytes the real server received. */
   bytes?: number;
+  /** The request came over TLS (the servers' HTTPS listener). */
+  tls?: boolean;
   body: string;
   error?: string;
 }
@@ -42,11 +44,11 @@ export interface UdpAnswer {
 
 /** Parses `rs1 peer=10.0.0.50 local=10.0.1.7:80[ proxy=v2:CIP:cport>VIP:vport][ bytes=N]`. */
 export function parseHttpBody(body: string): HttpAnswer {
-  const m = /^(\S+) peer=(\S+) local=(\S+)(?: proxy=(\S+))?(?: bytes=(\d+))?$/.exec(body.trim());
+  const m = /^(\S+) peer=(\S+) local=(\S+)(?: proxy=(\S+))?(?: bytes=(\d+))?( tls)?$/.exec(body.trim());
   if (!m) return { ok: false, body, error: `unexpected answer: ${JSON.stringify(body.slice(0, 200))}` };
   return {
     ok: true, rs: m[1]!, peer: m[2]!, local: m[3]!, ...(m[4] !== undefined ? { proxy: m[4] } : {}),
-    ...(m[5] !== undefined ? { bytes: Number(m[5]) } : {}), body,
+    ...(m[5] !== undefined ? { bytes: Number(m[5]) } : {}), ...(m[6] !== undefined ? { tls: true } : {}), body,
   };
 }
 
@@ -55,13 +57,14 @@ export function parseHttpBody(body: string): HttpAnswer {
  * source port (curl --local-port): Linux reuses a closed connection's port soon, and a new
  * connection whose tuple equals a director conn still bound to a removed real server is dropped
  * until that conn expires (IPVS with expire_nodest_conn=0, the default, does the same) — tests
- * that remove real servers give every request a port of its own.
+ * that remove real servers give every request a port of its own. An https:// URL is not verified
+ * (the labs' servers use a self-signed certificate).
  */
 export async function httpGet(ns: string | undefined, url: string, timeoutMs = 3000, localPort?: number): Promise<HttpAnswer> {
   const secs = (timeoutMs / 1000).toFixed(1);
   const port = localPort !== undefined ? ['--local-port', String(localPort)] : [];
   const r = await tryRun(
-    inNs(ns, ['curl', '-sS', '--noproxy', '*', ...port, '--connect-timeout', secs, '--max-time', secs, '-H', 'Connection: close', url]),
+    inNs(ns, ['curl', '-sS', ...(url.startsWith('https:') ? ['-k'] : []), '--noproxy', '*', ...port, '--connect-timeout', secs, '--max-time', secs, '-H', 'Connection: close', url]),
     { timeoutMs: timeoutMs + 3000 },
   );
   if (r.code !== 0) return { ok: false, body: r.stdout, error: (r.stderr.trim() || `curl exit ${r.code}`).split('\n')[0]! };

@@ -12,20 +12,25 @@
  * nginx's `proxy_protocol` listener would, and the answer gains what it said,
  * e.g. ` proxy=v2:192.168.10.6:40000>192.168.10.110:80`; a malformed header closes the connection.
  * A request body is counted: ` bytes=N`. (Lab server: it accepts plain connections too.)
+ * With `--tls-port N` it also answers HTTPS on N (the labs' self-signed certificate, tls-cert.ts),
+ * the same line with ` tls` appended, for keepalived SSL_GET checks.
  *
- *   node dist/lab/http-server.js --name rs1 --port 80 [--port 8080] [--addr 0.0.0.0]
+ *   node dist/lab/http-server.js --name rs1 --port 80 [--port 8080] [--tls-port 443] [--addr 0.0.0.0]
  *
  * Prints `listening <addr>:<port>` per socket on stdout once bound; exits on SIGINT/SIGTERM.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { readProxyHeader } from './proxy-header.js';
+import { LAB_TLS_CERT, LAB_TLS_KEY } from './tls-cert.js';
 
 const { values } = parseArgs({
   options: {
     name: { type: 'string' },
     port: { type: 'string', multiple: true },
+    'tls-port': { type: 'string', multiple: true },
     addr: { type: 'string', default: '0.0.0.0' },
   },
 });
@@ -35,19 +40,22 @@ const servers: (Server | NetServer)[] = [];
 /** What the PROXY header of each connection said. */
 const proxied = new WeakMap<Socket, string>();
 
-for (const port of ports) {
-  const http = createServer((req, res) => {
-    let bytes = 0;
-    req.on('data', (d: Buffer) => { bytes += d.length; });
-    req.on('end', () => {
-      const peer = (req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
-      const local = `${(req.socket.localAddress ?? '?').replace(/^::ffff:/, '')}:${req.socket.localPort}`;
-      const pp = proxied.get(req.socket);
-      const body = `${name} peer=${peer} local=${local}${pp ? ` proxy=${pp}` : ''}${bytes ? ` bytes=${bytes}` : ''}\n`;
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
-    });
+/** The answer: who we are, the peer, the local address:port, what a PROXY header said, the body size. */
+const answer = (req: IncomingMessage, res: ServerResponse): void => {
+  let bytes = 0;
+  req.on('data', (d: Buffer) => { bytes += d.length; });
+  req.on('end', () => {
+    const peer = (req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+    const local = `${(req.socket.localAddress ?? '?').replace(/^::ffff:/, '')}:${req.socket.localPort}`;
+    const pp = proxied.get(req.socket);
+    const body = `${name} peer=${peer} local=${local}${pp ? ` proxy=${pp}` : ''}${bytes ? ` bytes=${bytes}` : ''}${req.socket instanceof TLSSocket ? ' tls' : ''}\n`;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
+};
+
+for (const port of ports) {
+  const http = createServer(answer);
   http.keepAliveTimeout = 0;
   // The listener: reads a PROXY header if the connection starts with one, then hands the socket
   // (the rest of its bytes put back) to the HTTP server.
@@ -80,6 +88,19 @@ for (const port of ports) {
     process.exit(1);
   });
   server.listen(port, values.addr, () => process.stdout.write(`listening ${values.addr}:${port}\n`));
+  servers.push(server, http);
+}
+
+for (const port of (values['tls-port'] ?? []).map(Number)) {
+  const http = createServer(answer);
+  http.keepAliveTimeout = 0;
+  const server = createTlsServer({ key: LAB_TLS_KEY, cert: LAB_TLS_CERT }, (sock) => http.emit('connection', sock));
+  server.on('tlsClientError', () => { /* a client that gave up mid-handshake */ });
+  server.on('error', (err) => {
+    process.stderr.write(`http-server ${name}: ${err.message}\n`);
+    process.exit(1);
+  });
+  server.listen(port, values.addr, () => process.stdout.write(`listening tls ${values.addr}:${port}\n`));
   servers.push(server, http);
 }
 

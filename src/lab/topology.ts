@@ -161,6 +161,8 @@ const LIP = '10.0.0.50';
 const TUN_DEV = 'uvstun0';
 /** UDP port the TUN lab's tunnel endpoints take GUE on (uvsadm … -i --tun-type gue --tun-port 6080). */
 export const LAB_GUE_PORT = 6080;
+/** The real servers also answer HTTPS here (the same line, ` tls` appended), for SSL_GET checks. */
+export const LAB_TLS_PORT = 443;
 
 
 /** Builds the lab for `mode`. Needs root. On failure, removes whatever it had created and rethrows. */
@@ -393,12 +395,12 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
   const startServers = async (): Promise<void> => {
     const started: Promise<void>[] = [];
     for (const r of rs) {
-      const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort)], 'http');
+      const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT)], 'http');
       httpProcs.set(r.name, http);
       const udpAddrs = ['--addr', r.addr];
       if (mode === 'dr' || mode === 'tun') udpAddrs.push('--addr', vip);
       const udp = spawn(r.name, [node, script('udp-echo'), '--name', r.name, '--port', String(r.udpPort), ...udpAddrs], 'udp');
-      started.push(waitLog(http, 'listening', 10_000, `${r.name} http server`));
+      started.push(waitLog(http, /listening (?!tls)/, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`));
       started.push(waitLog(udp, `listening ${r.addr}:`, 10_000, `${r.name} udp echo`));
     }
     await Promise.all(started);
@@ -408,9 +410,10 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
   let httpRestarts = 0;
   const startHttp = async (name: 'rs1' | 'rs2'): Promise<SpawnedProcess> => {
     const r = rs.find((x) => x.name === name)!;
-    const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort)], `http-${++httpRestarts}`);
+    const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT)],
+      `http-${++httpRestarts}`);
     httpProcs.set(r.name, http);
-    await waitLog(http, 'listening', 10_000, `${r.name} http server`);
+    await Promise.all([waitLog(http, /listening (?!tls)/, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`)]);
     return http;
   };
 

@@ -54,7 +54,7 @@ import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_RST, TCP_SYN,
   icmpIsError,
 } from '../wire/l4.js';
 import { echoToReply, writeIcmpError } from '../wire/icmp.js';
@@ -70,8 +70,8 @@ import { LaddrPool } from '../fwd/laddr-pool.js';
 import { segmentCount, writeTcpSegment } from '../fwd/segment.js';
 import { tunEncap, tunOverhead, tunnelQuoteInner } from '../fwd/tun.js';
 import {
-  PROBE_PAYLOAD_MAX, PROBE_PORT_MIN, PROBE_REQUEST_RETRIES, PROBE_RTO_MS, PROBE_SLOTS, PROBE_WINDOW, Prober, writeProbeDatagram, writeProbeSegment,
-  type ProbeResult, type ProbeStream, type ProbeTarget,
+  PROBE_PAYLOAD_MAX, PROBE_PORT_MIN, PROBE_SLOTS, Prober, writeProbeDatagram, writeProbeSegment,
+  type ProbeResult, type ProbeTarget,
 } from './probe.js';
 import {
   PP_ACK_ADJUSTED, PP_INSERTED, PP_MSS_LOWERED, PP_REINSERTED, PP_SEQ_SHIFTED, connPpLen, ppEmbeddedBack, ppInbound,
@@ -230,6 +230,7 @@ export class Director implements FwdContext {
 
   constructor(opts: DirectorOptions) {
     this.clock = opts.clock;
+    this.prober.send = (s, flags, seq, now, ack, payload) => this.sendProbeSegment(s, flags, seq, now, ack, payload);
     this.batch = opts.batch ?? 64;
     this.maxPorts = opts.maxPorts ?? 8;
     const scratch = Math.max(128, this.batch * 2);
@@ -1219,6 +1220,7 @@ export class Director implements FwdContext {
       this.prober.start(s, t, src, iss, timeoutMs, resolve);
       const r = this.sendProbeSegment(s, TCP_SYN, iss, true);
       if (r !== 0) this.prober.finish(s, { ok: false, detail: `probe not sent: ${DROP_REASONS[r]}` });
+      else t.stream?.open(this.prober.writer(s));
     });
   }
 
@@ -1264,8 +1266,9 @@ export class Director implements FwdContext {
     }
     const ackOk = (rd32(b, p.l4 + 8) >>> 0) === ((pr.iss[s]! + 1) >>> 0);
     const flags = p.tcpFlags;
-    if (t.request !== undefined) {
-      this.probeStream(p, s, t, via);
+    if (pr.streams[s] !== null) {
+      const doff = (b[p.l4 + 12]! >>> 4) << 2;
+      pr.tcpInput(s, b, p.l4, doff, p.ipLen - p.ihl - doff, flags, via);
     } else if ((flags & (TCP_SYN | TCP_ACKF)) === (TCP_SYN | TCP_ACKF) && ackOk) {
       // Close the half-open connection on the real server the way the SYN went.
       this.sendProbeSegment(s, TCP_RST, pr.iss[s]! + 1, false);
@@ -1275,85 +1278,6 @@ export class Director implements FwdContext {
     }
     if (tr) { this.tracer.step(p, 'host', `reply to health-check probe ${PROBE_PORT_MIN + s} (${ipToString(t.vip)}:${t.vport} via ${via})`); this.tracer.end(p, '', 'consumed'); }
     return true;
-  }
-
-  /**
-   * A segment of a TCP probe with a request (probe.ts): the SYN-ACK sends the request, data in
-   * order is taken and acknowledged, the FIN ends it (the reply), a RST fails it.
-   */
-  private probeStream(p: Packet, s: number, t: ProbeTarget, via: string): void {
-    const pr = this.prober;
-    const b = p.b;
-    const flags = p.tcpFlags;
-    const iss = pr.iss[s]!;
-    const seq = rd32(b, p.l4 + 4) >>> 0;
-    const ack = rd32(b, p.l4 + 8) >>> 0;
-    const req = t.request!;
-    let st = pr.streams[s];
-    if ((flags & TCP_RST) !== 0) {
-      // Before the SYN-ACK only a RST acknowledging the SYN counts (RFC 793); after it, one in the window.
-      if (st === null ? (flags & TCP_ACKF) !== 0 && ack === ((iss + 1) >>> 0) : ((seq - st.rcvNxt) | 0) >= 0 && ((seq - st.rcvNxt) | 0) < PROBE_WINDOW) {
-        pr.finish(s, { ok: false, detail: `${st === null ? 'connection refused' : 'connection reset'} (RST from ${ipToString(t.vip)}:${t.vport} via ${via})` });
-      }
-      return;
-    }
-    if ((flags & (TCP_SYN | TCP_ACKF)) === (TCP_SYN | TCP_ACKF)) {
-      if (ack !== ((iss + 1) >>> 0)) return;
-      if (st === null) {
-        st = { rcvNxt: (seq + 1) >>> 0, sndNxt: (iss + 1 + req.length) >>> 0, acked: false, chunks: [], bytes: 0, retries: 0, timer: null };
-        pr.streams[s] = st;
-      }
-      // The request (again, if this SYN-ACK is a retransmission: our first ACK was lost).
-      this.sendProbeRequest(s, st);
-      return;
-    }
-    if (st === null || (flags & TCP_ACKF) === 0) return;
-    if (!st.acked && ack === st.sndNxt) {
-      st.acked = true;
-      if (st.timer) { clearTimeout(st.timer); st.timer = null; }
-    }
-    const doff = (b[p.l4 + 12]! >>> 4) << 2;
-    const len = p.ipLen - p.ihl - doff;
-    if (len < 0) return;
-    const fin = (flags & TCP_FIN) !== 0;
-    if (len === 0 && !fin) return;
-    if (seq === st.rcvNxt) {
-      if (len > 0) {
-        st.chunks.push(Buffer.from(b.subarray(p.l4 + doff, p.l4 + doff + len)));
-        st.bytes += len;
-        st.rcvNxt = (st.rcvNxt + len) >>> 0;
-      }
-      const max = t.maxReply ?? 1 << 20;
-      if (st.bytes > max) {
-        this.sendProbeSegment(s, TCP_RST, st.sndNxt, false);
-        pr.finish(s, { ok: false, detail: `reply over ${max} bytes from ${ipToString(t.vip)}:${t.vport} via ${via}` });
-        return;
-      }
-      if (fin) {
-        // The whole reply: uvs resets the connection rather than closing its half.
-        this.sendProbeSegment(s, TCP_RST, st.sndNxt, false);
-        pr.finish(s, { ok: true, detail: `${st.bytes} bytes from ${ipToString(t.vip)}:${t.vport} via ${via}`, reply: Buffer.concat(st.chunks) });
-        return;
-      }
-    }
-    // Acknowledge what came in order (a duplicate ACK for anything else: the server resends).
-    this.sendProbeSegment(s, TCP_ACKF, st.sndNxt, false, st.rcvNxt);
-  }
-
-  /** Sends a TCP probe's request (ACK of the SYN-ACK, PSH) and arms its retransmission. */
-  private sendProbeRequest(s: number, st: ProbeStream): void {
-    const pr = this.prober;
-    const t = pr.targets[s]!;
-    this.sendProbeSegment(s, TCP_ACKF | TCP_PSH, (pr.iss[s]! + 1) >>> 0, true, st.rcvNxt, t.request);
-    if (st.timer) clearTimeout(st.timer);
-    if (st.acked || st.retries >= PROBE_REQUEST_RETRIES) { st.timer = null; return; }
-    st.timer = setTimeout(() => {
-      st.timer = null;
-      if (!pr.active(s) || pr.streams[s] !== st || st.acked) return;
-      st.retries++;
-      this.sendProbeRequest(s, st);
-    }, PROBE_RTO_MS << st.retries);
-    st.timer.unref?.();
   }
 
   /** An ICMP error about a UDP probe's datagram (port unreachable from the real server, a router's

@@ -1,7 +1,8 @@
 /**
  * Health checks through the data path (src/pipeline/probe.ts): in the DR and TUN labs a
  * keepalived TCP_CHECK with `connect_ip` = the VIP is a SYN from the director to VIP:80 sent the
- * way the real server's client traffic goes (its MAC; its GUE tunnel). Taking the VIP off one real
+ * way the real server's client traffic goes (its MAC; its GUE tunnel); HTTP_GET and SSL_GET (TLS
+ * over uvs's own TCP client) send their request that way too. Taking the VIP off one real
  * server (its lo in DR, its tunnel device in TUN; a UDP_CHECK of the UDP service likewise) — which a check of RIP:80 cannot see, its HTTP
  * server still listening there — takes that server out of the service within the check window;
  * putting the VIP back brings it back. Meanwhile clients keep being served by the other one.
@@ -9,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLab, LAB_GUE_PORT, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
+import { buildLab, LAB_GUE_PORT, LAB_TLS_PORT, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet } from '../../src/lab/client.js';
 import { listNs, waitFor } from '../../src/lab/netns.js';
 
@@ -55,7 +56,9 @@ ${checks.map(([type, extra]) => `    ${type} {${extra ? `\n      ${extra}` : ''}
 `;
       // HTTP: the lab's servers answer with their name and the address the request came to (the VIP); UDP: "ping" to the echo servers, whose
       // replies start with their name ("rs1:ping").
-      writeFileSync(conf, vs(80, 'TCP', [['TCP_CHECK'], ['HTTP_GET', `url { path / status_code 200 regex "^rs[12] .* local=${l.vip}:80" }`]]) +
+      // HTTPS (SSL_GET): the same line from their TLS listener on 443, ending in " tls".
+      writeFileSync(conf, vs(80, 'TCP', [['TCP_CHECK'], ['HTTP_GET', `url { path / status_code 200 regex "^rs[12] .* local=${l.vip}:80" }`],
+        ['SSL_GET', `connect_port ${LAB_TLS_PORT}\n      url { path / status_code 200 regex "^rs[12] .* local=${l.vip}:${LAB_TLS_PORT} tls" }`]]) +
         vs(53, 'UDP', [['UDP_CHECK', 'payload 70696e67\n      require_reply 7273']]));
       uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
     }, 60_000);
@@ -67,13 +70,14 @@ ${checks.map(([type, extra]) => `    ${type} {${extra ? `\n      ${extra}` : ''}
       if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
     }, 30_000);
 
-    it('both real servers are up: the probes to the VIP got their SYN-ACKs, HTTP replies and UDP replies', async () => {
+    it('both real servers are up: the probes to the VIP got their SYN-ACKs, HTTP and HTTPS replies and UDP replies', async () => {
       const l = lab!;
       const ok = await waitFor(async () => {
         const c = (await l.uvsadm(['--checks'])).stdout;
         const lines = c.split('\n');
         return lines.filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && x.includes('SYN-ACK')).length === 2 &&
           lines.filter((x) => x.includes(`${l.vip}:80 via`) && /\sup\s/.test(x) && /HTTP_GET/.test(x)).length === 2 &&
+          lines.filter((x) => x.includes(`${l.vip}:${LAB_TLS_PORT} via`) && /\sup\s/.test(x) && /SSL_GET/.test(x)).length === 2 &&
           lines.filter((x) => x.includes(`${l.vip}:53 via`) && /\sup\s/.test(x) && /\sreply$/.test(x)).length === 2;
       }, 8000, 200);
       expect(ok, ctx(`checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBeTruthy();
@@ -89,10 +93,10 @@ ${checks.map(([type, extra]) => `    ${type} {${extra ? `\n      ${extra}` : ''}
       await l.exec('rs2', ['ip', 'addr', 'del', `${l.vip}/32`, 'dev', dev]);
       const gone = await waitFor(async () => { const x = await listed(); return !x.includes(`${rs2.addr}:80`) && !x.includes(`${rs2.addr}:53`); }, 10_000, 200);
       expect(gone, ctx(`rs2 still listed:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
-      // Each of rs2's checks saw it on its own, the HTTP_GET too (its request went to rs2, not through the scheduler).
+      // Each of rs2's checks saw it on its own, HTTP_GET and SSL_GET too (their requests went to rs2, not through the scheduler).
       const rs2Down = await waitFor(async () => {
         const rows = (await l.uvsadm(['--checks'])).stdout.split('\n').filter((x) => x.includes(`via ${rs2.addr} `));
-        return rows.length === 3 && rows.every((x) => /\sdown\s/.test(x));
+        return rows.length === 4 && rows.every((x) => /\sdown\s/.test(x));
       }, 10_000, 200);
       expect(rs2Down, ctx(`rs2's checks:\n${(await l.uvsadm(['--checks'])).stdout}`)).toBe(true);
       // The kernel's own socket to RIP:80 still connects: only the data-path check saw the fault.

@@ -22,6 +22,8 @@ export interface FrameSpec {
   partial?: boolean;
   icmpType?: number;
   icmpCode?: number;
+  /** TCP window (default 64240). */
+  window?: number;
   /** TCP options (padded with NOPs... by the caller: the length must be a multiple of 4). */
   tcpOptions?: number[];
 }
@@ -61,7 +63,7 @@ export function build(f: FrameSpec): Uint8Array {
     dv.setUint32(l4 + 8, f.ack ?? 0);
     buf[l4 + 12] = (l4hlen / 4) << 4;
     buf[l4 + 13] = f.flags ?? 0x02;
-    dv.setUint16(l4 + 14, 64240);
+    dv.setUint16(l4 + 14, f.window ?? 64240);
     buf.set(opts, l4 + 20);
     buf.set(payload, l4 + l4hlen);
     const ps = pseudoSum(s, d, 6, l4len);

@@ -311,7 +311,7 @@ describe('keepalived.conf: global_defs lvs_timeouts', () => {
 });
 
 describe('keepalived.conf: checks through the data path (connect_ip = the VIP of a DR/TUN real server)', () => {
-  it('marks TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK of DR and TUN real servers whose connect_ip is the VIP; leaves RIP checks, NAT and SSL_GET alone (a warning for that)', () => {
+  it('marks TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK and DNS_CHECK of DR and TUN real servers whose connect_ip is the VIP; leaves RIP checks, NAT and MISC_CHECK alone (a warning for that)', () => {
     const conf = markDataPathChecks(parseKeepalived(`
 virtual_server 10.0.0.100 80 {
   lb_kind DR
@@ -327,6 +327,7 @@ virtual_server 10.0.0.100 80 {
     SSL_GET { url { path / } connect_ip 10.0.0.100 }
     UDP_CHECK { connect_ip 10.0.0.100 connect_port 53 }
     DNS_CHECK { connect_ip 10.0.0.100 }
+    MISC_CHECK { misc_path /bin/true connect_ip 10.0.0.100 }
   }
 }
 virtual_server 192.168.10.110 80 {
@@ -344,8 +345,10 @@ virtual_server 192.168.10.110 80 {
     expect(rs2!.checks[3]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
     expect(rs2!.checks[4]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL });
     expect(nat!.rs[0]!.checks[0]!.dataPath).toBeUndefined();
-    expect(rs2!.checks[2]!.dataPath).toBeUndefined(); // SSL_GET: TLS over the host's socket
-    expect(conf.warnings.filter((w) => /SSL_GET .*only TCP_CHECK, HTTP_GET, UDP_CHECK and DNS_CHECK are sent through the data path/.test(w))).toHaveLength(1);
+    expect(rs2!.checks[2]!.dataPath).toMatchObject({ rip: '10.0.0.17', fwd: FWD_TUNNEL }); // SSL_GET: TLS over uvs's TCP
+    expect(rs2!.checks[5]!.dataPath).toBeUndefined(); // MISC_CHECK: a script on the host
+    expect(conf.warnings.filter((w) => /MISC_CHECK .*TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK and DNS_CHECK are sent through the data path/.test(w))).toHaveLength(1);
+    expect(conf.warnings.filter((w) => /SSL_GET/.test(w) && !/MISC_CHECK/.test(w))).toHaveLength(0);
   });
 });
 

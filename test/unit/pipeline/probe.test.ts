@@ -7,7 +7,14 @@ import { build, parse } from '../../helpers/frames.js';
 import { memLab, tcpSvc, svcOpts, destOpts, DIR1_MAC, RS1_MAC, RS2_MAC } from '../../helpers/lab-mem.js';
 import { FWD_DROUTE, FWD_TUNNEL, TUN_TYPE_GUE } from '../../../src/model/constants.js';
 import { parseIp } from '../../../src/model/addr.js';
-import { PROBE_PORT_MIN } from '../../../src/pipeline/probe.js';
+import { PROBE_PORT_MIN, type ProbeWriter } from '../../../src/pipeline/probe.js';
+import { ProbeSocket } from '../../../src/pipeline/probe-socket.js';
+import { streamTcpExchange } from '../../../src/health/checkers.js';
+import { defaultCheck } from '../../../src/health/config.js';
+import { LAB_TLS_CERT, LAB_TLS_KEY } from '../../../src/lab/tls-cert.js';
+import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createHttpServer } from 'node:http';
+import { connect as netConnect, type AddressInfo } from 'node:net';
 
 const VIPD = '10.0.0.100';
 const NO_TUN = { tunType: 0, tunPort: 0, tunFlags: 0 };
@@ -232,6 +239,163 @@ describe('data-path health-check probes', () => {
       c.run();
       await expect(c.res).resolves.toMatchObject({ ok: false, detail: expect.stringContaining('reply over 10 bytes') });
       expect(c.p1.takeSent()[0]!.frame[47]).toBe(RST);
+    });
+  });
+
+  describe('TCP byte stream (SSL_GET through the data path: TLS over uvs\'s TCP client)', () => {
+    const ackOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(34 + 8);
+    const seg = (sport: number, flags: number, seq: number, ack: number, o: { payload?: Uint8Array | string; window?: number; mss?: number } = {}) =>
+      build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: VIPD, daddr: '10.0.0.8', sport: 80, dport: sport, flags, seq, ack,
+        ...(o.payload !== undefined ? { payload: o.payload } : {}), ...(o.window !== undefined ? { window: o.window } : {}),
+        ...(o.mss !== undefined ? { tcpOptions: [2, 4, o.mss >> 8, o.mss & 255] } : {}) });
+    const start = (timeoutMs = 3000) => {
+      const l = setup();
+      const got: Buffer[] = [];
+      let ended = 0;
+      let w: ProbeWriter | undefined;
+      const res = l.d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN,
+        stream: { open: (x) => { w = x; }, data: (b) => { got.push(b); }, end: () => { ended++; } } }, timeoutMs);
+      const syn = l.p1.takeSent()[0]!.frame;
+      return { ...l, res, got, ended: () => ended, w: w!, sport: parse(syn).sport!, iss: seqOf(syn, 34) };
+    };
+    const bytes = (n: number, from = 0) => Uint8Array.from({ length: n }, (_, i) => (i + from) & 255);
+
+    it('writes before the SYN-ACK wait for it; then segments of the server\'s MSS within its window; an ACK of part lets more go', async () => {
+      const { p1, run, w, sport, iss, d } = start();
+      w.write(bytes(2000));
+      w.write(bytes(1000, 2000));
+      expect(p1.takeSent()).toHaveLength(0);
+      p1.inject(seg(sport, SYN | ACK, 9000, (iss + 1) >>> 0, { mss: 1000, window: 2500 }));
+      run();
+      const out = p1.takeSent().map((f) => ({ seq: seqOf(f.frame, 34), ack: ackOf(f.frame), flags: f.frame[47], p: parse(f.frame) }));
+      expect(out.map((x) => [x.seq - ((iss + 1) >>> 0), x.p.payload.length])).toEqual([[0, 1000], [1000, 1000], [2000, 500]]);
+      expect(out.every((x) => x.ack === 9001 && x.flags === (ACK | 0x08) && x.p.l4Ok && x.p.dstMac === RS1_MAC)).toBe(true);
+      expect(Buffer.concat(out.map((x) => Buffer.from(x.p.payload)))).toEqual(Buffer.from(bytes(2500)));
+      // 1000 bytes acknowledged, the window still 2500: the last 500 go.
+      p1.inject(seg(sport, ACK, 9001, (iss + 1001) >>> 0, { window: 2500 }));
+      run();
+      const more = p1.takeSent();
+      expect(more.map((f) => [seqOf(f.frame, 34) - ((iss + 1) >>> 0), parse(f.frame).payload.length])).toEqual([[2500, 500]]);
+      expect(Buffer.from(parse(more[0]!.frame).payload)).toEqual(Buffer.from(bytes(500, 2500)));
+      // All acknowledged: a later write goes at once.
+      p1.inject(seg(sport, ACK, 9001, (iss + 3001) >>> 0));
+      run();
+      expect(p1.takeSent()).toHaveLength(0);
+      w.write(bytes(7));
+      const late = p1.takeSent();
+      expect(late.map((f) => [seqOf(f.frame, 34) - ((iss + 1) >>> 0), parse(f.frame).payload.length])).toEqual([[3000, 7]]);
+      d.prober.cancelAll();
+    });
+
+    it('an unacknowledged byte is sent again from the first one not acknowledged; progress restarts the back-off', async () => {
+      const { p1, run, w, sport, iss, d } = start();
+      w.write(bytes(1500));
+      p1.inject(seg(sport, SYN | ACK, 9000, (iss + 1) >>> 0, { mss: 1000 }));
+      run();
+      expect(p1.takeSent()).toHaveLength(2);
+      p1.inject(seg(sport, ACK, 9001, (iss + 1001) >>> 0));
+      run();
+      const again: ReturnType<typeof p1.takeSent> = [];
+      for (let waited = 0; again.length === 0 && waited < 3000; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+        again.push(...p1.takeSent());
+      }
+      expect(again.map((f) => [seqOf(f.frame, 34) - ((iss + 1) >>> 0), parse(f.frame).payload.length])).toEqual([[1000, 500]]);
+      p1.inject(seg(sport, ACK, 9001, (iss + 1501) >>> 0));
+      run();
+      await new Promise((r) => setTimeout(r, 450));
+      expect(p1.takeSent()).toHaveLength(0);
+      d.prober.cancelAll();
+    });
+
+    it('the server\'s bytes reach the sink in order, its FIN ends it and the probe (no reply kept); abort resets and fails', async () => {
+      const a = start();
+      a.p1.inject(seg(a.sport, SYN | ACK, 9000, (a.iss + 1) >>> 0));
+      a.run();
+      expect(a.p1.takeSent().map((f) => [f.frame[47], ackOf(f.frame)])).toEqual([[ACK, 9001]]); // nothing to send: a bare ACK
+      a.p1.inject(seg(a.sport, ACK, 9001 + 3, (a.iss + 1) >>> 0, { payload: 'def' }));
+      a.p1.inject(seg(a.sport, ACK, 9001, (a.iss + 1) >>> 0, { payload: 'abc' }));
+      a.p1.inject(seg(a.sport, ACK, 9001 + 3, (a.iss + 1) >>> 0, { payload: 'def' }));
+      a.p1.inject(seg(a.sport, ACK | 0x01, 9001 + 6, (a.iss + 1) >>> 0));
+      a.run();
+      expect(Buffer.concat(a.got).toString()).toBe('abcdef');
+      expect(a.ended()).toBe(1);
+      const r = await a.res;
+      expect(r).toMatchObject({ ok: true, detail: expect.stringContaining('6 bytes from 10.0.0.100:80') });
+      expect(r.reply).toBeUndefined();
+      expect(a.p1.takeSent().map((f) => f.frame[47])).toEqual([ACK, ACK, ACK, RST]);
+      a.w.write(bytes(3)); // the probe is over: inert
+      expect(a.p1.takeSent()).toHaveLength(0);
+
+      const b = start();
+      b.p1.inject(seg(b.sport, SYN | ACK, 9000, (b.iss + 1) >>> 0));
+      b.run();
+      b.p1.takeSent();
+      b.w.abort('handshake failed');
+      await expect(b.res).resolves.toEqual({ ok: false, detail: 'handshake failed' });
+      const rst = b.p1.takeSent();
+      expect(rst.map((f) => [f.frame[47], seqOf(f.frame, 34)])).toEqual([[RST, (b.iss + 1) >>> 0]]);
+    });
+
+    it('node\'s TLS runs over it: an HTTPS request to a real TLS server, relayed segment by segment, gets the server\'s answer', async () => {
+      // The "real server": node's TLS + HTTP on loopback. The relay below plays its TCP: the probe's
+      // segments' bytes go into a socket to that server, what it sends comes back as segments of at
+      // most 700 bytes (so the server's handshake flight spans several).
+      const http = createHttpServer((req, res) => { res.writeHead(200, { connection: 'close' }); res.end(`hello ${req.url}\n`); });
+      const tls = createTlsServer({ key: LAB_TLS_KEY, cert: LAB_TLS_CERT }, (sock) => http.emit('connection', sock));
+      await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+      try {
+        const l = setup();
+        const c = { ...defaultCheck('SSL_GET', 'test', 1), connectIp: VIPD, connectPort: 80, connectTimeout: 5 };
+        const raw = new ProbeSocket();
+        const transport = l.d.probe({ vip: parseIp(VIPD), vport: 80, rip: parseIp('10.0.0.7'), fwd: FWD_DROUTE, tun: NO_TUN, stream: raw.sink }, 5000);
+        const x = streamTcpExchange(c, Buffer.from('GET /probe HTTP/1.0\r\n\r\n'), true, raw, transport);
+        const syn = l.p1.takeSent()[0]!.frame;
+        const sport = parse(syn).sport!;
+        const iss = seqOf(syn, 34);
+        const upstream = netConnect((tls.address() as AddressInfo).port, '127.0.0.1');
+        let srvNxt = 9001;
+        let segsIn = 0;
+        let sentSegs = 0;
+        let finished = false;
+        upstream.on('data', (d: Buffer) => {
+          for (let o = 0; o < d.length; o += 700) {
+            const part = d.subarray(o, Math.min(o + 700, d.length));
+            l.p1.inject(seg(sport, ACK | 0x08, srvNxt, (iss + 1 + segsIn) >>> 0, { payload: part }));
+            srvNxt += part.length;
+            sentSegs++;
+          }
+          l.run();
+        });
+        upstream.on('end', () => { l.p1.inject(seg(sport, ACK | 0x01, srvNxt, (iss + 1 + segsIn) >>> 0)); l.run(); });
+        l.p1.inject(seg(sport, SYN | ACK, 9000, (iss + 1) >>> 0, { mss: 1400 }));
+        l.run();
+        void x.then(() => { finished = true; });
+        // Pump the probe's segments to the server until the exchange ends (bounded).
+        for (let i = 0; i < 500 && !finished; i++) {
+          for (const f of l.p1.takeSent()) {
+            const pp = parse(f.frame);
+            if (pp.payload.length > 0 && seqOf(f.frame, 34) === ((iss + 1 + segsIn) >>> 0)) {
+              upstream.write(Buffer.from(pp.payload));
+              segsIn += pp.payload.length;
+            }
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        upstream.destroy();
+        const r = await x;
+        expect(r).toHaveProperty('reply');
+        expect((r as { reply: Buffer }).reply.toString()).toMatch(/^HTTP\/1\.[01] 200 OK\r\n[\s\S]*\r\n\r\nhello \/probe\n$/);
+        expect(sentSegs).toBeGreaterThan(2);
+        // The probe is over (the checker closed it once TLS had the reply: a RST went), nothing left in flight.
+        await transport;
+        expect(l.d.prober.pending).toBe(0);
+        const last = l.p1.takeSent().at(-1);
+        expect(last?.frame[47]).toBe(RST);
+      } finally {
+        tls.close();
+        http.close();
+      }
     });
   });
 });
