@@ -104,6 +104,8 @@ export const CF_PP_MASK = CF_PP_V1 | CF_PP_V2;
 export const CF_PP_SENT = 0x0200;
 /** uvs: FULLNAT TOA — the server's ISN + 1 is known (toaSeq(idx)); fwd/toa.ts. */
 export const CF_TOA_SEQ = 0x8000;
+/** uvs: a SYN-proxied conn (fwd/synproxy.ts; spSeq(idx)). The bit is CF_INVALID's, which only templates use. */
+export const CF_SYNPROXY = 0x0010;
 
 /** countIn's ceiling. */
 const IN_PKTS_MAX = 1 << 30;
@@ -325,6 +327,25 @@ export class ConnTable implements DueHandler {
     if ((f & CF_TOA_SEQ) !== 0) this.setFlags(idx, f & ~CF_TOA_SEQ);
   }
 
+  /**
+   * SYN proxy (fwd/synproxy.ts): per conn, in a side table of its own made with the first such
+   * conn (a FULLNAT conn may need its TOA seq too), the cookie ISN while the real server's SYN-ACK
+   * is awaited (state SYN_RECV), then the delta cookie − server ISN.
+   */
+  private sp: Int32Array | null = null;
+
+  /** Marks conn idx (just created, its SYN sent) as SYN-proxied with cookie ISN `cookie`. */
+  setSynproxy(idx: number, cookie: number): void {
+    if (this.sp === null) this.sp = new Int32Array(this.capacity);
+    this.sp[idx] = cookie;
+    this.setFlags(idx, this.flags(idx) | CF_SYNPROXY);
+  }
+
+  /** The cookie ISN (awaiting the SYN-ACK) or the delta (after it), int32 bits; valid with CF_SYNPROXY. */
+  spSeq(idx: number): number { return this.sp === null ? 0 : this.sp[idx]!; }
+
+  setSpSeq(idx: number, v: number): void { if (this.sp !== null) this.sp[idx] = v; }
+
   // ---------------------------------------------------------------- fields of conn idx
 
   proto(idx: number): number { return this.r8[(idx << 6) + B_PROTO]!; }
@@ -393,7 +414,7 @@ export class ConnTable implements DueHandler {
   memoryBytes(): number {
     let n = 0;
     for (const a of [this.r32, this.slots, this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
-    return n;
+    return n + (this.seqs?.byteLength ?? 0) + (this.sp?.byteLength ?? 0);
   }
 
   /** Makes `dest` reachable by its id (bind() does this too). */

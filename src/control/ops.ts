@@ -206,6 +206,7 @@ function apply(m: Model, cmd: Command): void {
       const addr = destAddr(cmd.dest.addr);
       checkDestOpts(cmd.opts);
       if (svc.findDest(addr, cmd.dest.port)) fail('EEXIST', 'Destination already exists');
+      checkSynproxyFwd(svc, cmd.opts.fwd);
       const d = new Dest(config.allocDestId(), svc, addr, cmd.dest.port);
       setDestOpts(d, cmd.opts);
       d.lastWeight = d.weight;
@@ -219,6 +220,7 @@ function apply(m: Model, cmd: Command): void {
       const svc = findSvc(config, cmd.svc) ?? fail('ESRCH', 'Service not defined');
       const d = svc.findDest(destAddr(cmd.dest.addr), cmd.dest.port) ?? fail('ENOENT', 'No such destination');
       checkDestOpts(cmd.opts);
+      checkSynproxyFwd(svc, cmd.opts.fwd);
       const oldU = d.uThreshold;
       setDestOpts(d, cmd.opts);
       if (d.weight > 0) d.lastWeight = d.weight;
@@ -319,11 +321,25 @@ function findSvc(config: Config, spec: ServiceSpec): Service | undefined {
   return config.find(spec.protocol, a, spec.port);
 }
 
+/** A SYN-proxy service takes NAT and FULLNAT real servers only (DR/TUN replies bypass the director's sequence translation). */
+function checkSynproxyFwd(svc: Service, fwd: number): void {
+  if (svc.synproxy && fwd !== FWD_MASQ && fwd !== FWD_FULLNAT) {
+    fail('EINVAL', 'The SYN proxy needs NAT (-m) or FULLNAT (-b) real servers: DR/TUN replies bypass the director');
+  }
+}
+
 function setServiceOpts(svc: Service, o: ServiceOpts): void {
   const pp = o.proxyProtocol ?? 0;
   if (pp !== 0 && pp !== 1 && pp !== 2) fail('EINVAL', 'Invalid proxy protocol version (disable, v1 or v2)');
   if (pp !== 0 && svc.protocol === IPPROTO_UDP) fail('EINVAL', 'The PROXY protocol is for TCP services (uvs has no UDP PROXY protocol yet)');
+  const sp = o.synproxy === true;
+  if (sp && (svc.protocol === IPPROTO_UDP || svc.fwmark)) fail('EINVAL', 'The SYN proxy is for TCP services (not UDP or firewall-mark services)');
+  if (sp && pp !== 0) fail('EINVAL', 'The SYN proxy together with the PROXY protocol is not supported by uvs yet');
+  if (sp && svc.dests.some((d) => d.fwd !== FWD_MASQ && d.fwd !== FWD_FULLNAT)) {
+    fail('EINVAL', 'The SYN proxy needs NAT or FULLNAT real servers (their replies must come back through the director); this service has DR/TUN ones');
+  }
   svc.proxyProtocol = pp;
+  svc.synproxy = sp;
   svc.schedName = o.sched;
   svc.flags = o.flags;
   if (svc.protocol !== IPPROTO_UDP && !svc.fwmark) svc.flags &= ~SVC_F_ONEPACKET;
@@ -397,6 +413,7 @@ function scratchModel(src: Config): Model {
     svc.netmask = s.netmask;
     svc.pe = s.pe;
     svc.proxyProtocol = s.proxyProtocol;
+    svc.synproxy = s.synproxy;
     svc.laddrs = [...s.laddrs];
     svc.sched = getScheduler(s.schedName)!.create(svc);
     for (const d of [...s.dests].reverse()) {
@@ -442,6 +459,6 @@ export function snapService(s: Service): ServiceSnap {
   return {
     protocol: s.protocol, af: 2, addr: s.fwmark ? '' : ipToString(s.addr), port: s.port, fwmark: s.fwmark,
     sched: s.schedName, flags: s.flags, timeout: s.timeout, netmask: ipToString(s.netmask), pe: s.pe,
-    proxyProtocol: s.proxyProtocol, dests: s.dests.map(snapDest), laddrs: s.laddrs.map(ipToString), stats: snapStats(s.stats), rates: snapRates(s.stats),
+    proxyProtocol: s.proxyProtocol, ...(s.synproxy ? { synproxy: true } : {}), dests: s.dests.map(snapDest), laddrs: s.laddrs.map(ipToString), stats: snapStats(s.stats), rates: snapRates(s.stats),
   };
 }

@@ -31,6 +31,8 @@ export interface ServiceOpts {
   pe: string;
   /** `--proxy-protocol` (DPVS): 0 disable (the default), 1 v1, 2 v2. TCP services only. */
   proxyProtocol?: number;
+  /** `-j|--synproxy enable` (Alibaba fork, DPVS): SYN proxy. TCP services with NAT/FULLNAT dests only. */
+  synproxy?: boolean;
 }
 
 export interface DestSpec {
@@ -141,6 +143,8 @@ export interface ServiceSnap {
   pe: string;
   /** 0 disable, 1 v1, 2 v2 (`--proxy-protocol`); absent = 0. */
   proxyProtocol?: number;
+  /** `-j enable`; absent = disabled. */
+  synproxy?: boolean;
   /** Kernel list order (most recently added first). */
   dests: DestSnap[];
   laddrs: string[];

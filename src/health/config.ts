@@ -92,6 +92,8 @@ export interface VsConf {
   laddrs: string[];
   /** DPVS keepalived `proxy_protocol v1|v2|disable` (0 disable, 1 v1, 2 v2); absent = 0. */
   proxyProtocol?: number;
+  /** Alibaba/DPVS keepalived `syn_proxy`; absent = off. */
+  synproxy?: boolean;
   rs: RsConf[];
   where: string;
 }

@@ -14,7 +14,7 @@
  * line and keyword, so the caller loads nothing. Sections uvs does not act on (vrrp_*, global_defs —
  * except its lvs_timeouts —, static_*, bfd_instance, …) are skipped and listed in `ignored` (name
  * and line); keywords it reads
- * but does not act on (notify scripts of SMTP, syn_proxy, …) produce a warning.
+ * but does not act on (notify scripts of SMTP, est_timeout, …) produce a warning.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -227,7 +227,7 @@ const SCHEMAS: Record<string, Record<string, KwSpec>> = {
     virtualhost: k(1, 1), laddr_group_name: k(1, 1), ops: k(0, 0), 'sh-port': k(0, 0), 'sh-fallback': k(0, 0),
     'mh-port': k(0, 0), 'mh-fallback': k(0, 0), 'flag-1': k(0, 0), 'flag-2': k(0, 0), 'flag-3': k(0, 0),
     real_server: k(1, 2, { block: 'req', ctx: 'rs' }),
-    ha_suspend: k(0, 0, { ignore: true }), smtp_alert: k(0, 1, { ignore: true }), syn_proxy: k(0, 1, { ignore: true }),
+    ha_suspend: k(0, 0, { ignore: true }), smtp_alert: k(0, 1, { ignore: true }), syn_proxy: k(0, 1),
     est_timeout: k(1, 1, { ignore: true }), vip_bind_dev: k(1, 1, { ignore: true }), proxy_protocol: k(1, 1),
     hash_target: k(1, 1, { ignore: true }), expire_quiescent_conn: k(0, 0, { ignore: true }), ip_family: k(1, 1, { ignore: true }),
   },
@@ -760,6 +760,8 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
   let sorryInhibit = false;
   let laddrs: string[] = [];
   let proxyProtocol = 0;
+  let synproxy = false;
+  let spStmt: Stmt | null = null;
   let ppStmt: Stmt | null = null;
   const rsStmts: Stmt[] = [];
   for (const x of s.body ?? []) {
@@ -817,6 +819,14 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
         break;
       }
       case 'ops': flags |= SVC_F_ONEPACKET; break;
+      case 'syn_proxy': {
+        // The Alibaba/DPVS keepalived fork: `syn_proxy` (uvs also takes `syn_proxy enable|disable`).
+        const v = (a0?.v ?? 'enable').toLowerCase();
+        if (v !== 'enable' && v !== 'disable') err(a0!, x.kw, `'${a0!.v}' is not enable or disable`);
+        synproxy = v === 'enable';
+        spStmt = x;
+        break;
+      }
       case 'proxy_protocol': {
         const v = a0!.v.toLowerCase();
         if (v === 'v1-insecure' || v === 'v2-insecure') err(a0!, x.kw, `'${a0!.v}' (passing on a client's own PROXY header) is not supported by uvs yet`);
@@ -840,6 +850,7 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
   }
   if (m.fwd === FWD_FULLNAT && laddrs.length === 0) err(s, 'lb_kind', "FNAT needs 'laddr_group_name' (a local_address_group)");
   if (proxyProtocol > 0 && protocol === IPPROTO_UDP) err(ppStmt!, 'proxy_protocol', 'the PROXY protocol for UDP services is not supported by uvs yet');
+  if (synproxy && protocol === IPPROTO_UDP) err(spStmt!, 'syn_proxy', 'the SYN proxy is for TCP services');
   const out: VsConf[] = [];
   for (const tg of targets) {
     const spec = tg.fwmark
@@ -873,7 +884,7 @@ function readVs(s: Stmt, groups: Map<string, GroupEntry[]>, laddrGroups: Map<str
     }
     out.push({
       key: serviceKey(spec), spec, sched, flags, timeout, netmask, delayLoop: inh.delayLoop, quorum, hysteresis, alpha, omega,
-      quorumUp, quorumDown, sorry, sorryInhibit, ...(proxyProtocol > 0 ? { proxyProtocol } : {}), laddrs: m.fwd === FWD_FULLNAT || rs.some((r) => r.fwd === FWD_FULLNAT) ? laddrs : [],
+      quorumUp, quorumDown, sorry, sorryInhibit, ...(proxyProtocol > 0 ? { proxyProtocol } : {}), ...(synproxy ? { synproxy } : {}), laddrs: m.fwd === FWD_FULLNAT || rs.some((r) => r.fwd === FWD_FULLNAT) ? laddrs : [],
       rs, where: `${s.file}:${s.line}`,
     });
   }

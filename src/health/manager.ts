@@ -373,7 +373,8 @@ export class HealthManager {
     let flags = c.flags;
     if (spec.protocol === IPPROTO_TCP && !spec.fwmark) flags &= ~SVC_F_ONEPACKET;
     const pp = c.proxyProtocol ?? 0;
-    const opts = { sched: c.sched, flags, timeout: c.timeout, netmask: c.netmask, pe: '', ...(pp !== 0 ? { proxyProtocol: pp } : {}) };
+    const opts = { sched: c.sched, flags, timeout: c.timeout, netmask: c.netmask, pe: '', ...(pp !== 0 ? { proxyProtocol: pp } : {}),
+      ...(c.synproxy ? { synproxy: true } : {}) };
     const want = this.desired(v);
     const cur = findSnap(snap, c);
     const out: Command[] = [];
@@ -384,7 +385,7 @@ export class HealthManager {
       return out;
     }
     if (cur.sched !== opts.sched || cur.flags !== opts.flags || cur.timeout !== (flags & 1 ? opts.timeout : 0) || cur.netmask !== opts.netmask
-      || (cur.proxyProtocol ?? 0) !== pp) {
+      || (cur.proxyProtocol ?? 0) !== pp || (cur.synproxy ?? false) !== (c.synproxy ?? false)) {
       out.push({ cmd: 'edit-service', svc: spec, opts });
     }
     for (const l of cur.laddrs) if (!c.laddrs.includes(l)) out.push({ cmd: 'del-laddr', svc: spec, laddr: l });

@@ -25,6 +25,8 @@ export class Service {
   pe = '';
   /** `--proxy-protocol`: 0 disable, 1 v1, 2 v2 (fwd/proxy-proto.ts; NAT and FULLNAT TCP conns). */
   proxyProtocol = 0;
+  /** `-j enable` (Alibaba fork, DPVS): the director answers SYNs with SYN cookies (fwd/synproxy.ts; NAT and FULLNAT TCP). */
+  synproxy = false;
   dests: Dest[] = [];
   /** FULLNAT local addresses (numbers), in the order added. */
   laddrs: number[] = [];

@@ -36,7 +36,8 @@ const NO_SYNC = 'not implemented by the uvs sync daemon';
  * the two FULLNAT sysctls of the Alibaba kernel (F1 ip_vs_ctl.c) that uvs gives their meaning:
  * TOA on the first data segments, and the SYN-ACK MSS lowered to leave it room (fwd/toa.ts); then
  * DPVS's UDP counterpart, its `uoa_max_trail` and `uoa_mode` settings under these names (fwd/uoa.ts;
- * off by default here, DPVS sends 3).
+ * off by default here, DPVS sends 3); then F1's SYN proxy sysctls uvs implements, with F1's defaults
+ * (fwd/synproxy.ts; its window-scale and timestamp options stay off, as F1's defaults have them).
  */
 export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'amemthresh', def: '1024', range: [0, INT_MAX] },
@@ -72,6 +73,12 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'fullnat_toa_entry', def: '1', range: [0, 1] },
   { name: 'fullnat_uoa_max_trail', def: '0', range: [0, 255] },
   { name: 'fullnat_uoa_mode', def: '0', range: [0, 1] },
+  { name: 'synproxy_init_mss', def: '1452', range: [536, 65535] },
+  { name: 'synproxy_sack', def: '1', range: [0, 1] },
+  { name: 'synproxy_synack_ttl', def: '63', range: [1, 255] },
+  { name: 'synproxy_defer', def: '0', range: [0, 1] },
+  { name: 'synproxy_skb_store_thresh', def: '3', range: [1, 16] },
+  { name: 'synproxy_syn_retry', def: '3', range: [0, 6] },
 ];
 
 const BY_NAME = new Map(SYSCTL_DEFS.map((d) => [d.name, d]));
@@ -124,6 +131,18 @@ export class Sysctls {
   fullnatUoaMaxTrail = 0;
   /** DPVS uoa_mode: 0 opp (IP protocol 248), 1 ipo (IPv4 option). */
   fullnatUoaMode = 0;
+  /** F1 SYN proxy (fwd/synproxy.ts): the largest MSS the cookie SYN-ACK offers. */
+  synproxyInitMss = 1452;
+  /** F1: SACK permitted kept through the SYN proxy. */
+  synproxySack = 1;
+  /** F1: the cookie SYN-ACK's TTL. */
+  synproxySynackTtl = 63;
+  /** F1: only an ACK carrying data opens the connection to the real server. */
+  synproxyDefer = 0;
+  /** F1: client packets held per conn while the real server's SYN-ACK is awaited. */
+  synproxySkbStoreThresh = 3;
+  /** F1: times the SYN to the real server is sent again. */
+  synproxySynRetry = 3;
   syncPeriod = 50;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
@@ -200,7 +219,8 @@ export class Sysctls {
 type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secureTcp' | 'expireNodestConn' | 'sloppyTcp' |
   'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation' |
   'syncVersion' | 'syncPersistMode' | 'backupOnly' | 'fullnatMssAdjustEntry' | 'fullnatToaEntry' |
-  'fullnatUoaMaxTrail' | 'fullnatUoaMode';
+  'fullnatUoaMaxTrail' | 'fullnatUoaMode' | 'synproxyInitMss' | 'synproxySack' | 'synproxySynackTtl' | 'synproxyDefer' |
+  'synproxySkbStoreThresh' | 'synproxySynRetry';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
@@ -211,6 +231,8 @@ const FIELD: Readonly<Record<string, IntField>> = {
   sync_version: 'syncVersion', sync_persist_mode: 'syncPersistMode', backup_only: 'backupOnly',
   fullnat_mss_adjust_entry: 'fullnatMssAdjustEntry', fullnat_toa_entry: 'fullnatToaEntry',
   fullnat_uoa_max_trail: 'fullnatUoaMaxTrail', fullnat_uoa_mode: 'fullnatUoaMode',
+  synproxy_init_mss: 'synproxyInitMss', synproxy_sack: 'synproxySack', synproxy_synack_ttl: 'synproxySynackTtl',
+  synproxy_defer: 'synproxyDefer', synproxy_skb_store_thresh: 'synproxySkbStoreThresh', synproxy_syn_retry: 'synproxySynRetry',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

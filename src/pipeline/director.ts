@@ -21,9 +21,9 @@ import type { BlockAllocator } from '../conn/table-memory.js';
 import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
-import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
+import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
 import { Timeouts } from '../conn/timeouts.js';
-import { TCP_STATE_NAMES } from '../conn/tcp-state.js';
+import { TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_SYN_RECV, TCP_S_TIME_WAIT } from '../conn/tcp-state.js';
 import { Config } from '../model/config.js';
 import type { Service } from '../model/service.js';
 import type { Dest } from '../model/dest.js';
@@ -41,8 +41,10 @@ import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
   D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_DEFENCE, D_NAT_NO_CONN, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
-  D_ICMP_CSUM,
+  D_ICMP_CSUM, D_SP_ABORTED, D_SP_BAD_ACK, D_SP_NOT_ACK, D_SP_NULL_ACK, D_SP_QUEUE_FULL,
 } from './drops.js';
+import { SP_DATA_SACK, SP_MSSTAB, SynCookies, cookieData, spInbound, spOutbound, synackInPlace, writeRsSyn } from '../fwd/synproxy.js';
+import { tcpOption } from '../fwd/toa.js';
 import type { Clock } from './clock.js';
 import { rd16, rd32, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
 import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } from '../wire/ethernet.js';
@@ -54,7 +56,7 @@ import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_RST, TCP_SYN,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_FIN, TCP_RST, TCP_SYN,
   icmpIsError,
 } from '../wire/l4.js';
 import { echoToReply, writeIcmpError } from '../wire/icmp.js';
@@ -93,6 +95,10 @@ export const PREFETCH_MIN = 32_768;
 
 /** Later fragments held while their first fragment has not come (copies in pending slots). */
 export const HELD_FRAGS = 16;
+/** Client segments of SYN-proxied conns held while the real servers' SYN-ACKs are awaited (copies in pending slots). */
+export const SP_HELD = 64;
+/** SYN proxy event counters (uvs_synproxy_total{event}). */
+export const SP_SYNACK = 0, SP_ACK_OK = 1, SP_SERVER_SYNACK = 2, SP_SYN_RETRY = 3, SP_EVENTS = ['syn_cookie_sent', 'ack_cookie_ok', 'server_synack', 'server_syn_resent'] as const;
 
 export interface DirectorOptions {
   clock: Clock;
@@ -227,6 +233,27 @@ export class Director implements FwdContext {
   private heldCount = 0;
   /** A first fragment came whose datagram has held fragments: processBatch releases them. */
   private heldWake = false;
+  /** SYN proxy (fwd/synproxy.ts): the cookie key, the event counts (SP_*), and the client segments
+   * held per conn: slot (-1 free), conn, port, when held, order, the cookie data and whether it is
+   * the conn's opening ACK (which drives the SYN's retransmission: when last sent, how often). */
+  readonly cookies = new SynCookies();
+  readonly spCounts = new Float64Array(SP_EVENTS.length);
+  private readonly spSlot = new Int32Array(SP_HELD).fill(-1);
+  private readonly spConn = new Int32Array(SP_HELD);
+  private readonly spPort = new Int32Array(SP_HELD);
+  private readonly spAt = new Float64Array(SP_HELD);
+  private readonly spOrder = new Float64Array(SP_HELD);
+  private readonly spData = new Int32Array(SP_HELD);
+  private readonly spFirst = new Uint8Array(SP_HELD);
+  private readonly spReady = new Uint8Array(SP_HELD);
+  private readonly spSynAt = new Float64Array(SP_HELD);
+  private readonly spTries = new Uint8Array(SP_HELD);
+  private spCount = 0;
+  private spNext = 0;
+  /** A real server's SYN-ACK came: processBatch releases that conn's held segments. */
+  private spWake = false;
+  /** The SYN to a real server is going through forwardConn (not held as a client segment). */
+  private spSending = false;
 
   constructor(opts: DirectorOptions) {
     this.clock = opts.clock;
@@ -324,6 +351,7 @@ export class Director implements FwdContext {
       this.hint = k < hinted ? refs[k]! : -1;
       this.process(p, now);
       if (this.heldWake) this.releaseHeld(now);
+      if (this.spWake) this.releaseSynproxy(now);
     }
     this.hint = -1;
     this.flush();
@@ -481,6 +509,11 @@ export class Director implements FwdContext {
         // K ip_vs_in_hook with sysctl_expire_nodest_conn: expire now, schedule this packet anew.
         if (tr) this.tracer.step(p, 'track', `conn #${c} to a removed dest expired (expire_nodest_conn=1), rescheduling`);
         ref = -1;
+      } else if (dir === DIR_IN && (conns.flags(c) & CF_SYNPROXY) !== 0 && (p.tcpFlags & (TCP_SYN | TCP_ACKF | TCP_RST | TCP_FIN)) === TCP_ACKF &&
+        (conns.state(c) === TCP_S_TIME_WAIT || conns.state(c) === TCP_S_CLOSE) && this.spCookie(p, now) >= 0 && conns.expire(c, now)) {
+        // F1 ip_vs_synproxy_reuse_conn (synproxy_conn_reuse_cl/_tw): a new cookie ACK on a closed SYN-proxied conn's tuple.
+        if (tr) this.tracer.step(p, 'track', `SYN-proxied conn #${c} in ${conns.stateName(c)} ended by a new cookie ACK on its tuple`);
+        ref = -1;
       } else if (tr) {
         this.tracer.step(p, 'track', `conn #${c} found (${dir === DIR_IN ? 'client→server' : 'server→client'}), state ${conns.stateName(c)}`);
       }
@@ -501,6 +534,11 @@ export class Director implements FwdContext {
         return;
       }
       if (tr) this.tracer.step(p, 'classify', `service ${svcStr(svc)} (${svc.schedName}${svc.persistent ? `, persistent ${svc.timeout}s` : ''})`);
+      if (svc.synproxy && proto === IPPROTO_TCP && p.l4 >= 0) {
+        const fl = p.tcpFlags & (TCP_SYN | TCP_ACKF | TCP_RST | TCP_FIN);
+        if (fl === TCP_SYN) { this.synproxySyn(p, now, tr); return; }
+        if (fl === TCP_ACKF) { this.synproxyAck(p, svc, now, tr); return; }
+      }
       // Field stores, not a key.set(…) call: a u32 address above 2^31 passed to a call that V8
       // does not inline is boxed in a HeapNumber (tried: the no-alloc SYN test caught it).
       const key = this.key;
@@ -646,6 +684,10 @@ export class Director implements FwdContext {
       this.dropPkt(p, D_DEST_UNAVAIL);
       return;
     }
+    const cf = conns.flags(c);
+    // SYN proxy: awaiting the real server's SYN-ACK, the client's segments are held (fwd/synproxy.ts).
+    if ((cf & CF_SYNPROXY) !== 0 && p.l4 >= 0 && proto === IPPROTO_TCP && !this.spSending && conns.state(c) === TCP_S_SYN_RECV &&
+      this.synproxyWaiting(p, c, dir, dest.fwd, now, tr)) return;
     if ((p.frag & IP_F_MF) !== 0 || p.l4 < 0) this.trackFragment(p, c, dir, now);
     if (dir === DIR_IN && p.l4 >= 0) conns.countIn(c); // K cp->in_pkts (per datagram): drop_entry, sync
     if (p.l4 < 0) {
@@ -689,7 +731,13 @@ export class Director implements FwdContext {
     decTtl(b, p.l3);
     p.ttl--;
     const fwd = FORWARDERS[dest.fwd]!;
-    if ((conns.flags(c) & CF_PP_MASK) !== 0 && p.l4 >= 0 && proto === IPPROTO_TCP) {
+    if ((cf & CF_SYNPROXY) !== 0 && proto === IPPROTO_TCP && p.l4 >= 0) {
+      const delta = conns.spSeq(c);
+      if (dir === DIR_IN) spInbound(p, delta);
+      else spOutbound(p, delta);
+      if (tr && delta !== 0) this.tracer.step(p, 'synproxy', dir === DIR_IN ? `ack (and SACK blocks) − ${delta >>> 0} into the real server's numbers` : `seq + ${delta >>> 0} into the cookie's numbers`);
+    }
+    if ((cf & CF_PP_MASK) !== 0 && p.l4 >= 0 && proto === IPPROTO_TCP) {
       const r = dir === DIR_IN ? ppInbound(p, c, this) : ppOutbound(p, c, this);
       if (tr) this.tracePp(p, c, r);
       if (r !== 0) { this.dropPkt(p, r); return; }
@@ -859,9 +907,10 @@ export class Director implements FwdContext {
   /**
    * A new conn for p in svc (K ip_vs_schedule / ip_vs_sched_persist): TCP needs a SYN; then a
    * persistence template or the scheduler picks the dest; FULLNAT takes a local address/port.
-   * Returns the conn index, or -1 after dropping the packet.
+   * Returns the conn index, or -1 after dropping the packet. `synproxied`: the client's cookie ACK
+   * opens it (fwd/synproxy.ts), not a SYN.
    */
-  private newConn(p: Packet, svc: Service, now: number, tr: boolean): number {
+  private newConn(p: Packet, svc: Service, now: number, tr: boolean, synproxied = false): number {
     const key = this.key;
     const proto = key.proto;
     const icmp = key.icmpError;
@@ -875,7 +924,7 @@ export class Director implements FwdContext {
     // K tcp_conn_schedule: only a SYN without RST starts a conn — any packet without RST with
     // sloppy_tcp=1 (a director taking over established flows, e.g. after a failover); an ICMP
     // error's quoted header is not checked.
-    if (!icmp && proto === IPPROTO_TCP && ((p.tcpFlags & TCP_RST) !== 0 || ((p.tcpFlags & TCP_SYN) === 0 && this.sysctl.sloppyTcp === 0))) {
+    if (!icmp && !synproxied && proto === IPPROTO_TCP && ((p.tcpFlags & TCP_RST) !== 0 || ((p.tcpFlags & TCP_SYN) === 0 && this.sysctl.sloppyTcp === 0))) {
       if (tr) this.tracer.step(p, 'schedule', (p.tcpFlags & TCP_RST) !== 0 ? 'RST and no conn: not scheduled' : 'not a SYN and no conn: not scheduled (sloppy_tcp=0)');
       this.dropPkt(p, D_NON_SYN);
       return -1;
@@ -958,6 +1007,229 @@ export class Director implements FwdContext {
     this.stats.conns++;
     if (tr) this.tracer.step(p, 'track', `new conn #${c} ${ipToString(caddr)}:${cport} → ${ipToString(vaddr)}:${vport} ⇒ ${ipToString(dest.addr)}:${dport}${laddr ? ` via ${ipToString(laddr)}:${lport}` : ''} (${fwdStr(dest.fwd)})`);
     return c;
+  }
+
+  // ---------------------------------------------------------------- SYN proxy (fwd/synproxy.ts)
+
+  /** The data-path clock's minute (the cookie's time counter). */
+  private spMinute(now: number): number {
+    return Math.floor(now / 60_000) | 0;
+  }
+
+  /** The cookie data of client ACK p (its ack − 1 checked against its addresses, ports and seq − 1), or -1. */
+  private spCookie(p: Packet, now: number): number {
+    const b = p.b;
+    const l4 = p.l4;
+    return this.cookies.check(p.saddr | 0, p.sport, p.daddr | 0, p.dport, (rd32Bits(b, l4 + 4) - 1) | 0, (rd32Bits(b, l4 + 8) - 1) | 0,
+      this.spMinute(now));
+  }
+
+  /** Step 1: a client's SYN to a SYN-proxy service is answered with a cookie SYN-ACK, in place; nothing is kept. */
+  private synproxySyn(p: Packet, now: number, tr: boolean): void {
+    const b = p.b;
+    const l4 = p.l4;
+    const end = l4 + ((b[l4 + 12]! >>> 4) << 2);
+    const o = tcpOption(b, l4 + 20, end, 2, 4);
+    const sack = this.sysctl.synproxySack !== 0 && tcpOption(b, l4 + 20, end, 4, 2) >= 0;
+    const data = cookieData(o < 0 ? 0 : rd16(b, o + 2), this.sysctl.synproxyInitMss, sack);
+    const cookie = this.cookies.make(p.saddr | 0, p.sport, p.daddr | 0, p.dport, rd32Bits(b, l4 + 4), this.spMinute(now), data);
+    if (tr) this.tracer.before(p);
+    synackInPlace(p, cookie, data, this.sysctl.synproxySynackTtl);
+    const f = p.off;
+    const tmp = this.tmpMac;
+    copyMac(tmp, 0, b, f + ETH_SRC);
+    copyMac(b, f + ETH_DST, tmp, 0);
+    copyMac(b, f + ETH_SRC, this.ports[p.port]!.port.mac, 0);
+    this.spCounts[SP_SYNACK]++;
+    this.queueTx(p.port, p.slot);
+    if (tr) {
+      parsePacket(p);
+      this.tracer.after(p);
+      this.tracer.step(p, 'synproxy', `SYN answered by the director: SYN-ACK with cookie ISN ${cookie >>> 0} (MSS ${SP_MSSTAB[data & 3]}${(data & SP_DATA_SACK) !== 0 ? ', SACK permitted' : ''}); no conn, no real server yet`);
+      this.tracer.end(p, this.ports[p.port]!.port.name, '');
+    }
+  }
+
+  /**
+   * Step 2: a client's ACK without a conn to a SYN-proxy service. A valid cookie opens the conn
+   * (scheduled now), the client's SYN goes to the real server, the ACK is held until its SYN-ACK.
+   */
+  private synproxyAck(p: Packet, svc: Service, now: number, tr: boolean): void {
+    const b = p.b;
+    const l4 = p.l4;
+    const data = this.spCookie(p, now);
+    if (data < 0) {
+      if (tr) this.tracer.step(p, 'synproxy', 'ACK without a conn whose cookie is not valid (a forged or stale ACK): dropped');
+      this.dropPkt(p, D_SP_BAD_ACK);
+      return;
+    }
+    const doff = (b[l4 + 12]! >>> 4) << 2;
+    if (this.sysctl.synproxyDefer !== 0 && p.ipLen - p.ihl - doff <= 0) {
+      if (tr) this.tracer.step(p, 'synproxy', 'cookie ACK without data (synproxy_defer=1): dropped, the client sends its data with it again');
+      this.dropPkt(p, D_SP_NULL_ACK);
+      return;
+    }
+    this.spCounts[SP_ACK_OK]++;
+    if (tr) this.tracer.step(p, 'synproxy', `cookie ACK valid (MSS ${SP_MSSTAB[data & 3]}${(data & SP_DATA_SACK) !== 0 ? ', SACK permitted' : ''}): the conn opens now`);
+    const key = this.key;
+    key.proto = IPPROTO_TCP;
+    key.saddr = p.saddr;
+    key.sport = p.sport;
+    key.daddr = p.daddr;
+    key.dport = p.dport;
+    key.icmpError = false;
+    const c = this.newConn(p, svc, now, tr, true);
+    if (c < 0) return;
+    const isn = (rd32Bits(b, l4 + 4) - 1) | 0;
+    this.spSendSyn(c, p.port, isn, rd16(b, l4 + 14), data, now);
+    this.conns.setSynproxy(c, (rd32Bits(b, l4 + 8) - 1) | 0);
+    if (tr) this.tracer.step(p, 'synproxy', `the client's SYN (ISN ${isn >>> 0}) sent to the real server; this ACK is held until its SYN-ACK`);
+    this.spHold(p, c, data, true, now, tr);
+  }
+
+  /** The client's SYN for conn c to its real server, through the conn's forwarder (NAT/FULLNAT rewrite, TOA). */
+  private spSendSyn(c: number, port: number, isn: number, win: number, data: number, now: number): void {
+    const k = this.scratchFree.pop();
+    if (k === undefined) { this.drops.counts[D_TX_FAILED]!++; return; }
+    this.scratchUsed.push(k);
+    const a = this.arena;
+    a.reset(k);
+    const q = this.packets[k]!;
+    const conns = this.conns;
+    a.len[k] = writeRsSyn(a.bytes, a.off[k]!, conns.caddr(c), conns.cport(c), conns.vaddr(c), conns.vport(c), isn, win, data);
+    parsePacket(q);
+    q.port = port;
+    this.spSending = true;
+    this.forwardConn(q, c, DIR_IN, now, false);
+    this.spSending = false;
+  }
+
+  /** Holds a copy of client segment p of SYN-proxied conn c (at most synproxy_skb_store_thresh per conn). */
+  private spHold(p: Packet, c: number, data: number, first: boolean, now: number, tr: boolean): void {
+    let n = 0;
+    let k = -1;
+    for (let i = 0; i < SP_HELD; i++) {
+      if (this.spSlot[i]! >= 0) { if (this.spConn[i] === c) n++; } else if (k < 0) k = i;
+    }
+    const slot = n < this.sysctl.synproxySkbStoreThresh && k >= 0 ? this.pendingFree.pop() : undefined;
+    if (slot === undefined) {
+      if (tr) this.tracer.step(p, 'synproxy', `awaiting the real server's SYN-ACK and ${n} segments held already: dropped (the client sends it again)`);
+      this.dropPkt(p, D_SP_QUEUE_FULL);
+      return;
+    }
+    this.copyToSlot(p, slot);
+    this.spSlot[k] = slot;
+    this.spConn[k] = c;
+    this.spPort[k] = p.port;
+    this.spAt[k] = now;
+    this.spOrder[k] = this.spNext++;
+    this.spData[k] = data;
+    this.spFirst[k] = first ? 1 : 0;
+    this.spReady[k] = 0;
+    this.spSynAt[k] = now;
+    this.spTries[k] = 0;
+    this.spCount++;
+    if (tr) this.tracer.end(p, '', 'held');
+  }
+
+  /**
+   * A segment of SYN-proxied conn c while the real server's SYN-ACK is awaited. The client's are
+   * held; the server's SYN-ACK gives the sequence delta, establishes the conn and releases them (it
+   * is not forwarded: the client has had its SYN-ACK); a RST from the server goes on to the client.
+   * True when p was consumed.
+   */
+  private synproxyWaiting(p: Packet, c: number, dir: number, fwd: number, now: number, tr: boolean): boolean {
+    const conns = this.conns;
+    const fl = p.tcpFlags;
+    if (dir === DIR_IN) {
+      if ((fl & TCP_ACKF) === 0) {
+        if (tr) this.tracer.step(p, 'synproxy', 'awaiting the real server\'s SYN-ACK: a client segment without ACK is dropped');
+        this.dropPkt(p, D_SP_NOT_ACK);
+      } else {
+        if (tr) this.tracer.step(p, 'synproxy', 'awaiting the real server\'s SYN-ACK: held');
+        this.spHold(p, c, 0, false, now, tr);
+      }
+      return true;
+    }
+    const seq = rd32Bits(p.b, p.l4 + 4);
+    if ((fl & (TCP_SYN | TCP_ACKF | TCP_RST)) === (TCP_SYN | TCP_ACKF)) {
+      const delta = (conns.spSeq(c) - seq) | 0;
+      conns.setSpSeq(c, delta);
+      if (fwd === FWD_FULLNAT) toaOutbound(p, c, this); // notes the server's ISN for TOA
+      conns.tcpTransition(c, DIR_IN, TCP_ACKF, now); // SYN_RECV → ESTABLISHED, an active conn
+      this.spCounts[SP_SERVER_SYNACK]++;
+      for (let i = 0; i < SP_HELD; i++) if (this.spSlot[i]! >= 0 && this.spConn[i] === c) this.spReady[i] = 1;
+      this.spWake = true;
+      if (tr) {
+        this.tracer.step(p, 'synproxy', `the real server's SYN-ACK (ISN ${seq >>> 0}): delta ${delta >>> 0}, conn ${conns.stateName(c)}; the held client segments go on, this SYN-ACK does not`);
+        this.tracer.end(p, '', 'consumed');
+      }
+      return true;
+    }
+    if ((fl & TCP_RST) !== 0) {
+      // Its seq becomes the cookie + 1 the client expects (F1 ip_vs_synproxy_synack_rcv).
+      conns.setSpSeq(c, (conns.spSeq(c) + 1 - seq) | 0);
+      this.spDropConn(c);
+      if (tr) this.tracer.step(p, 'synproxy', 'the real server refused (RST): on to the client, the held segments dropped');
+      return false;
+    }
+    if (tr) this.tracer.step(p, 'synproxy', 'awaiting the real server\'s SYN-ACK: another segment from it is dropped');
+    this.dropPkt(p, D_SP_NOT_ACK);
+    return true;
+  }
+
+  /** Drops held segment i (counted `synproxy-aborted`). */
+  private spDrop(i: number): void {
+    const s = this.spSlot[i]!;
+    this.spSlot[i] = -1;
+    this.spCount--;
+    this.arena.reset(s);
+    this.pendingFree.push(s);
+    this.drops.counts[D_SP_ABORTED]!++;
+  }
+
+  private spDropConn(c: number): void {
+    for (let i = 0; i < SP_HELD; i++) if (this.spSlot[i]! >= 0 && this.spConn[i] === c) this.spDrop(i);
+  }
+
+  /** Runs the released held segments through the pipeline again, oldest first. */
+  private releaseSynproxy(now: number): void {
+    this.spWake = false;
+    for (;;) {
+      let k = -1;
+      for (let i = 0; i < SP_HELD; i++) {
+        if (this.spSlot[i]! >= 0 && this.spReady[i] === 1 && (k < 0 || this.spOrder[i]! < this.spOrder[k]!)) k = i;
+      }
+      if (k < 0) return;
+      const s = this.spSlot[k]!;
+      this.spSlot[k] = -1;
+      this.spCount--;
+      const q = this.packets[s]!;
+      q.port = this.spPort[k]!;
+      this.process(q, now);
+      this.pendingReleased.push(s); // recycled after the flush that sends it
+    }
+  }
+
+  /** From tick(): the SYN to a silent real server sent again (1 s, 2 s, 4 s …); segments of conns no longer waiting, or held 30 s, dropped. */
+  private spTick(now: number): void {
+    const conns = this.conns;
+    for (let i = 0; i < SP_HELD; i++) {
+      if (this.spSlot[i]! < 0 || this.spReady[i] === 1) continue;
+      const c = this.spConn[i]!;
+      if (!conns.inUse(c) || (conns.flags(c) & CF_SYNPROXY) === 0 || conns.state(c) !== TCP_S_SYN_RECV || now - this.spAt[i]! >= 30_000) {
+        this.spDrop(i);
+        continue;
+      }
+      const tries = this.spTries[i]!;
+      if (this.spFirst[i] === 1 && tries < this.sysctl.synproxySynRetry && now - this.spSynAt[i]! >= 1000 << tries) {
+        const q = this.packets[this.spSlot[i]!]!;
+        this.spSendSyn(c, this.spPort[i]!, (rd32Bits(q.b, q.l4 + 4) - 1) | 0, rd16(q.b, q.l4 + 14), this.spData[i]!, now);
+        this.spTries[i] = tries + 1;
+        this.spSynAt[i] = now;
+        this.spCounts[SP_SYN_RETRY]++;
+      }
+    }
   }
 
   /** K ip_vs_leave: ICMP port unreachable to the client (even for TCP), then drop. */
@@ -1666,6 +1938,7 @@ export class Director implements FwdContext {
     if (this.heldCount > 0) {
       for (let k = 0; k < HELD_FRAGS; k++) if (this.heldSlot[k]! >= 0 && now - this.heldAt[k]! >= FRAG_TIMEOUT_MS) this.dropHeld(k);
     }
+    if (this.spCount > 0) this.spTick(now);
     const neigh = this.neigh;
     for (const { addr, index: ni } of neigh.entries()) {
       const st = neigh.state[ni];

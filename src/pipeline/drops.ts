@@ -40,6 +40,11 @@ export const DROP_REASONS = [
   'proxy-protocol-fragment',
   'proxy-protocol-no-room',
   'icmp-checksum',
+  'synproxy-bad-ack',
+  'synproxy-null-ack',
+  'synproxy-not-ack',
+  'synproxy-queue-full',
+  'synproxy-aborted',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -89,6 +94,17 @@ export const D_NAT_NO_CONN = dropIndex('nat-no-conn');
 export const D_PP_FRAGMENT = dropIndex('proxy-protocol-fragment');
 /** --proxy-protocol: no room in front of the frame (or past 64 KiB) for the header. */
 export const D_PP_NO_ROOM = dropIndex('proxy-protocol-no-room');
+
+/** SYN proxy (fwd/synproxy.ts): an ACK without a conn whose cookie is not valid (F1 SYNPROXY_BAD_ACK). */
+export const D_SP_BAD_ACK = dropIndex('synproxy-bad-ack');
+/** SYN proxy with synproxy_defer=1: the cookie ACK carried no data (F1 SYNPROXY_NULL_ACK). */
+export const D_SP_NULL_ACK = dropIndex('synproxy-null-ack');
+/** SYN proxy, awaiting the real server's SYN-ACK: a client segment without ACK, or an unexpected one from the server. */
+export const D_SP_NOT_ACK = dropIndex('synproxy-not-ack');
+/** SYN proxy, awaiting the real server's SYN-ACK: more client segments than synproxy_skb_store_thresh (F1 SYNPROXY_SYNSEND_QLEN). */
+export const D_SP_QUEUE_FULL = dropIndex('synproxy-queue-full');
+/** SYN proxy: held client segments of a conn the real server reset or never answered. */
+export const D_SP_ABORTED = dropIndex('synproxy-aborted');
 
 /** Counters, indexed by reason. */
 export class DropCounters {

@@ -18,7 +18,7 @@
  * Allocation: one copy per full message, nothing per packet.
  */
 import type { ConnTable } from '../conn/conn-table.js';
-import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_PP_SENT, CF_PP_V1, CF_PP_V2, CF_TEMPLATE } from '../conn/conn-table.js';
+import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_PP_SENT, CF_PP_V1, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE } from '../conn/conn-table.js';
 import {
   TCP_S_CLOSE, TCP_S_CLOSE_WAIT, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT,
 } from '../conn/tcp-state.js';
@@ -101,6 +101,8 @@ export class SyncMaster {
     let force = false;
     if (f & CF_TEMPLATE) {
       // templates: no state test, no packet test
+    } else if (f & CF_SYNPROXY) {
+      return false; // a backup could not translate its sequence numbers (the delta has no record field)
     } else if (this.sysctl.syncPersistMode !== 0 && this.inPersistence(c)) {
       return false; // sync_persist_mode: only the templates of persistent services are sent
     } else if (conns.proto(c) === IPPROTO_TCP) {

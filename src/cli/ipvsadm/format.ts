@@ -368,6 +368,7 @@ export function serviceEntry(s: ServiceSnap, f: ListFormat): string {
     if (s.flags & SVC_F_ONEPACKET) out += ' -o';
     if (s.flags & SCHED_MASK) out += ` -b ${schedFlagsText(s.sched, s.flags)}`;
     if (s.proxyProtocol) out += ` --proxy-protocol ${PP_NAMES[s.proxyProtocol] ?? s.proxyProtocol}`;
+    if (s.synproxy) out += ' -j enable'; // the Alibaba fork's ipvsadm appends it
   } else if (f.stats) {
     const st = s.stats;
     out += padR(svcName, 33) + largenum(st.conns, ex) + largenum(st.inpkts, ex) + largenum(st.outpkts, ex)
@@ -387,6 +388,7 @@ export function serviceEntry(s: ServiceSnap, f: ListFormat): string {
     }
     if (s.flags & SVC_F_ONEPACKET) out += ' ops';
     if (s.proxyProtocol) out += ` pp${PP_NAMES[s.proxyProtocol] ?? s.proxyProtocol}`; // DPVS's ipvsadm: " ppv2"
+    if (s.synproxy) out += ' synproxy'; // uvs: the SYN proxy is on
   }
   out += '\n';
 

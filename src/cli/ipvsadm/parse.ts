@@ -115,8 +115,8 @@ export const OPT_COLUMNS = [
   'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
   'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type',
   'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
-  // uvs / FULLNAT (Alibaba fork -z; DPVS --proxy-protocol)
-  'laddr', 'proxy-protocol',
+  // uvs / FULLNAT (Alibaba fork -z, -j; DPVS --proxy-protocol)
+  'laddr', 'proxy-protocol', 'synproxy',
   // uvs firewall-mark rules (--mark-rule, --del-mark-rule; -L --mark-rules)
   'destination', 'protocol', 'source', 'dports', 'set-mark', 'mark-rules',
 ] as const;
@@ -136,7 +136,7 @@ export interface ParseState {
   cmd: CommandDef;
   options: Set<OptionColumn>;
   svc: { af: number; protocol: number; addr: string; port: number; fwmark: number; sched: string;
-    flags: number; timeout: number; netmask: number; pe: string; pp: number };
+    flags: number; timeout: number; netmask: number; pe: string; pp: number; sp: boolean };
   dest: { af: number; addr: string; port: number; fwd: FwdMethod; weight: number; uThreshold: number;
     lThreshold: number; tunType: number; tunPort: number; tunFlags: number };
   list: ListOptions;
@@ -509,6 +509,14 @@ export const OPTIONS: OptionDef[] = [
     },
   },
   {
+    long: 'synproxy', short: 'j', arg: 'required', apply: (st, a) => {
+      setOption(st, 'synproxy');
+      const v = a!.toLowerCase();
+      if (v !== 'enable' && v !== 'disable') fail(`illegal synproxy option specified: ${a} (enable or disable)`);
+      st.svc.sp = v === 'enable';
+    },
+  },
+  {
     long: 'laddr', short: 'z', arg: 'required', apply: async (st, a) => {
       setOption(st, 'laddr');
       let v = inetAton(a!);
@@ -566,6 +574,7 @@ function serviceCommand(cmd: 'add-service' | 'edit-service') {
         opts: {
           sched: st.svc.sched, flags: st.svc.flags, timeout: st.svc.timeout, netmask: netmaskText(st), pe: st.svc.pe,
           ...(st.svc.pp !== 0 ? { proxyProtocol: st.svc.pp } : {}),
+          ...(st.svc.sp ? { synproxy: true } : {}),
         },
       },
     };
@@ -589,7 +598,7 @@ function serverCommand(cmd: 'add-server' | 'edit-server') {
 
 const SVC_OPTS: Partial<Record<OptionColumn, Legal>> = {
   'service-address': '+', scheduler: ' ', persistent: ' ', netmask: ' ', ops: ' ', pe: ' ', 'sched-flags': ' ',
-  'proxy-protocol': ' ',
+  'proxy-protocol': ' ', synproxy: ' ',
 };
 const SRV_OPTS: Partial<Record<OptionColumn, Legal>> = {
   'service-address': '+', 'real-server': '+', 'forwarding-method': ' ', weight: ' ', 'u-threshold': ' ',
@@ -961,7 +970,7 @@ function newState(cmd: CommandDef, deps: ParseState['deps']): ParseState {
   return {
     cmd,
     options: new Set(),
-    svc: { af: 2, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '', pp: 0 },
+    svc: { af: 2, protocol: 0, addr: '', port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '', pp: 0, sp: false },
     dest: { af: 2, addr: '', port: 0, fwd: FWD_DROUTE, weight: 1, uThreshold: 0, lThreshold: 0, tunType: TUN_TYPE_IPIP, tunPort: 0, tunFlags: 0 },
     list: { ...DEFAULT_LIST },
     timeouts: { tcp: 0, tcpfin: 0, udp: 0 },
@@ -1062,6 +1071,7 @@ async function parseInner(argv: string[], deps: ParseState['deps']): Promise<Par
     if (st.svc.pp !== 0 && !st.svc.fwmark && st.svc.protocol === IPPROTO_UDP) {
       unsupported('the PROXY protocol for UDP services');
     }
+    if (st.svc.sp && (st.svc.fwmark || st.svc.protocol === IPPROTO_UDP)) fail('The SYN proxy (-j) is only for TCP virtual services');
     if (!st.svc.sched) st.svc.sched = 'wlc';
   }
 
@@ -1180,6 +1190,7 @@ Options:
   --sort                              does nothing, for backwards compatibility
   --ops          -o                   one-packet scheduling
   --proxy-protocol disable|v1|v2      client address to NAT/FULLNAT real servers in a PROXY header (TCP)
+  --synproxy    -j enable|disable     answer SYNs with SYN cookies, connect to the real server after the ACK (NAT/FULLNAT TCP)
   --numeric      -n                   numeric output of addresses and ports
   --sched-flags  -b flags             scheduler flags (comma-separated)
   --sock         PATH                 uvsd control socket (default $UVS_SOCK or /run/uvs/uvsd.sock)
