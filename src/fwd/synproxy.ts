@@ -80,21 +80,21 @@ export class SynCookies {
       v0 = (v0 + v3) | 0; v3 = rotl(v3, 7); v3 ^= v0;
       v2 = (v2 + v1) | 0; v1 = rotl(v1, 13); v1 ^= v2; v2 = rotl(v2, 16);
     }
-    return (v1 ^ v3) >>> 0;
+    return v1 ^ v3;
   }
 
-  /** The cookie ISN for a SYN from caddr:cport to vaddr:vport with ISN `isn`, at `minute`, carrying `data` (< 2^24). */
+  /** The cookie ISN (int32 bits) for a SYN from caddr:cport to vaddr:vport with ISN `isn`, at `minute`, carrying `data` (< 8). */
   make(caddr: number, cport: number, vaddr: number, vport: number, isn: number, minute: number, data: number): number {
     const ports = (cport << 16) | vport;
     const h0 = this.hash(caddr, vaddr, ports, 0, 0);
     const h1 = this.hash(caddr, vaddr, ports, minute, 1);
-    return (h0 + isn + ((minute << COOKIE_BITS) >>> 0) + ((h1 + (data << DATA_SHIFT)) & COOKIE_MASK)) >>> 0;
+    return (h0 + isn + (minute << COOKIE_BITS) + ((h1 + (data << DATA_SHIFT)) & COOKIE_MASK)) | 0;
   }
 
   /** The data of `cookie` (ack − 1 of the client's ACK, whose seq − 1 is `isn`), or -1 when it is not valid now. */
   check(caddr: number, cport: number, vaddr: number, vport: number, isn: number, cookie: number, minute: number): number {
     const ports = (cport << 16) | vport;
-    const c = (cookie - this.hash(caddr, vaddr, ports, 0, 0) - isn) >>> 0;
+    const c = (cookie - this.hash(caddr, vaddr, ports, 0, 0) - isn) | 0;
     const diff = (minute - (c >>> COOKIE_BITS)) & 0xff;
     if (diff >= MAX_AGE) return -1;
     const v = (c - this.hash(caddr, vaddr, ports, (minute - diff) | 0, 1)) & COOKIE_MASK;
@@ -129,7 +129,7 @@ export function synackInPlace(p: Packet, cookie: number, data: number, ttl: numb
   const b = p.b;
   const l3 = p.l3;
   const l4 = p.l4;
-  const caddr = p.saddr, vaddr = p.daddr, cport = p.sport, vport = p.dport;
+  const caddr = p.saddr | 0, vaddr = p.daddr | 0, cport = p.sport, vport = p.dport;
   const isn = rd32Bits(b, l4 + TCP_SEQ_OFF);
   const win = rd16(b, l4 + 14);
   const t = l3 + 20;
@@ -138,13 +138,13 @@ export function synackInPlace(p: Packet, cookie: number, data: number, ttl: numb
   writeIpv4(b, l3, 0, 20 + hlen, 0, IP_F_DF, ttl, 6, vaddr, caddr);
   wr16(b, t, vport);
   wr16(b, t + 2, cport);
-  wr32(b, t + TCP_SEQ_OFF, cookie >>> 0);
-  wr32(b, t + TCP_ACK_OFF, (isn + 1) >>> 0);
+  wr32(b, t + TCP_SEQ_OFF, cookie);
+  wr32(b, t + TCP_ACK_OFF, (isn + 1) | 0);
   b[t + 12] = (hlen >> 2) << 4;
   b[t + 13] = TCP_SYN | TCP_ACKF;
   wr16(b, t + 14, win);
   wr16(b, t + 18, 0);
-  setL4Checksum(b, vaddr >>> 0, caddr >>> 0, 6, t, hlen, 16);
+  setL4Checksum(b, vaddr, caddr, 6, t, hlen, 16);
   p.len = ETH_HLEN + 20 + hlen;
   p.clearOffload();
 }
@@ -164,13 +164,13 @@ export function writeRsSyn(b: Uint8Array, f: number, caddr: number, cport: numbe
   writeIpv4(b, l3, 0, 20 + hlen, 0, IP_F_DF, 64, 6, caddr, vaddr);
   wr16(b, t, cport);
   wr16(b, t + 2, vport);
-  wr32(b, t + TCP_SEQ_OFF, isn >>> 0);
+  wr32(b, t + TCP_SEQ_OFF, isn);
   wr32(b, t + TCP_ACK_OFF, 0);
   b[t + 12] = (hlen >> 2) << 4;
   b[t + 13] = TCP_SYN;
   wr16(b, t + 14, win);
   wr16(b, t + 18, 0);
-  setL4Checksum(b, caddr >>> 0, vaddr >>> 0, 6, t, hlen, 16);
+  setL4Checksum(b, caddr | 0, vaddr | 0, 6, t, hlen, 16);
   return ETH_HLEN + 20 + hlen;
 }
 
@@ -179,8 +179,8 @@ export function writeRsSyn(b: Uint8Array, f: number, caddr: number, cport: numbe
 function set32(p: Packet, o: number, to: number): void {
   const b = p.b;
   const from = rd32Bits(b, o);
-  wr32(b, o, to >>> 0);
-  if (!p.csumPartial) csumReplace4(b, p.l4 + TCP_CSUM, from, to | 0);
+  wr32(b, o, to);
+  if (!p.csumPartial) csumReplace4(b, p.l4 + TCP_CSUM, from, to);
 }
 
 /** Client → server segment of a SYN-proxied conn (delta = cookie − server ISN): ack and SACK blocks into the server's numbers. */

@@ -251,4 +251,26 @@ describe('the data path allocates nothing per packet', () => {
     await expectNoAlloc(() => pump(lab2, lab2.frames.length / BATCH));
     expect(l.d.conns.count - before).toBe(96_000);
   });
+
+  it('a SYN flood against a SYN-proxy service (cookie SYN-ACKs), with forged ACKs', async () => {
+    const l = lab(FWD_MASQ);
+    const c = new Control(l.d);
+    const svc = { protocol: 6, af: 2, addr: VIP, port: 80, fwmark: 0 };
+    expect(c.execute({ cmd: 'edit-service', svc, opts: { sched: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '', synproxy: true } }).ok).toBe(true);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 128_000; i++) {
+      const cip = `200.1.${2 + (i >> 15)}.${6 + ((i >> 13) & 3)}`;
+      frames.push(build({ srcMac: PEER_S, dstMac: DIR0_S, saddr: cip, daddr: VIP, sport: 1024 + (i & 0x1fff), dport: 80, flags: (i & 3) === 3 ? 0x10 : 0x02,
+        seq: 0x9000_0000 + i, ack: 12345, tcpOptions: [2, 4, 0x05, 0xb4, 1, 1, 4, 2] }));
+    }
+    const l2: Lab = { d: l.d, frames: frames.slice(0, 32_000), ports: Array(32_000).fill(0) };
+    const conns = l.d.conns.count;
+    pump(l2, 32_000 / BATCH);
+    l2.frames = frames.slice(32_000);
+    l2.ports = Array(l2.frames.length).fill(0);
+    await expectNoAlloc(() => pump(l2, l2.frames.length / BATCH));
+    expect(l.d.conns.count).toBe(conns); // no state for any of them
+    expect(l.d.spCounts[0]).toBe(96_000);
+    expect(l.d.drops.snapshot()['synproxy-bad-ack']).toBe(32_000);
+  });
 });
