@@ -22,6 +22,7 @@
  *     uvs_frames_passed_total            frames handed to the host stack
  *     uvs_tunnel_icmp_relayed_total, uvs_path_mtu_learnt_entries  routers' errors about TUN packets
  *     uvs_fullnat_toa_total{result}      FULLNAT segments given the TOA option (added) or not
+ *     uvs_synproxy_total{event}          SYN proxy: cookies sent, valid cookie ACKs, real servers' SYN-ACKs, SYNs resent
  *                                        (no_option_room, mtu, fragment, no_headroom)
  *     uvs_fullnat_uoa_total{result}      the same for UOA on FULLNAT UDP datagrams (+ standalone)
  *     uvs_conn_table_entries             conns + templates in the table
@@ -49,6 +50,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import type { Director } from '../pipeline/director.js';
+import { SP_EVENTS } from '../pipeline/director.js';
 import { DROP_REASONS } from '../pipeline/drops.js';
 import type { Stats } from '../model/stats.js';
 import { ipToString } from '../model/addr.js';
@@ -59,7 +61,7 @@ import { UOA_STANDALONE } from '../fwd/uoa.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'uoaCounts' | 'pmtu' | 'clock'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'uoaCounts' | 'spCounts' | 'pmtu' | 'clock'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -213,6 +215,10 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
   addrOptions(out, 'uvs_fullnat_toa_total', 'FULLNAT client segments that got the TOA option (the client address for real servers), or why one was left out.', d.toaCounts);
   addrOptions(out, 'uvs_fullnat_uoa_total', 'FULLNAT client datagrams that got the UOA option (the client address for real servers), '
     + 'had it sent ahead in a datagram of its own (standalone), or why it was left out.', d.uoaCounts, [['standalone', UOA_STANDALONE]]);
+  const sp = new Family('uvs_synproxy_total', 'counter',
+    'SYN proxy (-j enable): cookie SYN-ACKs sent, client ACKs with a valid cookie (conns opened), real servers\' SYN-ACKs taken, SYNs sent again to silent real servers.');
+  for (let i = 0; i < SP_EVENTS.length; i++) sp.add(`event="${SP_EVENTS[i]}"`, d.spCounts[i] ?? 0);
+  sp.render(out);
   single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
   single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
   single(out, 'uvs_fragment_table_evicted_total', 'counter',
