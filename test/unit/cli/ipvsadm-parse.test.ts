@@ -201,6 +201,18 @@ describe('errors and exit codes (reference §6.3)', () => {
   });
 });
 
+describe('-j / --synproxy (Alibaba fork, DPVS)', () => {
+  test('enable / disable on -A and -E; bad values, UDP and dest commands refused', async () => {
+    expect(await cmd('-A -t 192.0.2.10:80 -s rr -j enable')).toMatchObject({ cmd: 'add-service', opts: { sched: 'rr', synproxy: true } });
+    expect(await cmd('-E -t 192.0.2.10:80 --synproxy ENABLE')).toMatchObject({ cmd: 'edit-service', opts: { synproxy: true } });
+    const off = await cmd('-E -t 192.0.2.10:80 -j disable');
+    expect(off.cmd === 'edit-service' && off.opts.synproxy).toBeFalsy();
+    expect((await err('-A -t 192.0.2.10:80 -j yes'))[0]).toContain('illegal synproxy option specified: yes');
+    expect((await err('-A -u 192.0.2.10:53 -j enable'))[0]).toContain('only for TCP virtual services');
+    expect((await err('-a -t 192.0.2.10:80 -r 10.0.0.7 -m -j enable'))[0]).toMatch(/illegal|not allowed|option/i);
+  });
+});
+
 describe('--proxy-protocol (DPVS)', () => {
   test('v1 / v2 / disable on -A and -E; any case', async () => {
     expect(await cmd('-A -t 192.0.2.10:80 -s rr --proxy-protocol v2')).toMatchObject({ cmd: 'add-service', opts: { sched: 'rr', proxyProtocol: 2 } });

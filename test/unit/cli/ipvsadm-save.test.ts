@@ -70,8 +70,10 @@ describe('save / restore', () => {
     expect(r.commands[5]).toMatchObject({ opts: { fwd: FWD_TUNNEL, tunType: 0 } });
     expect(r.warnings).toEqual([
       "line 8: ignoring `--tun-type ipip' on a non-tunnel real server",
-      "line 10: ignoring unknown option `-j disable'",
     ]);
+    // The Alibaba fork's trailing `-j disable` is understood (the SYN proxy, off).
+    expect(r.commands[6]).toMatchObject({ cmd: 'add-service', opts: { sched: 'rr' } });
+    expect((r.commands[6] as { opts: { synproxy?: boolean } }).opts.synproxy).toBeUndefined();
   });
 
   test('one bad line: error naming the line, no commands', async () => {
@@ -85,6 +87,16 @@ describe('save / restore', () => {
     expect(tokenizeLine('ipvsadm  -A\t-t 1.2.3.4:80 # c')).toEqual(['-A', '-t', '1.2.3.4:80']);
     expect(tokenizeLine('/sbin/ipvsadm -C')).toEqual(['-C']);
     expect(tokenizeLine('# only a comment')).toEqual([]);
+  });
+});
+
+describe('save / restore of -j enable (SYN proxy)', () => {
+  test('a SYN-proxy service is saved with -j enable, as the Alibaba fork\'s ipvsadm, and restores with it', async () => {
+    const text = saveText([svc(IPPROTO_TCP, '192.0.2.41', 80, { sched: 'wlc', synproxy: true, dests: [dest('10.0.5.11', 8080, FWD_FULLNAT, 1)] })], true);
+    expect(text).toContain('-A -t 192.0.2.41:80 -s wlc -j enable\n');
+    const r = await parseRestore(text, deps);
+    if ('error' in r) throw new Error(r.error);
+    expect(r.commands[0]).toMatchObject({ cmd: 'add-service', opts: { sched: 'wlc', synproxy: true } });
   });
 });
 

@@ -136,12 +136,13 @@ describe('keepalived.conf: sample style (groups, fwmark, UDP, SSL, DNS)', () => 
 });
 
 describe('keepalived.conf: DPVS FNAT fork', () => {
-  it('lb_kind FNAT with a local_address_group; fork-only keywords warned, not fatal', () => {
+  it('lb_kind FNAT with a local_address_group and syn_proxy', () => {
     const c = readKeepalived(fx('dpvs-fnat.conf'));
     const vs = c.services[0]!;
     expect(vs.rs[0]).toMatchObject({ fwd: FWD_FULLNAT, weight: 100, inhibit: true });
     expect(vs.laddrs).toEqual(['10.0.0.200', '10.0.0.201']);
-    expect(c.warnings.some((w) => w.includes("'syn_proxy'"))).toBe(true);
+    expect(vs.synproxy).toBe(true);
+    expect(c.warnings).toEqual([]);
   });
   it('proxy_protocol v1|v2|disable is read (not a warning); insecure variants, bad values and UDP are refused', () => {
     const vs = (pp: string, proto = 'TCP') => `virtual_server 10.1.1.1 80 {\n  protocol ${proto}\n  proxy_protocol ${pp}\n  real_server 10.0.0.7 80 { }\n}\n`;
@@ -153,6 +154,16 @@ describe('keepalived.conf: DPVS FNAT fork', () => {
     expect(() => parseKeepalived(vs('v2-insecure'))).toThrow(/:3: .*not supported by uvs yet/s);
     expect(() => parseKeepalived(vs('v9'))).toThrow(/:3: .*not a proxy protocol/s);
     expect(() => parseKeepalived(vs('v2', 'UDP'))).toThrow(/:3: .*UDP services is not supported/s);
+  });
+  it('syn_proxy (the Alibaba/DPVS fork keyword) turns the SYN proxy on (not a warning); not for UDP', () => {
+    const vs = (sp: string, proto = 'TCP') => `virtual_server 10.1.1.1 80 {\n  protocol ${proto}\n  ${sp}\n  real_server 10.0.0.7 80 { lb_kind NAT }\n}\n`;
+    const c = parseKeepalived(vs('syn_proxy'));
+    expect(c.services[0]!.synproxy).toBe(true);
+    expect(c.warnings.some((w) => w.includes('syn_proxy'))).toBe(false);
+    expect(parseKeepalived(vs('syn_proxy disable')).services[0]!.synproxy ?? false).toBe(false);
+    expect(parseKeepalived(vs('lb_algo rr')).services[0]!.synproxy).toBeUndefined();
+    expect(() => parseKeepalived(vs('syn_proxy maybe'))).toThrow(/:3: .*not enable or disable/s);
+    expect(() => parseKeepalived(vs('syn_proxy', 'UDP'))).toThrow(/:3: .*SYN proxy is for TCP/s);
   });
 });
 
