@@ -41,6 +41,7 @@ import { CF_PP_SENT, CF_PP_V2 } from '../conn/conn-table.js';
 import { D_FRAG_NEEDED, D_PP_FRAGMENT, D_PP_NO_ROOM } from '../pipeline/drops.js';
 import { PP_V1, PP_V2 } from '../model/constants.js';
 import type { FwdContext } from './forwarder.js';
+import { set16, set32 } from './tcp-edit.js';
 
 
 /** v2 signature (12 bytes). */
@@ -126,27 +127,6 @@ export function writePpHeader(b: Uint8Array, at: number, version: number, caddr:
 export function connPpLen(ctx: FwdContext, c: number): number {
   const t = ctx.conns;
   return ppHeaderLen((t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddrBits(c), t.cport(c), t.vaddrBits(c), t.vport(c));
-}
-
-/** Sets the 32-bit field at `at` to v (int32 bits), the TCP checksum kept right (not touched when partial). */
-function set32(p: Packet, at: number, v: number): void {
-  const b = p.b;
-  if (!p.csumPartial) {
-    const c = p.l4 + TCP_CSUM;
-    const s = (~rd16(b, c) & 0xffff) + (~rd16(b, at) & 0xffff) + (~rd16(b, at + 2) & 0xffff) + (v >>> 16) + (v & 0xffff);
-    wr16(b, c, ~fold(s) & 0xffff);
-  }
-  wr32(b, at, v);
-}
-
-/** As set32 for a 16-bit field. */
-function set16(p: Packet, at: number, v: number): void {
-  const b = p.b;
-  if (!p.csumPartial) {
-    const c = p.l4 + TCP_CSUM;
-    wr16(b, c, ~fold((~rd16(b, c) & 0xffff) + (~rd16(b, at) & 0xffff) + v) & 0xffff);
-  }
-  wr16(b, at, v);
 }
 
 /**

@@ -28,10 +28,11 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
-import { csumReplace4, setL4Checksum } from '../wire/checksum.js';
+import { setL4Checksum } from '../wire/checksum.js';
 import { IP_F_DF, writeIpv4 } from '../wire/ipv4.js';
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
-import { TCP_ACKF, TCP_CSUM, TCP_SYN } from '../wire/l4.js';
+import { TCP_ACKF, TCP_SYN } from '../wire/l4.js';
+import { set32 } from './tcp-edit.js';
 
 /** The MSS values a cookie can carry (Linux msstab). */
 export const SP_MSSTAB: readonly number[] = [536, 1300, 1440, 1460];
@@ -174,15 +175,6 @@ export function writeRsSyn(b: Uint8Array, f: number, caddr: number, cport: numbe
   return ETH_HLEN + 20 + hlen;
 }
 
-/** Replaces the 32-bit field at o by `to`, keeping a full TCP checksum right (a partial one has no
- * header words in it yet). */
-function set32(p: Packet, o: number, to: number): void {
-  const b = p.b;
-  const from = rd32Bits(b, o);
-  wr32(b, o, to);
-  if (!p.csumPartial) csumReplace4(b, p.l4 + TCP_CSUM, from, to);
-}
-
 /** Client → server segment of a SYN-proxied conn (delta = cookie − server ISN): ack and SACK blocks into the server's numbers. */
 export function spInbound(p: Packet, delta: number): void {
   if (delta === 0 || (p.tcpFlags & TCP_ACKF) === 0) return;
@@ -203,6 +195,15 @@ export function spInbound(p: Packet, delta: number): void {
     }
     o += l;
   }
+}
+
+/** An ICMP error from the client's side about a server → client segment of a SYN-proxied conn:
+ * the quoted seq put back into the server's numbers (its stack checks it against its send window).
+ * The caller recomputes the ICMP checksum. */
+export function spEmbeddedBack(p: Packet, delta: number): void {
+  const at = p.inL4 + TCP_SEQ_OFF;
+  if (p.inProto !== 6 || p.inL4 < 0 || at + 4 > p.l3 + p.ipLen) return;
+  wr32(p.b, at, (rd32Bits(p.b, at) - delta) | 0);
 }
 
 /** Server → client segment of a SYN-proxied conn: seq into the cookie's numbers. */

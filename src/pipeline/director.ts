@@ -43,7 +43,7 @@ import {
   D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_DEFENCE, D_NAT_NO_CONN, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
   D_ICMP_CSUM, D_SP_ABORTED, D_SP_BAD_ACK, D_SP_NOT_ACK, D_SP_NULL_ACK, D_SP_QUEUE_FULL,
 } from './drops.js';
-import { SP_DATA_SACK, SP_MSSTAB, SynCookies, cookieData, spInbound, spOutbound, synackInPlace, writeRsSyn } from '../fwd/synproxy.js';
+import { SP_DATA_SACK, SP_MSSTAB, SynCookies, cookieData, spEmbeddedBack, spInbound, spOutbound, synackInPlace, writeRsSyn } from '../fwd/synproxy.js';
 import { tcpOption } from '../fwd/toa.js';
 import type { Clock } from './clock.js';
 import { rd16, rd32, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
@@ -1380,6 +1380,7 @@ export class Director implements FwdContext {
       if (dir === DIR_IN) {
         // Embedded = our reply as the client side saw it (VIP:vport → CIP:cport).
         // Make it what the RS sent: RIP:dport → (LIP:lport | CIP:cport).
+        if ((conns.flags(c) & CF_SYNPROXY) !== 0) spEmbeddedBack(p, conns.spSeq(c)); // its seq as the server sent it
         this.setEmbedded(p, conns.daddr(c), conns.dport(c), full ? conns.laddr(c) : p.inDaddr, full ? conns.lport(c) : p.inDport);
         this.setOuter(p, full ? conns.laddr(c) : p.saddr, conns.daddr(c));
       } else {

@@ -124,7 +124,7 @@ describe('SYN proxy (NAT)', () => {
   });
 
   it('holds the client\'s segments until the real server\'s SYN-ACK, then translates ack (and SACK blocks) in, seq out', () => {
-    const { d, fromClient, fromRs, open } = setup();
+    const { d, p0, p1, run, fromClient, fromRs, open } = setup();
     const { cookie } = open();
     const conn = () => { let c = -1; for (let i = 0; i < d.conns.capacity; i++) if (d.conns.inUse(i)) c = i; return c; };
     expect(d.conns.state(conn())).toBe(TCP_S_SYN_RECV);
@@ -155,6 +155,14 @@ describe('SYN proxy (NAT)', () => {
     expect([dv.getUint32(4), dv.getUint32(8)]).toEqual([RS_ISN + 100, RS_ISN + 200]);
     expect(parse(sacked[0]!.frame).l4Ok).toBe(true);
     expect([...d.spCounts]).toEqual([1, 1, 1, 0]);
+    // An ICMP error from the client's side quoting the reply (cookie numbers): the real server gets its own seq back.
+    p0.inject(build({ proto: 1, srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, icmpType: 3, icmpCode: 3, payload: reply[0]!.frame.subarray(14, 14 + 28) }));
+    run();
+    const icmp = p1.takeSent();
+    expect(icmp).toHaveLength(1);
+    const q = icmp[0]!.frame;
+    expect(parse(q)).toMatchObject({ proto: 1, daddr: '10.0.0.7', l4Ok: true });
+    expect(new DataView(q.buffer, q.byteOffset).getUint32(14 + 20 + 8 + 20 + 4)).toBe(RS_ISN + 1);
   });
 
   it('a RST from the real server reaches the client at the cookie + 1; the held segments are dropped', () => {
