@@ -35,7 +35,7 @@ import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
 import { checksum, fold, setL4Checksum } from '../wire/checksum.js';
 import { IP_CSUM, IP_F_DF, IP_F_MF } from '../wire/ipv4.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN,
+  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption,
 } from '../wire/l4.js';
 import { CF_PP_SENT, CF_PP_V2 } from '../conn/conn-table.js';
 import { D_FRAG_NEEDED, D_PP_FRAGMENT, D_PP_NO_ROOM } from '../pipeline/drops.js';
@@ -237,26 +237,20 @@ export function ppOutbound(p: Packet, c: number, ctx: FwdContext): number {
     if (na !== ack) { set32(p, l4 + TCP_ACK, na); ppLastAction = PP_ACK_ADJUSTED; }
   }
   // Options: MSS (SYN-ACK) and SACK blocks.
-  let o = l4 + TCP_MIN_HLEN;
   const end = l4 + doff;
-  while (o < end) {
-    const kind = b[o]!;
-    if (kind === 0) break;
-    if (kind === 1) { o++; continue; }
-    if (o + 1 >= end) break;
-    const len = b[o + 1]!;
-    if (len < 2 || o + len > end) break;
-    if (kind === 2 && len === 4 && synAck) {
-      const mss = rd16(b, o + 2);
-      if (mss > n + 64) { set16(p, o + 2, mss - n); ppLastAction = PP_MSS_LOWERED; }
-    } else if (kind === 5 && sent && len >= 10 && ((len - 2) & 7) === 0) {
-      for (let e = o + 2; e < o + len; e += 4) {
-        const v = rd32Bits(b, e);
-        const nv = back(v, first, n);
-        if (nv !== v) set32(p, e, nv);
-      }
+  if (synAck) {
+    const o = tcpOption(b, l4 + TCP_MIN_HLEN, end, 2, 4);
+    const mss = o < 0 ? 0 : rd16(b, o + 2);
+    if (mss > n + 64) { set16(p, o + 2, mss - n); ppLastAction = PP_MSS_LOWERED; }
+  }
+  const o = sent ? tcpOption(b, l4 + TCP_MIN_HLEN, end, 5, 0) : -1;
+  const len = o < 0 ? 0 : b[o + 1]!;
+  if (len >= 10 && ((len - 2) & 7) === 0) {
+    for (let e = o + 2; e < o + len; e += 4) {
+      const v = rd32Bits(b, e);
+      const nv = back(v, first, n);
+      if (nv !== v) set32(p, e, nv);
     }
-    o += len;
   }
   return 0;
 }

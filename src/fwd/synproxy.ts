@@ -31,7 +31,7 @@ import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
 import { setL4Checksum } from '../wire/checksum.js';
 import { IP_F_DF, writeIpv4 } from '../wire/ipv4.js';
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
-import { TCP_ACKF, TCP_SYN } from '../wire/l4.js';
+import { TCP_ACKF, TCP_SYN, tcpOption } from '../wire/l4.js';
 import { set32 } from './tcp-edit.js';
 
 /** The MSS values a cookie can carry (Linux msstab). */
@@ -181,20 +181,10 @@ export function spInbound(p: Packet, delta: number): void {
   const b = p.b;
   const l4 = p.l4;
   set32(p, l4 + TCP_ACK_OFF, (rd32Bits(b, l4 + TCP_ACK_OFF) - delta) | 0);
-  const end = l4 + ((b[l4 + 12]! >>> 4) << 2);
-  let o = l4 + 20;
-  while (o < end) {
-    const k = b[o]!;
-    if (k === 0) return;
-    if (k === 1) { o++; continue; }
-    if (o + 1 >= end) return;
-    const l = b[o + 1]!;
-    if (l < 2 || o + l > end) return;
-    if (k === 5 && l >= 10 && (l - 2) % 8 === 0) {
-      for (let e = o + 2; e < o + l; e += 4) set32(p, e, (rd32Bits(b, e) - delta) | 0);
-    }
-    o += l;
-  }
+  const o = tcpOption(b, l4 + 20, l4 + ((b[l4 + 12]! >>> 4) << 2), 5, 0);
+  if (o < 0) return;
+  const l = b[o + 1]!;
+  if (l >= 10 && ((l - 2) & 7) === 0) for (let e = o + 2; e < o + l; e += 4) set32(p, e, (rd32Bits(b, e) - delta) | 0);
 }
 
 /** An ICMP error from the client's side about a server → client segment of a SYN-proxied conn:

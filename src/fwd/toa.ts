@@ -31,7 +31,7 @@ import type { Packet } from '../packet/packet.js';
 import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
 import { csumReplace2, fold } from '../wire/checksum.js';
 import { IP_CSUM, IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
-import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN } from '../wire/l4.js';
+import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption } from '../wire/l4.js';
 import { CF_TOA_SEQ } from '../conn/conn-table.js';
 import type { FwdContext } from './forwarder.js';
 import { AO_ADDED, AO_NOTHING, AO_SKIP_FRAGMENT, AO_SKIP_HEADROOM, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from './addr-option.js';
@@ -142,21 +142,3 @@ export function toaOutbound(p: Packet, c: number, ctx: FwdContext): number {
   return TOA_MSS_LOWERED;
 }
 
-/**
- * Offset of the first TCP option of `kind` and exactly `len` bytes in [from, end) (-1: none; the
- * walk stops at EOL or a malformed length, as the kernel's tcp_parse_options).
- */
-export function tcpOption(b: Uint8Array, from: number, end: number, kind: number, len: number): number {
-  let o = from;
-  while (o < end) {
-    const k = b[o]!;
-    if (k === 0) return -1;
-    if (k === 1) { o++; continue; }
-    if (o + 1 >= end) return -1;
-    const l = b[o + 1]!;
-    if (l < 2 || o + l > end) return -1;
-    if (k === kind && l === len) return o;
-    o += l;
-  }
-  return -1;
-}

@@ -44,7 +44,6 @@ import {
   D_ICMP_CSUM, D_SP_ABORTED, D_SP_BAD_ACK, D_SP_NOT_ACK, D_SP_NULL_ACK, D_SP_QUEUE_FULL,
 } from './drops.js';
 import { SP_DATA_SACK, SP_MSSTAB, SynCookies, cookieData, spEmbeddedBack, spInbound, spOutbound, synackInPlace, writeRsSyn } from '../fwd/synproxy.js';
-import { tcpOption } from '../fwd/toa.js';
 import type { Clock } from './clock.js';
 import { rd16, rd32, rd32Bits, wr16, wr32, copyMac, macEquals } from '../wire/bytes.js';
 import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, isBroadcast } from '../wire/ethernet.js';
@@ -56,7 +55,7 @@ import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_FIN, TCP_RST, TCP_SYN,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_FIN, TCP_RST, TCP_SYN, tcpOption,
   icmpIsError,
 } from '../wire/l4.js';
 import { echoToReply, writeIcmpError } from '../wire/icmp.js';
@@ -1035,13 +1034,8 @@ export class Director implements FwdContext {
     const cookie = this.cookies.make(p.saddr | 0, p.sport, p.daddr | 0, p.dport, rd32Bits(b, l4 + 4), this.spMinute(now), data);
     if (tr) this.tracer.before(p);
     synackInPlace(p, cookie, data, this.sysctl.synproxySynackTtl);
-    const f = p.off;
-    const tmp = this.tmpMac;
-    copyMac(tmp, 0, b, f + ETH_SRC);
-    copyMac(b, f + ETH_DST, tmp, 0);
-    copyMac(b, f + ETH_SRC, this.ports[p.port]!.port.mac, 0);
     this.spCounts[SP_SYNACK]++;
-    this.queueTx(p.port, p.slot);
+    this.sendBack(p);
     if (tr) {
       parsePacket(p);
       this.tracer.after(p);
@@ -1303,15 +1297,20 @@ export class Director implements FwdContext {
 
   private readonly tmpMac = new Uint8Array(6);
 
-  private echoReply(p: Packet, tr: boolean): void {
+  /** Queues p back out of the port it came in on, to the MAC it came from (an answer uvs makes in place). */
+  private sendBack(p: Packet): void {
     const b = p.b;
     const f = p.off;
-    echoToReply(b, p.l3, p.l4);
     const tmp = this.tmpMac;
     copyMac(tmp, 0, b, f + ETH_SRC);
     copyMac(b, f + ETH_DST, tmp, 0);
     copyMac(b, f + ETH_SRC, this.ports[p.port]!.port.mac, 0);
     this.queueTx(p.port, p.slot);
+  }
+
+  private echoReply(p: Packet, tr: boolean): void {
+    echoToReply(p.b, p.l3, p.l4);
+    this.sendBack(p);
     if (tr) { this.tracer.step(p, 'host', `ICMP echo request to ${ipToString(p.saddr)} (ours): echo reply`); this.tracer.end(p, this.ports[p.port]!.port.name, ''); }
   }
 

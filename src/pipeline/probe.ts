@@ -27,8 +27,7 @@
  */
 import { writeIpv4, IP_F_DF } from '../wire/ipv4.js';
 import { rd16, rd32, wr16, wr32 } from '../wire/bytes.js';
-import { tcpOption } from '../fwd/toa.js';
-import { TCP_ACKF as TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/l4.js';
+import { TCP_ACKF as TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, tcpOption } from '../wire/l4.js';
 import { ipToString as ipString } from '../model/addr.js';
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { setL4Checksum } from '../wire/checksum.js';

@@ -16,6 +16,26 @@ export const TCP_DOFF = 12;
 export const TCP_FLAGS = 13;
 export const TCP_CSUM = 16;
 export const TCP_MIN_HLEN = 20;
+
+/**
+ * Offset of the first TCP option of `kind` in [from, end) — of exactly `len` bytes, or any length
+ * with len 0 (SACK) — or -1: none. The walk stops at EOL or a malformed length, as the kernel's
+ * tcp_parse_options.
+ */
+export function tcpOption(b: Uint8Array, from: number, end: number, kind: number, len: number): number {
+  let o = from;
+  while (o < end) {
+    const k = b[o]!;
+    if (k === 0) return -1;
+    if (k === 1) { o++; continue; }
+    if (o + 1 >= end) return -1;
+    const l = b[o + 1]!;
+    if (l < 2 || o + l > end) return -1;
+    if (k === kind && (len === 0 || l === len)) return o;
+    o += l;
+  }
+  return -1;
+}
 export const UDP_LEN = 4;
 export const UDP_CSUM = 6;
 export const UDP_HLEN = 8;

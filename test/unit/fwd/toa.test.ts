@@ -4,7 +4,7 @@ import { CLIENT_MAC, DIR0_MAC } from '../../helpers/lab-mem.js';
 import { ACK, CIP, FIN, ISN, PSHACK, REQ, RS_ISN, RST, SYN, VIP, setup, tcpFields } from '../../helpers/fullnat-tcp.js';
 import { FWD_MASQ } from '../../../src/model/constants.js';
 import { checksum } from '../../../src/wire/checksum.js';
-import { tcpOption } from '../../../src/fwd/toa.js';
+import { tcpOption } from '../../../src/wire/l4.js';
 import { AO_ADDED, AO_SKIP_FRAGMENT, AO_SKIP_MTU, AO_SKIP_OPTION_ROOM } from '../../../src/fwd/addr-option.js';
 import { renderMetrics } from '../../../src/control/metrics.js';
 import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
@@ -164,5 +164,9 @@ describe('TOA (the client address in a TCP option) on FULLNAT conns', () => {
     expect(tcpOption(b, 8, 13, 2, 4)).toBe(-1); // after EOL
     expect(tcpOption(new Uint8Array([3, 9, 2, 4, 5, 0xb4]), 0, 6, 2, 4)).toBe(-1); // length past the end
     expect(tcpOption(new Uint8Array([3, 1, 2, 4, 5, 0xb4]), 0, 6, 2, 4)).toBe(-1); // silly length
+    // len 0: any length (SACK blocks: 10, 18, … bytes).
+    const sack = new Uint8Array([1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+    expect(tcpOption(sack, 0, 12, 5, 0)).toBe(2);
+    expect(tcpOption(sack, 0, 12, 5, 18)).toBe(-1);
   });
 });
