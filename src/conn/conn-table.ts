@@ -76,7 +76,7 @@ import { carveTable, type BlockAllocator } from './table-memory.js';
 import {
   CTPL_S_ASSURED, CTPL_S_NONE, CTPL_STATE_NAMES, TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
   TCP_STATE_ACTIVE, TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST, TCP_S_SYNACK, TCP_S_SYN_RECV,
-  TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, TCP_TABLE_DOS, tcpEventIndex,
+  TCP_S_LISTEN, TCP_S_NONE, TCP_S_TIME_WAIT, TCP_TABLE, TCP_TABLE_DOS, tcpEventIndex,
 } from './tcp-state.js';
 import { NEW_CONN_TIMEOUT_MS, TEMPLATE_REARM_MS, Timeouts } from './timeouts.js';
 import { TimerWheel, type DueHandler } from './timer-wheel.js';
@@ -106,6 +106,20 @@ export const CF_PP_SENT = 0x0200;
 export const CF_TOA_SEQ = 0x8000;
 /** uvs: a SYN-proxied conn (fwd/synproxy.ts; spSeq(idx)). The bit is CF_INVALID's, which only templates use. */
 export const CF_SYNPROXY = 0x0010;
+/**
+ * K IP_VS_CONN_F_NO_CPORT: a conn whose client port is not known yet (the FTP data conn ip_vs_ftp
+ * makes for a PASV reply): its IN tuple is hashed with cport 0 and the client's first packet fills
+ * it in (fillCport). The bit is CF_ASSURED's, which only templates use.
+ */
+export const CF_NO_CPORT = 0x4000;
+/**
+ * uvs: the FTP helper (fwd/ftp.ts, K ip_vs_ftp) is bound to this NAT control conn. The bit is
+ * CF_TOA_SEQ's, which only FULLNAT conns use: test it together with the fwd method (FTP_APP_BITS).
+ */
+export const CF_APP_FTP = 0x8000;
+/** Flags & FTP_APP_MASK === FTP_APP_BITS: a NAT conn with the FTP helper bound. */
+export const FTP_APP_MASK = CF_APP_FTP | CF_FWD_MASK;
+export const FTP_APP_BITS = CF_APP_FTP | FWD_MASQ;
 
 /** countIn's ceiling. */
 const IN_PKTS_MAX = 1 << 30;
@@ -220,6 +234,8 @@ export class ConnTable implements DueHandler {
   /** Conns + templates in use. */
   count = 0;
   templates = 0;
+  /** Conns with CF_NO_CPORT (K ip_vs_conn_no_cport_cnt): while 0, a miss needs no second lookup. */
+  noCport = 0;
   /** create() refused for lack of a free slot. */
   fullDrops = 0;
   /** drop_entry's random source (xorshift32, seeded from the hash seed) and todrop_entry's counters per packet count. */
@@ -749,8 +765,9 @@ export class ConnTable implements DueHandler {
    */
   create(proto: number, caddr: number, cport: number, vaddr: number, vport: number, daddr: number, dport: number,
     laddr: number, lport: number, dest: Dest | null, svcId: number, ctrl: number, now: number, extraFlags: number): number {
-    let f = CF_IN_USE | (extraFlags & (CF_FWD_MASK | CF_ONE_PACKET | CF_NOOUTPUT | CF_INACTIVE));
+    let f = CF_IN_USE | (extraFlags & (CF_FWD_MASK | CF_ONE_PACKET | CF_NOOUTPUT | CF_INACTIVE | CF_NO_CPORT));
     if (proto !== IPPROTO_UDP) f &= ~CF_ONE_PACKET;
+    if ((f & CF_NO_CPORT) !== 0) this.noCport++;
     const idx = this.fill(proto, TCP_S_NONE, f, caddr, cport, vaddr, vport, daddr, dport, laddr, lport, svcId,
       NEW_CONN_TIMEOUT_MS, now);
     if (idx < 0) return -1;
@@ -1056,6 +1073,33 @@ export class ConnTable implements DueHandler {
     this.hash(t);
   }
 
+  /**
+   * K ip_vs_conn_fill_cport: the client's first packet to a CF_NO_CPORT conn (found by a lookup
+   * with cport 0) gives it its port: rehashed under the full tuple.
+   */
+  fillCport(idx: number, cport: number): void {
+    const f = this.flags(idx);
+    if ((f & (CF_NO_CPORT | CF_TEMPLATE)) !== CF_NO_CPORT) return;
+    this.unhash(idx);
+    this.setCport(idx, cport);
+    this.setFlags(idx, this.flags(idx) & ~CF_NO_CPORT);
+    this.noCport--;
+    this.hash(idx);
+  }
+
+  /** Binds the FTP helper to NAT conn idx (fwd/ftp.ts). */
+  setAppFtp(idx: number): void { this.setFlags(idx, this.flags(idx) | CF_APP_FTP); }
+
+  /**
+   * K ip_vs_tcp_conn_listen: a conn made for an expected FTP data connection waits in LISTEN
+   * (timeout 2 min) for its first packet.
+   */
+  setListen(idx: number, now: number): void {
+    this.setState(idx, TCP_S_LISTEN);
+    this.setTimeout(idx, this.timeouts.tcp[TCP_S_LISTEN]!);
+    this.touch(idx, now);
+  }
+
   // ---------------------------------------------------------------- expiry
 
   /**
@@ -1111,6 +1155,7 @@ export class ConnTable implements DueHandler {
       this.setCtrl(idx, -1);
     }
     if (this.onExpire !== null) this.onExpire(idx);
+    if ((this.flags(idx) & (CF_NO_CPORT | CF_TEMPLATE)) === CF_NO_CPORT) this.noCport--;
     this.unbind(idx);
     if (this.flags(idx) & CF_TEMPLATE) this.templates--;
     this.setFlags(idx, 0);
@@ -1192,7 +1237,8 @@ export class ConnTable implements DueHandler {
     const tmpl: number[] = [];
     this.forEach((i) => {
       if (!pred(i)) return;
-      if (this.flags(i) & CF_TEMPLATE) tmpl.push(i);
+      // Templates and conns controlling others (an FTP control conn) go last, after what they control.
+      if ((this.flags(i) & CF_TEMPLATE) !== 0 || this.nControl(i) > 0) tmpl.push(i);
       else {
         this.free(i);
         n++;

@@ -14,15 +14,19 @@
  * A request body is counted: ` bytes=N`. (Lab server: it accepts plain connections too.)
  * With `--tls-port N` it also answers HTTPS on N (the labs' self-signed certificate, tls-cert.ts),
  * the same line with ` tls` appended, for keepalived SSL_GET checks.
+ * With `--ftp-port N` it also serves FTP on N (ftp-server.ts), whose downloads name the server the
+ * same way, for the labs of a director that rewrites FTP control traffic.
  *
- *   node dist/lab/http-server.js --name rs1 --port 80 [--port 8080] [--tls-port 443] [--addr 0.0.0.0]
+ *   node dist/lab/http-server.js --name rs1 --port 80 [--port 8080] [--tls-port 443] [--ftp-port 21] [--addr 0.0.0.0]
  *
- * Prints `listening <addr>:<port>` per socket on stdout once bound; exits on SIGINT/SIGTERM.
+ * Prints `listening <addr>:<port>` per socket on stdout once bound (`listening tls <addr>:<port>`
+ * for HTTPS, `listening <addr>:<port> ftp` for FTP); exits on SIGINT/SIGTERM.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { startFtpServer } from './ftp-server.js';
 import { readProxyHeader } from './proxy-header.js';
 import { LAB_TLS_CERT, LAB_TLS_KEY } from './tls-cert.js';
 
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     name: { type: 'string' },
     port: { type: 'string', multiple: true },
     'tls-port': { type: 'string', multiple: true },
+    'ftp-port': { type: 'string', multiple: true },
     addr: { type: 'string', default: '0.0.0.0' },
   },
 });
@@ -102,6 +107,16 @@ for (const port of (values['tls-port'] ?? []).map(Number)) {
   });
   server.listen(port, values.addr, () => process.stdout.write(`listening tls ${values.addr}:${port}\n`));
   servers.push(server, http);
+}
+
+for (const port of (values['ftp-port'] ?? []).map(Number)) {
+  startFtpServer({ name, port, addr: values.addr }).then((server) => {
+    servers.push(server);
+    process.stdout.write(`listening ${values.addr}:${port} ftp\n`);
+  }, (err: Error) => {
+    process.stderr.write(`http-server ${name}: ftp ${values.addr}:${port}: ${err.message}\n`);
+    process.exit(1);
+  });
 }
 
 const stop = () => {

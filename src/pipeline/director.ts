@@ -21,7 +21,8 @@ import type { BlockAllocator } from '../conn/table-memory.js';
 import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
-import { ConnTable, CF_IN_USE, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE, DIR_IN } from '../conn/conn-table.js';
+import { ConnTable, CF_IN_USE, CF_NO_CPORT, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE, DIR_IN, FTP_APP_BITS, FTP_APP_MASK } from '../conn/conn-table.js';
+import { FtpHelper, FTP_EPRT, FTP_PASV, ftpLast } from '../fwd/ftp.js';
 import { Timeouts } from '../conn/timeouts.js';
 import { TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_SYN_RECV, TCP_S_TIME_WAIT } from '../conn/tcp-state.js';
 import { Config } from '../model/config.js';
@@ -114,6 +115,8 @@ export interface DirectorOptions {
   tracer?: Tracer;
   /** Conn hash seed (tests fix it for a stable -Lc order). */
   seed?: number;
+  /** Virtual ports of the FTP helper (fwd/ftp.ts; K ip_vs_ftp `ports`); default [21], [] = off. */
+  ftpPorts?: number[];
 }
 
 interface PortState {
@@ -237,6 +240,8 @@ export class Director implements FwdContext {
    * the conn's opening ACK (which drives the SYN's retransmission: when last sent, how often). */
   readonly cookies = new SynCookies();
   readonly spCounts = new Float64Array(SP_EVENTS.length);
+  /** The FTP helper of NAT services (fwd/ftp.ts): its ports, per-conn state and counters. */
+  readonly ftp = new FtpHelper();
   private readonly spSlot = new Int32Array(SP_HELD).fill(-1);
   private readonly spConn = new Int32Array(SP_HELD);
   private readonly spPort = new Int32Array(SP_HELD);
@@ -272,6 +277,7 @@ export class Director implements FwdContext {
     this.pendNeigh = new Int32Array(pending);
     this.pendPort = new Int32Array(pending);
     this.tracer = opts.tracer ?? noTracer;
+    if (opts.ftpPorts !== undefined) this.ftp.ports = opts.ftpPorts.slice();
     this.conns = new ConnTable({
       maxConns: opts.maxConns ?? 1 << 20,
       timeouts: this.timeouts,
@@ -488,6 +494,7 @@ export class Director implements FwdContext {
     // Addresses cross calls as int32 (`| 0`): a u32 above 2^31 would be boxed in a new HeapNumber
     // per call (the conn table compares them as u32 again).
     let ref = conns.lookupHinted(hint, proto, p.saddr | 0, p.sport, p.daddr | 0, p.dport);
+    if (ref < 0 && conns.noCport !== 0) ref = this.noCportLookup(p, tr);
     let c: number;
     let dir: number;
     if (ref >= 0) {
@@ -555,6 +562,20 @@ export class Director implements FwdContext {
       dir = ref & 1;
     }
     this.forwardConn(p, c, dir, now, tr);
+  }
+
+  /**
+   * K ip_vs_conn_in_get's second try while conns without a client port exist (the FTP helper's
+   * passive data conns): the packet's tuple with client port 0; a hit gets the port filled in
+   * (K ip_vs_nat_xmit → ip_vs_conn_fill_cport). Returns the ref or -1.
+   */
+  private noCportLookup(p: Packet, tr: boolean): number {
+    const conns = this.conns;
+    const ref = conns.lookup(p.proto, p.saddr | 0, 0, p.daddr | 0, p.dport);
+    if (ref < 0 || (ref & 1) !== DIR_IN || (conns.flags(ref >> 1) & (CF_NO_CPORT | CF_TEMPLATE)) !== CF_NO_CPORT) return -1;
+    conns.fillCport(ref >> 1, p.sport);
+    if (tr) this.tracer.step(p, 'track', `conn #${ref >> 1} found, made without a client port (an FTP passive data conn): client port ${p.sport} filled in, state ${conns.stateName(ref >> 1)}`);
+    return ref;
   }
 
   /**
@@ -744,6 +765,11 @@ export class Director implements FwdContext {
         this.syncRecordsSent += this.syncMaster.ppSent(c, now); // the backup must know the header went out
         if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the PROXY header went out)');
       }
+    } else if ((cf & FTP_APP_MASK) === FTP_APP_BITS && proto === IPPROTO_TCP && p.l4 >= 0) {
+      // The FTP helper (fwd/ftp.ts): PASV/EPSV replies rewritten to the VIP, data conns expected.
+      const r = dir === DIR_IN ? this.ftp.inbound(p, c, dest, this, now) : this.ftp.outbound(p, c, dest, this, now);
+      if (tr) this.traceFtp(p, c, dir, r);
+      if (r !== 0) { this.dropPkt(p, r); return; }
     } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_TCP && p.l4 >= 0) {
       // TOA (fwd/toa.ts): the client's address in a TCP option of the first segments.
       const r = dir === DIR_IN ? toaInbound(p, c, this) : toaOutbound(p, c, this);
@@ -784,6 +810,24 @@ export class Director implements FwdContext {
     if (tr) { this.tracer.after(p); this.tracer.step(p, 'forward', fwd.name); }
     this.onePacketDone(c, p, now);
     this.egress(p, now, tr);
+  }
+
+  /** The tracer's lines for what the FTP helper did to p (drop reason r). */
+  private traceFtp(p: Packet, c: number, dir: number, r: number): void {
+    if (r !== 0) { this.tracer.step(p, 'ftp', `dropped: ${DROP_REASONS[r]}`); return; }
+    const conns = this.conns;
+    if (ftpLast.seqMoved !== 0) this.tracer.step(p, 'ftp', `seq ${ftpLast.seqMoved > 0 ? '+' : '−'} ${Math.abs(ftpLast.seqMoved)} (the rewritten replies before it changed the stream's length)`);
+    if (ftpLast.ackMoved !== 0) this.tracer.step(p, 'ftp', `ack (and SACK) ${ftpLast.ackMoved > 0 ? '−' : '+'} ${Math.abs(ftpLast.ackMoved)} back into the server's numbers`);
+    const ev = ftpLast.event;
+    if (ev < 0) return;
+    const n = ftpLast.data;
+    const dc = `data conn #${n} ${ipToString(conns.caddr(n))}:${conns.cport(n) || '*'} → ${ipToString(conns.vaddr(n))}:${conns.vport(n)} ⇒ ${ipToString(conns.daddr(n))}:${conns.dport(n)} (${conns.stateName(n)}, controlled by conn #${c})`;
+    if (dir === DIR_IN) {
+      this.tracer.step(p, 'ftp', `${ev === FTP_EPRT ? 'EPRT' : 'PORT'} command: the server's active data connection expected, ${dc}`);
+    } else {
+      const how = ev === FTP_PASV ? `227 reply: the passive address rewritten to ${ipToString(conns.vaddr(n))} port ${conns.vport(n)}` : `229 reply (port ${conns.vport(n)})`;
+      this.tracer.step(p, 'ftp', `${how}${ftpLast.diff !== 0 ? ` (${ftpLast.diff > 0 ? '+' : ''}${ftpLast.diff} bytes: later server seqs move)` : ''}; ${dc}`);
+    }
   }
 
   /** The tracer's line for what the PROXY protocol step did to p (drop reason r). */
@@ -1000,6 +1044,10 @@ export class Director implements FwdContext {
     // --proxy-protocol: TCP conns whose replies come back through the director (NAT, FULLNAT).
     if (svc.proxyProtocol !== 0 && proto === IPPROTO_TCP && (dest.fwd === FWD_MASQ || dest.fwd === FWD_FULLNAT)) {
       conns.setProxyProtocol(c, svc.proxyProtocol);
+    } else if (proto === IPPROTO_TCP && dest.fwd === FWD_MASQ && !synproxied && this.ftp.bindsTo(vport)) {
+      // K ip_vs_bind_app (tcp_app_conn_bind): NAT conns to an FTP port get the helper.
+      this.ftp.bind(conns, c);
+      if (tr) this.tracer.step(p, 'track', `FTP helper bound (NAT, port ${vport}): PASV/EPSV replies will name the VIP, PORT/EPRT data connections are expected`);
     }
     dest.stats.conns++;
     svc.stats.conns++;

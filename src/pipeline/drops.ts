@@ -45,6 +45,7 @@ export const DROP_REASONS = [
   'synproxy-not-ack',
   'synproxy-queue-full',
   'synproxy-aborted',
+  'ftp-bad-checksum',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -105,6 +106,8 @@ export const D_SP_NOT_ACK = dropIndex('synproxy-not-ack');
 export const D_SP_QUEUE_FULL = dropIndex('synproxy-queue-full');
 /** SYN proxy: held client segments of a conn the real server reset or never answered. */
 export const D_SP_ABORTED = dropIndex('synproxy-aborted');
+/** FTP helper (fwd/ftp.ts): a control-conn segment with data and a wrong TCP checksum (K tcp_csum_check before the helper). */
+export const D_FTP_BAD_CSUM = dropIndex('ftp-bad-checksum');
 
 /** Counters, indexed by reason. */
 export class DropCounters {
