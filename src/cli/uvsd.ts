@@ -50,6 +50,7 @@ const USAGE = `usage: uvsd --iface IF [--iface IF …] [--io auto|packet|xdp] | 
             adaptive interrupt moderation, and leaves a device alone that already has it configured
             [--trace [FILTER]] [--trace-format text|json] [--pcap DIR]
             [--sock PATH] [--max-conns N] [--log-level trace|debug|info|warn|error]
+            [--ftp-ports 21[,PORT…]|none]     NAT services on these ports get the FTP helper (ip_vs_ftp; default 21)
             [--sysctl NAME=VALUE …]            an IPVS sysctl (net.ipv4.vs.NAME, defaults as the kernel's;
                                              uvsadm --sysctl lists them and changes them at run time)
             [--metrics ADDR:PORT [--metrics-allow-remote]]   Prometheus /metrics (loopback only unless allowed)
@@ -60,6 +61,27 @@ const LOOP_DELAY_RESOLUTION_MS = 1;
 
 /** `--sysctl NAME=VALUE` settings (net.ipv4.vs.*, src/model/sysctl.ts), in the order given. */
 export type SysctlSettings = { name: string; value: string }[];
+
+/** Most FTP ports, as the kernel's IP_VS_APP_MAX_PORTS. */
+const FTP_PORTS_MAX = 8;
+
+/**
+ * `--ftp-ports LIST`: the virtual ports whose NAT conns get the FTP helper (ip_vs_ftp's `ports=`
+ * module parameter): comma-separated ports, at most 8, or `none`.
+ */
+export function parseFtpPorts(arg: string): number[] {
+  const a = arg.trim();
+  if (a === 'none' || a === '') return [];
+  const out: number[] = [];
+  for (const part of a.split(',')) {
+    const t = part.trim();
+    const n = Number(t);
+    if (!/^[0-9]+$/.test(t) || n < 1 || n > 65535) throw new Error(`--ftp-ports ${arg}: "${t}" is not a port (1 … 65535; or none)`);
+    if (!out.includes(n)) out.push(n);
+  }
+  if (out.length > FTP_PORTS_MAX) throw new Error(`--ftp-ports ${arg}: at most ${FTP_PORTS_MAX} ports`);
+  return out;
+}
 
 /** Parses and checks `--sysctl NAME=VALUE` arguments; throws a clear message for anything else. */
 export function parseSysctls(args: readonly string[]): SysctlSettings {
@@ -105,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
         gateway: { type: 'string' },
         sock: { type: 'string' },
         'max-conns': { type: 'string' },
+        'ftp-ports': { type: 'string' },
         sysctl: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         metrics: { type: 'string' },
@@ -136,6 +159,13 @@ export async function main(argv: string[]): Promise<number> {
   const maxConns = opts['max-conns'] !== undefined ? Number(opts['max-conns']) : 1 << 20;
   if (!Number.isInteger(maxConns) || maxConns < 1 || maxConns > MAX_CONNS) {
     process.stderr.write(`uvsd: invalid --max-conns ${opts['max-conns']} (1 … ${MAX_CONNS})\n`);
+    return 2;
+  }
+  let ftpPorts: number[];
+  try {
+    ftpPorts = parseFtpPorts(opts['ftp-ports'] ?? '21');
+  } catch (e) {
+    process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
   let sysctls: SysctlSettings;
@@ -182,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     const trace = opts.trace !== undefined || opts.pcap !== undefined
       ? { filter: opts.trace ?? '', out: (opts.trace !== undefined ? fmt : 'none') as 'text' | 'json' | 'none', pcapDir: opts.pcap }
       : undefined;
-    handle = await startDaemon({ ifaces, io: ioMode, rxCoalesce, taps, gateway: opts.gateway, sock, maxConns, log, metrics, health, trace, sysctls, vipArp });
+    handle = await startDaemon({ ifaces, io: ioMode, rxCoalesce, taps, gateway: opts.gateway, sock, maxConns, ftpPorts, log, metrics, health, trace, sysctls, vipArp });
   } catch (e) {
     log.error({ err: e instanceof Error ? e.message : String(e) }, 'uvsd failed to start');
     process.stderr.write(`uvsd: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -210,6 +240,8 @@ interface StartOptions {
   gateway: string | undefined;
   sock: string;
   maxConns: number;
+  /** `--ftp-ports`: virtual ports of the FTP helper of NAT services (default [21]; [] = off). */
+  ftpPorts?: number[];
   log: Logger;
   /** Prometheus endpoint (off when undefined). */
   metrics?: MetricsAddr | undefined;
@@ -225,7 +257,8 @@ interface StartOptions {
 
 export async function startDaemon(o: StartOptions): Promise<UvsdHandle> {
   const log = o.log;
-  const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length) });
+  const director = new Director({ clock: systemClock, maxConns: o.maxConns, allocate: hugeAllocator(), maxPorts: Math.max(2, o.ifaces.length + o.taps.length),
+    ...(o.ftpPorts !== undefined ? { ftpPorts: o.ftpPorts } : {}) });
   for (const { name, value } of o.sysctls ?? []) director.setSysctl(name, value);
   director.serviceArp = o.vipArp !== 'host';
   const ports: Port[] = [];

@@ -51,6 +51,7 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import type { Director } from '../pipeline/director.js';
 import { SP_EVENTS } from '../pipeline/director.js';
+import { FTP_EVENTS } from '../fwd/ftp.js';
 import { DROP_REASONS } from '../pipeline/drops.js';
 import type { Stats } from '../model/stats.js';
 import { ipToString } from '../model/addr.js';
@@ -61,7 +62,7 @@ import { UOA_STANDALONE } from '../fwd/uoa.js';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The parts of a Director the exporter reads. */
-export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'uoaCounts' | 'spCounts' | 'pmtu' | 'clock'>;
+export type MetricsSource = Pick<Director, 'stats' | 'config' | 'conns' | 'drops' | 'ports' | 'passed' | 'frags' | 'droppedEntries' | 'syncRecordsSent' | 'syncApplied' | 'tunnelIcmpRelayed' | 'toaCounts' | 'uoaCounts' | 'spCounts' | 'ftp' | 'pmtu' | 'clock'>;
 
 /** Label value escaping of the text format: backslash, double quote, newline. */
 export function escapeLabel(v: string): string {
@@ -219,6 +220,10 @@ function* renderSteps(d: MetricsSource, out: string[]): Generator<void, void, vo
     'SYN proxy (-j enable): cookie SYN-ACKs sent, client ACKs with a valid cookie (conns opened), real servers\' SYN-ACKs taken, SYNs sent again to silent real servers.');
   for (let i = 0; i < SP_EVENTS.length; i++) sp.add(`event="${SP_EVENTS[i]}"`, d.spCounts[i] ?? 0);
   sp.render(out);
+  const ftp = new Family('uvs_ftp_total', 'counter',
+    'FTP helper of NAT services (ip_vs_ftp): data connections it expected, by what announced them (a PASV/EPSV reply it rewrote to the VIP, a PORT/EPRT command).');
+  for (let i = 0; i < FTP_EVENTS.length; i++) ftp.add(`event="${FTP_EVENTS[i]}"`, d.ftp.counts[i] ?? 0);
+  ftp.render(out);
   single(out, 'uvs_conn_table_entries', 'gauge', 'Connections and persistence templates in the connection table.', d.conns.count);
   single(out, 'uvs_conn_table_capacity', 'gauge', 'Capacity of the connection table (uvsd --max-conns).', d.conns.capacity);
   single(out, 'uvs_fragment_table_evicted_total', 'counter',

@@ -9,6 +9,9 @@ import type { Dest } from './dest.js';
 import type { Service } from './service.js';
 import { MarkRules } from './mark-rules.js';
 
+/** K FTPPORT, FTPDATA; ip_unprivileged_port_start's default. */
+const FTP_PORT = 21, FTP_DATA_PORT = 20, UNPRIVILEGED_PORT_START = 1024;
+
 function protoSlot(proto: number): number {
   return proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3;
 }
@@ -68,16 +71,28 @@ export class Config {
     return this.byMark.get(mark >>> 0);
   }
 
-  /** Service for a packet to addr:port (addr as u32 or int32 bits): exact match, else the port-0
-   * (all ports) service. */
+  /**
+   * Service for a packet to addr:port (addr as u32 or int32 bits), as K ip_vs_service_find: the
+   * exact match; else, for TCP to port 20 or an unprivileged port (≥ 1024) of a VIP with an FTP
+   * service, that port-21 service (the packet may open an FTP data connection: with persistence its
+   * template, port 0, sends it to the control connection's server — LVS-DR/TUN FTP); else the
+   * port-0 (all ports) service.
+   */
   lookup(proto: number, addr: number, port: number): Service | undefined {
     const m = this.byAddr.get(addr | 0);
     if (m === undefined) return undefined;
     const slot = protoSlot(proto);
     const s = m.get(port * 4 + slot);
     if (s !== undefined) return s;
+    if (this.ftpServices !== 0 && slot === 0 && (port === FTP_DATA_PORT || port >= UNPRIVILEGED_PORT_START)) {
+      const f = m.get(FTP_PORT * 4);
+      if (f !== undefined) return f;
+    }
     return port !== 0 ? m.get(slot) : undefined;
   }
+
+  /** Services on port 21, any protocol (K ftpsvc_counter): while 0 a miss needs no FTP lookup. */
+  private ftpServices = 0;
 
   /** Whether any service (any proto/port) uses this VIP. */
   hasVip(addr: number): boolean {
@@ -125,6 +140,7 @@ export class Config {
     }
     for (const a of this.extraOwned) owned.add(a);
     this.owned = owned;
+    this.ftpServices = this.services.filter((x) => !x.fwmark && x.port === FTP_PORT).length;
     this.generation++;
   }
 

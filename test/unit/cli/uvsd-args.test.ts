@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main, parseSysctls } from '../../../src/cli/uvsd.js';
+import { main, parseFtpPorts, parseSysctls } from '../../../src/cli/uvsd.js';
 import { MAX_CONNS } from '../../../src/conn/conn-table.js';
 
 describe('uvsd argument checks (nothing is started)', () => {
@@ -20,6 +20,17 @@ describe('uvsd argument checks (nothing is started)', () => {
       const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--max-conns', bad]);
       expect(code).toBe(2);
       expect(err).toBe(`uvsd: invalid --max-conns ${bad} (1 … ${MAX_CONNS})\n`);
+    }
+  });
+
+  it('--ftp-ports: up to 8 ports or none; anything else refused before anything starts', async () => {
+    expect(parseFtpPorts('21')).toEqual([21]);
+    expect(parseFtpPorts('21, 2121,21')).toEqual([21, 2121]);
+    expect(parseFtpPorts('none')).toEqual([]);
+    for (const bad of ['0', '65536', 'ftp', '21,', '1,2,3,4,5,6,7,8,9']) {
+      const { code, err } = await run(['--tap', 'uvsbad0=10.9.9.1/24', '--ftp-ports', bad]);
+      expect(code).toBe(2);
+      expect(err).toMatch(new RegExp(`^uvsd: --ftp-ports ${bad.replace(/[,]/g, ',')}: `));
     }
   });
 

@@ -11,6 +11,8 @@ import { FWD_DROUTE, FWD_MASQ } from '../../../src/model/constants.js';
 import { ftpAddrPort, ftpParsed } from '../../../src/fwd/ftp.js';
 import { TCP_S_ESTABLISHED, TCP_S_LISTEN, TCP_S_SYN_RECV } from '../../../src/conn/tcp-state.js';
 import { CF_NO_CPORT } from '../../../src/conn/conn-table.js';
+import { renderMetrics } from '../../../src/control/metrics.js';
+import { StepTracer, type TraceEvent } from '../../../src/trace/step-tracer.js';
 
 const VIP = '192.168.10.100';
 const CIP = '192.168.10.6';
@@ -285,5 +287,57 @@ describe('FTP helper (NAT)', () => {
     const lab = setup(FWD_MASQ, 2121, [2121]);
     lab.command('PASV\r\n');
     expect(text(parse(lab.reply('227 Entering Passive Mode (10,0,0,7,195,80).\r\n').frame).payload)).toContain('(192,168,10,100,195,80)');
+  });
+
+  it('the tracer shows each step, and the counters reach /metrics', () => {
+    const { d, command, reply, client } = setup();
+    const events: TraceEvent[] = [];
+    const t = new StepTracer({ filter: '', host: d });
+    t.onEvent((ev) => events.push(structuredClone(ev)));
+    d.tracer = t;
+    command('PASV\r\n');
+    reply('227 Entering Passive Mode (10,0,0,7,195,80).\r\n');
+    reply('150 ok\r\n');
+    client(SYN, 1, 0, '', { sport: 50123, dport: 50000 });
+    command('PORT 192,168,10,6,200,10\r\n');
+    const ftp = events.map((e) => e.steps.filter((x) => x.stage === 'ftp' || (x.stage === 'track' && x.text.includes('client port'))).map((x) => x.text));
+    expect(ftp[0]).toEqual([]);
+    expect(ftp[1]![0]).toMatch(/^227 reply: the passive address rewritten to 192\.168\.10\.100 port 50000 \(\+6 bytes: later server seqs move\); data conn #\d+ 192\.168\.10\.6:\* → 192\.168\.10\.100:50000 ⇒ 10\.0\.0\.7:50000 \(LISTEN, controlled by conn #\d+\)$/);
+    expect(ftp[2]).toEqual(['seq + 6 (the rewritten replies before it changed the stream\'s length)']);
+    expect(ftp[3]![0]).toMatch(/client port 50123 filled in, state LISTEN$/);
+    expect(ftp[4]![0]).toMatch(/^PORT command: the server's active data connection expected, data conn #\d+ 192\.168\.10\.6:51210 → 192\.168\.10\.100:20 ⇒ 10\.0\.0\.7:20 \(LISTEN/);
+    const m = renderMetrics(d);
+    expect(m).toContain('uvs_ftp_total{event="pasv_reply"} 1');
+    expect(m).toContain('uvs_ftp_total{event="port_command"} 1');
+    expect(m).toContain('uvs_ftp_total{event="epsv_reply"} 0');
+  });
+
+  it('DR/TUN FTP: a TCP packet to port 20 or ≥ 1024 of an FTP VIP is the port-21 service\'s (K ip_vs_service_find); persistence keeps the server', () => {
+    const lab = memLab();
+    const { p0, p1, cmd, run } = lab;
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 21), opts: svcOpts('rr', { flags: 1, timeout: 300 }) }); // -p 300
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 21), dest: { addr: RIP, port: 21 }, opts: destOpts(FWD_DROUTE) });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 21), dest: { addr: '10.0.0.17', port: 21 }, opts: destOpts(FWD_DROUTE) });
+    const syn = (sport: number, dport: number) => {
+      p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, sport, dport, flags: SYN, seq: 1, ack: 0 }));
+      run();
+      return p1.takeSent().map((x) => parse(x.frame));
+    };
+    const ctl = syn(40000, 21);
+    expect(ctl).toHaveLength(1);
+    const mac = ctl[0]!.dstMac;
+    for (const port of [50000, 1024, 20, 60001]) {
+      const data = syn(40001 + port % 1000, port);
+      expect(data, `port ${port}`).toHaveLength(1);
+      expect(data[0]).toMatchObject({ dstMac: mac, daddr: VIP, dport: port }); // DR: the same server, the port as sent
+    }
+    // A privileged port other than 20: no service (and nothing else on this VIP).
+    expect(syn(40100, 1023)).toHaveLength(0);
+    expect(syn(40101, 22)).toHaveLength(0);
+    // No port-21 service: no fallback.
+    cmd({ cmd: 'delete-service', svc: tcpSvc(VIP, 21) });
+    cmd({ cmd: 'add-service', svc: tcpSvc(VIP, 2121), opts: svcOpts('rr') });
+    cmd({ cmd: 'add-server', svc: tcpSvc(VIP, 2121), dest: { addr: RIP, port: 2121 }, opts: destOpts(FWD_DROUTE) });
+    expect(syn(40200, 50000)).toHaveLength(0);
   });
 });
