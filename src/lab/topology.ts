@@ -163,6 +163,8 @@ const TUN_DEV = 'uvstun0';
 export const LAB_GUE_PORT = 6080;
 /** The real servers also answer HTTPS here (the same line, ` tls` appended), for SSL_GET checks. */
 export const LAB_TLS_PORT = 443;
+/** …and FTP here (lab/ftp-server.ts: every download is one line naming the server and its data connection). */
+export const LAB_FTP_PORT = 21;
 
 
 /** Builds the lab for `mode`. Needs root. On failure, removes whatever it had created and rethrows. */
@@ -395,12 +397,14 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
   const startServers = async (): Promise<void> => {
     const started: Promise<void>[] = [];
     for (const r of rs) {
-      const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT)], 'http');
+      const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT),
+        '--ftp-port', String(LAB_FTP_PORT)], 'http');
       httpProcs.set(r.name, http);
       const udpAddrs = ['--addr', r.addr];
       if (mode === 'dr' || mode === 'tun') udpAddrs.push('--addr', vip);
       const udp = spawn(r.name, [node, script('udp-echo'), '--name', r.name, '--port', String(r.udpPort), ...udpAddrs], 'udp');
-      started.push(waitLog(http, /listening (?!tls)/, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`));
+      started.push(waitLog(http, /listening (?!tls)\S+$/m, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`),
+        waitLog(http, / ftp$/m, 10_000, `${r.name} ftp server`));
       started.push(waitLog(udp, `listening ${r.addr}:`, 10_000, `${r.name} udp echo`));
     }
     await Promise.all(started);
@@ -410,10 +414,11 @@ async function build(mode: LabMode, portKind: PortKind, prefix: string, registry
   let httpRestarts = 0;
   const startHttp = async (name: 'rs1' | 'rs2'): Promise<SpawnedProcess> => {
     const r = rs.find((x) => x.name === name)!;
-    const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT)],
-      `http-${++httpRestarts}`);
+    const http = spawn(r.name, [node, script('http-server'), '--name', r.name, '--port', String(r.httpPort), '--tls-port', String(LAB_TLS_PORT),
+      '--ftp-port', String(LAB_FTP_PORT)], `http-${++httpRestarts}`);
     httpProcs.set(r.name, http);
-    await Promise.all([waitLog(http, /listening (?!tls)/, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`)]);
+    await Promise.all([waitLog(http, /listening (?!tls)\S+$/m, 10_000, `${r.name} http server`), waitLog(http, 'listening tls', 10_000, `${r.name} https server`),
+      waitLog(http, / ftp$/m, 10_000, `${r.name} ftp server`)]);
     return http;
   };
 
