@@ -32,16 +32,16 @@
  */
 import type { Packet } from '../packet/packet.js';
 import type { Dest } from '../model/dest.js';
-import { rd16, rd32Bits, wr16 } from '../wire/bytes.js';
-import { checksum, fold, l4ChecksumOk, setL4Checksum } from '../wire/checksum.js';
-import { IP_CSUM, IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
-import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption } from '../wire/l4.js';
+import { rd32Bits } from '../wire/bytes.js';
+import { l4ChecksumOk } from '../wire/checksum.js';
+import { IP_F_MF, IP_OFFMASK } from '../wire/ipv4.js';
+import { TCP_ACK, TCP_ACKF, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption } from '../wire/l4.js';
 import { CF_NO_CPORT, type ConnTable } from '../conn/conn-table.js';
 import { TCP_S_ESTABLISHED } from '../conn/tcp-state.js';
 import { D_CONN_FULL, D_FTP_BAD_CSUM } from '../pipeline/drops.js';
 import { IPPROTO_TCP } from '../model/constants.js';
 import type { FwdContext } from './forwarder.js';
-import { set32 } from './tcp-edit.js';
+import { set32, tcpResized } from './tcp-edit.js';
 
 /** K IP_VS_FTP_* (what the control conn waits for). */
 const M_ACTIVE = 0, M_PASV = 1, M_EPSV = 3;
@@ -393,16 +393,9 @@ export class FtpHelper {
     const text = this.text;
     const at = end - len;
     for (let i = 0; i < len; i++) b[at + i] = text[i]!;
-    const oldLen = p.l4len;
     p.ipLen += diff;
     p.l4len += diff;
-    const l3 = p.l3;
-    wr16(b, l3 + 2, p.ipLen);
-    wr16(b, l3 + IP_CSUM, 0);
-    wr16(b, l3 + IP_CSUM, checksum(b, l3, p.ihl));
-    const cs = p.l4 + TCP_CSUM;
-    if (p.csumPartial) wr16(b, cs, fold(rd16(b, cs) + (~oldLen & 0xffff) + p.l4len)); // pseudo-header length
-    else setL4Checksum(b, p.saddr | 0, p.daddr | 0, IPPROTO_TCP, p.l4, p.l4len, TCP_CSUM);
+    tcpResized(p, p.l4len - diff);
     return true;
   }
 }

@@ -32,16 +32,15 @@
  */
 import type { Packet } from '../packet/packet.js';
 import { rd16, rd32Bits, wr16, wr32 } from '../wire/bytes.js';
-import { checksum, fold, setL4Checksum } from '../wire/checksum.js';
-import { IP_CSUM, IP_F_DF, IP_F_MF } from '../wire/ipv4.js';
+import { IP_F_DF, IP_F_MF } from '../wire/ipv4.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption,
+  ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, TCP_ACK, TCP_ACKF, TCP_MIN_HLEN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption,
 } from '../wire/l4.js';
 import { CF_PP_SENT, CF_PP_V2 } from '../conn/conn-table.js';
 import { D_FRAG_NEEDED, D_PP_FRAGMENT, D_PP_NO_ROOM } from '../pipeline/drops.js';
 import { PP_V1, PP_V2 } from '../model/constants.js';
 import type { FwdContext } from './forwarder.js';
-import { set16, set32 } from './tcp-edit.js';
+import { set16, set32, tcpResized } from './tcp-edit.js';
 
 
 /** v2 signature (12 bytes). */
@@ -197,13 +196,7 @@ function insert(p: Packet, c: number, ctx: FwdContext, doff: number): number {
   writePpHeader(b, hdrEnd - n, (t.flags(c) & CF_PP_V2) !== 0 ? PP_V2 : PP_V1, t.caddrBits(c), t.cport(c), t.vaddrBits(c), t.vport(c));
   p.ipLen += n;
   p.l4len += n;
-  const l3 = p.l3;
-  wr16(b, l3 + 2, p.ipLen);
-  wr16(b, l3 + IP_CSUM, 0);
-  wr16(b, l3 + IP_CSUM, checksum(b, l3, p.ihl));
-  const at = p.l4 + TCP_CSUM;
-  if (p.csumPartial) wr16(b, at, fold(rd16(b, at) + n)); // pseudo-header sum: the length grew
-  else setL4Checksum(b, p.saddr | 0, p.daddr | 0, 6, p.l4, p.l4len, TCP_CSUM);
+  tcpResized(p, p.l4len - n);
   return 0;
 }
 
