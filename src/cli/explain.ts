@@ -1,5 +1,5 @@
 /**
- * `uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--sched NAME] [--packets N] [--pcap FILE] [--json]`
+ * `uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--ftp] [--sched NAME] [--packets N] [--pcap FILE] [--json]`
  *
  * The step-by-step walk without root: the REAL director pipeline (parse, host, track,
  * classify, schedule, forward, route) runs on memory ports with a fake clock; a scripted
@@ -16,7 +16,9 @@
  * It prints the uvsadm commands it applies (parsed by the real ipvsadm parser, so they are
  * exactly what a user would type), each connection's packets (SYN, SYN-ACK, ACK, request,
  * response, FIN from both sides; for DR/TUN the server's packets are shown as going direct),
- * and at the end `uvsadm -Ln --stats` and `uvsadm -Lnc`. `--pcap FILE` replays the IPv4 frames
+ * and at the end `uvsadm -Ln --stats` and `uvsadm -Lnc`. `--ftp` (NAT) makes the service FTP on port
+ * 21 and each connection a passive-mode download: the 227 reply rewritten to the VIP, the data
+ * connection the director expected, the sequence numbers the rewrite moved. `--pcap FILE` replays the IPv4 frames
  * of a capture as client traffic instead. `--json` prints the trace events as pino JSON lines.
  *
  * Nothing here loads the native addon (memory ports only): it runs as an ordinary user.
@@ -63,6 +65,8 @@ export interface ExplainOptions {
   tunType?: 'ipip' | 'gue' | 'gre';
   /** NAT/FULLNAT: the service's `--proxy-protocol` (the emulated servers read the header). */
   proxyProtocol?: 'v1' | 'v2';
+  /** NAT: an FTP service on port 21 and a passive-mode download (the FTP helper at work). */
+  ftp?: boolean;
 }
 
 /** The uvsadm switches of each TUN encapsulation in explain (GUE on the TUN lab's port). */
@@ -239,8 +243,14 @@ export interface ExplainLab {
 
 /** Builds the director of `mode` on memory ports and applies the rules with uvsadm commands. */
 export async function buildExplainLab(mode: ExplainMode, sched: string, tunType: ExplainOptions['tunType'] = 'ipip',
-  proxyProtocol?: ExplainOptions['proxyProtocol']): Promise<ExplainLab> {
-  const pl = plan(mode, tunType);
+  proxyProtocol?: ExplainOptions['proxyProtocol'], ftp = false): Promise<ExplainLab> {
+  let pl = plan(mode, tunType);
+  if (ftp) {
+    pl = {
+      ...pl, vport: 21, servers: pl.servers.map((x) => ({ ...x, port: 21 })),
+      title: `${pl.title}; an FTP service, whose passive-mode replies the director's FTP helper (ip_vs_ftp) rewrites`,
+    };
+  }
   const clock = new FakeClock();
   const director = new Director({ clock, maxConns: 4096, batch: 16, maxPorts: pl.ports.length, pendingMax: 16, seed: 1 });
   const ports: MemoryPort[] = [];
@@ -299,16 +309,28 @@ interface Conversation {
   replyPort: number;
   /** Bytes of PROXY header the server received in front of the client's data (0: none yet). */
   ppBytes: number;
+  /** Bytes the director added to the server's stream (the FTP helper's rewrites). */
+  delta: number;
+}
+
+/** TCP payload bytes of an Ethernet/IPv4/TCP frame. */
+function tcpPayloadLen(f: Uint8Array): number {
+  const ihl = (f[14]! & 15) * 4;
+  return ((f[16]! << 8) | f[17]!) - ihl - ((f[14 + ihl + 12]! >> 4) * 4);
 }
 
 /**
- * The scripted TCP conversation of one client connection (HTTP/1.0: the server closes first).
- * `print` receives the remarks between trace events (server packets that bypass the director).
+ * One emulated TCP connection client:cport → VIP:vport through the director: `fromClient` and
+ * `fromServer` send a segment of either side and keep the sequence numbers (the client acks what it
+ * received, which a rewrite in the director may have lengthened). `server` pins the real server and
+ * its port (a data connection the director expected); otherwise the director's choice is learnt
+ * from the first packet it sends on.
  */
-function converse(lab: ExplainLab, i: number, print: (s: string) => void): void {
+function session(lab: ExplainLab, cport: number, vport: number, print: (s: string) => void, server?: { rs: RealServer; port: number }) {
   const pl = lab.plan;
-  const c: Conversation = { cport: 40000 + i, cseq: 1000, sseq: 5000, replyAddr: CLIENT, replyPort: 40000 + i, ppBytes: 0 };
-  const request = `GET / HTTP/1.0\r\nHost: ${pl.vip}\r\n\r\n`;
+  const c: Conversation = { cport, cseq: 1000, sseq: 5000, replyAddr: CLIENT, replyPort: cport, ppBytes: 0, delta: 0 };
+  if (server) c.rs = server.rs;
+  const rsPort = (rs: RealServer): number => server?.port ?? rs.port;
   const clientDirMac = pl.ports[pl.clientPort]!.mac;
   const serverDirMac = pl.ports[pl.serverPort]!.mac;
   let alive = true;
@@ -316,20 +338,20 @@ function converse(lab: ExplainLab, i: number, print: (s: string) => void): void 
   const fromClient = (flags: number, payload = ''): void => {
     if (!alive) return;
     const f = tcpFrame({
-      srcMac: pl.clientSrcMac, dstMac: clientDirMac, saddr: CLIENT, daddr: pl.vip, sport: c.cport, dport: pl.vport,
-      flags, seq: c.cseq, ack: flags & ACK ? c.sseq : 0, payload, id: lab.ipId++, ttl: pl.clientSrcMac === ROUTER_MAC ? 63 : 64,
+      srcMac: pl.clientSrcMac, dstMac: clientDirMac, saddr: CLIENT, daddr: pl.vip, sport: c.cport, dport: vport,
+      flags, seq: c.cseq, ack: flags & ACK ? c.sseq + c.delta : 0, payload, id: lab.ipId++, ttl: pl.clientSrcMac === ROUTER_MAC ? 63 : 64,
     });
     lab.ports[pl.clientPort]!.inject(f);
     lab.clock.advance(1);
     const sent = runAll(lab);
     c.cseq += payload.length + (flags & (SYN | FIN) ? 1 : 0);
-    if (lab.pp !== 0 && payload.length > 0 && c.ppBytes === 0) c.ppBytes = ppHeaderLen(lab.pp, parseIp(CLIENT), c.cport, parseIp(pl.vip), pl.vport);
+    if (lab.pp !== 0 && payload.length > 0 && c.ppBytes === 0) c.ppBytes = ppHeaderLen(lab.pp, parseIp(CLIENT), c.cport, parseIp(pl.vip), vport);
     const out = sent[pl.serverPort]!;
     const o = out.length > 0 ? decodeFrame(out[out.length - 1]!, 0, out[out.length - 1]!.length) : undefined;
     if (!o?.ip) { alive = false; return; }
     if (c.rs === undefined) {
       if (pl.fwdSwitch === '-m' || pl.fwdSwitch === '-b') {
-        c.rs = pl.servers.find((s) => s.addr === o.ip!.daddr && s.port === o.l4?.dport);
+        c.rs = pl.servers.find((s) => s.addr === o.ip!.daddr && rsPort(s) === o.l4?.dport);
         if (pl.fwdSwitch === '-b') { c.replyAddr = o.ip.saddr; c.replyPort = o.l4?.sport ?? 0; }
       } else if (pl.fwdSwitch.startsWith('-i')) {
         c.rs = pl.servers.find((s) => s.addr === o.outer?.daddr);
@@ -346,28 +368,75 @@ function converse(lab: ExplainLab, i: number, print: (s: string) => void): void 
     const ack = c.cseq + c.ppBytes; // the server's stream has the PROXY header in it
     if (pl.replyThrough) {
       lab.ports[pl.serverPort]!.inject(tcpFrame({
-        srcMac: rs.mac, dstMac: serverDirMac, saddr: rs.addr, daddr: c.replyAddr, sport: rs.port, dport: c.replyPort,
+        srcMac: rs.mac, dstMac: serverDirMac, saddr: rs.addr, daddr: c.replyAddr, sport: rsPort(rs), dport: c.replyPort,
         flags, seq: c.sseq, ack, payload, id: lab.ipId++, ttl: rs.mac === ROUTER_MAC ? 63 : 64,
       }));
       lab.clock.advance(1);
-      runAll(lab);
+      const toClient = runAll(lab)[pl.clientPort]!;
+      const got = toClient[toClient.length - 1];
+      if (got !== undefined && payload.length > 0) c.delta += tcpPayloadLen(got) - new TextEncoder().encode(payload).length;
     } else {
-      print(`~ ${rs.name} ${rs.addr} answers ${FLAG_NAME[flags] ?? 'a packet'} ${pl.vip}:${pl.vport} → ${CLIENT}:${c.cport} `
+      print(`~ ${rs.name} ${rs.addr} answers ${FLAG_NAME[flags] ?? 'a packet'} ${pl.vip}:${vport} → ${CLIENT}:${c.cport} `
         + `from the VIP straight to the client via router ${ROUTER} (not through the director)\n`);
       lab.clock.advance(1);
     }
     c.sseq += payload.length + (flags & (SYN | FIN) ? 1 : 0);
   };
+  return { c, fromClient, fromServer, alive: () => alive };
+}
 
+/**
+ * The scripted TCP conversation of one client connection (HTTP/1.0: the server closes first).
+ * `print` receives the remarks between trace events (server packets that bypass the director).
+ */
+function converse(lab: ExplainLab, i: number, print: (s: string) => void): void {
+  const pl = lab.plan;
+  const { c, fromClient, fromServer } = session(lab, 40000 + i, pl.vport, print);
   fromClient(SYN);
   fromServer(SYN | ACK);
   fromClient(ACK);
-  fromClient(PSH | ACK, request);
+  fromClient(PSH | ACK, `GET / HTTP/1.0\r\nHost: ${pl.vip}\r\n\r\n`);
   const body = `hello from ${c.rs?.name ?? 'rs'}\n`;
   fromServer(PSH | ACK, `HTTP/1.0 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   fromServer(FIN | ACK);
   fromClient(FIN | ACK);
   fromServer(ACK);
+}
+
+/**
+ * One passive-mode FTP download (NAT, --ftp): the control connection (greeting, PASV, the 227 reply
+ * naming the real server's own address and port 50000 + i), the client's data connection to that
+ * port of the VIP, RETR, the file, QUIT.
+ */
+function converseFtp(lab: ExplainLab, i: number, print: (s: string) => void): void {
+  const ctl = session(lab, 40000 + i, 21, print);
+  ctl.fromClient(SYN);
+  ctl.fromServer(SYN | ACK);
+  ctl.fromClient(ACK);
+  const rs = ctl.c.rs;
+  if (rs === undefined || !ctl.alive()) return;
+  ctl.fromServer(PSH | ACK, `220 ${rs.name} FTP server ready.\r\n`);
+  ctl.fromClient(PSH | ACK, 'PASV\r\n');
+  const dport = 50000 + i;
+  ctl.fromServer(PSH | ACK, `227 Entering Passive Mode (${rs.addr.replace(/\./g, ',')},${dport >> 8},${dport & 255}).\r\n`);
+  print(`~ the client opens the data connection to the address and port of the reply it got: ${lab.plan.vip}:${dport}`);
+  const data = session(lab, 41000 + i, dport, print, { rs, port: dport });
+  data.fromClient(SYN);
+  data.fromServer(SYN | ACK);
+  data.fromClient(ACK);
+  ctl.fromClient(PSH | ACK, 'RETR hello.txt\r\n');
+  ctl.fromServer(PSH | ACK, '150 Opening data connection.\r\n');
+  data.fromServer(PSH | ACK, `hello from ${rs.name}\n`);
+  data.fromServer(FIN | ACK);
+  data.fromClient(FIN | ACK);
+  data.fromServer(ACK);
+  ctl.fromServer(PSH | ACK, '226 Transfer complete.\r\n');
+  ctl.fromClient(ACK);
+  ctl.fromClient(PSH | ACK, 'QUIT\r\n');
+  ctl.fromServer(PSH | ACK, '221 Goodbye.\r\n');
+  ctl.fromServer(FIN | ACK);
+  ctl.fromClient(FIN | ACK);
+  ctl.fromServer(ACK);
 }
 
 /** Replays the IPv4 frames of a capture as client traffic on the client-facing port. */
@@ -392,7 +461,7 @@ function replay(lab: ExplainLab, path: string): number {
 
 /** Runs an explain session and returns its output (used by explainMain and the tests). */
 export async function runExplain(o: ExplainOptions, write: (s: string) => void): Promise<void> {
-  const lab = await buildExplainLab(o.mode, o.sched, o.tunType, o.proxyProtocol);
+  const lab = await buildExplainLab(o.mode, o.sched, o.tunType, o.proxyProtocol, o.ftp === true);
   const pl = lab.plan;
   const tracer = new StepTracer({ filter: '' });
   if (o.json) {
@@ -418,8 +487,10 @@ export async function runExplain(o: ExplainOptions, write: (s: string) => void):
       text(`(replayed ${n} IPv4 frames of ${o.pcap} as client traffic)\n\n`);
     } else {
       for (let i = 0; i < o.packets; i++) {
-        text(`── connection ${i + 1}: ${CLIENT}:${40000 + i} → ${pl.vip}:${pl.vport} ──\n\n`);
-        converse(lab, i, remark);
+        text(o.ftp
+          ? `── FTP download ${i + 1}: control connection ${CLIENT}:${40000 + i} → ${pl.vip}:21, data connection ${CLIENT}:${41000 + i} → ${pl.vip}:${50000 + i} ──\n\n`
+          : `── connection ${i + 1}: ${CLIENT}:${40000 + i} → ${pl.vip}:${pl.vport} ──\n\n`);
+        if (o.ftp) converseFtp(lab, i, remark); else converse(lab, i, remark);
         if (!o.json) write('\n');
       }
     }
@@ -441,7 +512,7 @@ export async function runExplain(o: ExplainOptions, write: (s: string) => void):
   }
 }
 
-export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
+export const EXPLAIN_USAGE = 'usage: uvs explain --mode nat|dr|tun|fullnat [--tun-type ipip|gue|gre] [--proxy-protocol v1|v2] [--ftp] [--sched NAME] [--packets N] [--pcap FILE] [--json]\n';
 
 /** Parses argv; returns options or an error message. */
 export function parseExplainArgs(argv: string[]): ExplainOptions | { error: string } | { help: true } {
@@ -454,6 +525,7 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
     switch (name) {
       case '-h': case '--help': return { help: true };
       case '--json': o.json = true; break;
+      case '--ftp': o.ftp = true; break;
       case '--mode': case '-m': {
         const v = value();
         if (!v || !EXPLAIN_MODES.includes(v as ExplainMode)) return { error: `--mode must be one of ${EXPLAIN_MODES.join(', ')}${v ? ` (got "${v}")` : ''}` };
@@ -497,6 +569,9 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | { error: stri
   }
   if (o.tunType !== undefined && o.tunType !== 'ipip' && o.mode !== 'tun') return { error: '--tun-type goes with --mode tun' };
   if (o.proxyProtocol !== undefined && o.mode !== 'nat' && o.mode !== 'fullnat') return { error: '--proxy-protocol goes with --mode nat or fullnat (DR/TUN replies bypass the director)' };
+  if (o.ftp && (o.mode !== 'nat' || o.proxyProtocol !== undefined || o.pcap !== undefined)) {
+    return { error: '--ftp goes with --mode nat (the FTP helper; DR/TUN FTP needs only persistence), without --proxy-protocol or --pcap' };
+  }
   return o;
 }
 

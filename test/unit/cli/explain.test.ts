@@ -49,6 +49,27 @@ describe('uvs explain', () => {
     expect(bad.err).toContain('--proxy-protocol goes with --mode nat or fullnat');
   });
 
+  it('nat --ftp: a passive-mode download — the 227 reply rewritten to the VIP, the expected data connection, the moved sequence numbers', async () => {
+    const { rc, out, err } = await explain('--mode', 'nat', '--ftp', '--packets', '1');
+    expect(err).toBe('');
+    expect(rc).toBe(0);
+    expect(out).toContain('$ uvsadm -A -t 192.168.10.110:21 -s wrr\n');
+    expect(out).toContain('$ uvsadm -a -t 192.168.10.110:21 -r 10.0.0.17:21 -m -w 3\n');
+    expect(out).toMatch(/track {5}FTP helper bound \(NAT, port 21\)/);
+    // "10,0,0,17" became "192,168,10,110": 5 bytes more.
+    expect(out).toMatch(/ftp {7}227 reply: the passive address rewritten to 192\.168\.10\.110 port 50000 \(\+5 bytes: later server seqs move\); data conn #1 192\.168\.10\.6:\* → 192\.168\.10\.110:50000 ⇒ 10\.0\.0\.17:50000 \(LISTEN, controlled by conn #0\)/);
+    expect(out).toMatch(/TCP \[P\.\] seq 5028 ack 1007 win \d+ len 52 ttl 63/); // 47 bytes in, 52 out
+    expect(out).toMatch(/client port 41000 filled in, state LISTEN/);
+    expect(out).toMatch(/ftp {7}ack \(and SACK\) − 5 back into the server's numbers/);
+    expect(out).toMatch(/ftp {7}seq \+ 5 /);
+    // Both connections end in TIME_WAIT; the data connection went to the control connection's server.
+    expect(out).toMatch(/TCP \d\d:\d\d {2}TIME_WAIT {3}192\.168\.10\.6:40000 +192\.168\.10\.110:21 +10\.0\.0\.17:21/);
+    expect(out).toMatch(/TCP \d\d:\d\d {2}TIME_WAIT {3}192\.168\.10\.6:41000 +192\.168\.10\.110:50000 +10\.0\.0\.17:50000/);
+    const bad = await explain('--mode', 'dr', '--ftp');
+    expect(bad.rc).toBe(64);
+    expect(bad.err).toContain('--ftp goes with --mode nat');
+  });
+
   it('tun --tun-type gue / gre: the rules as typed and each packet shown with its outer GUE (UDP ports) or GRE header', async () => {
     const gue = await explain('--mode', 'tun', '--tun-type', 'gue', '--packets', '1');
     expect(gue.rc).toBe(0);
