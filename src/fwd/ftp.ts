@@ -205,11 +205,16 @@ export class FtpHelper {
       this.rexSeq = new Int32Array(n);
       this.rexMode = new Uint8Array(n);
     }
-    this.mode[c] = M_ACTIVE;
+    this.reset(c);
+    conns.setAppFtp(c);
+  }
+
+  /** Conn c's state as at the start of a stream. */
+  private reset(c: number): void {
+    this.mode![c] = M_ACTIVE;
     this.delta![c] = 0;
     this.prev![c] = 0;
     this.rexMode![c] = M_ACTIVE;
-    conns.setAppFtp(c);
   }
 
   /** Bytes of the side tables (0 until the first FTP conn). */
@@ -245,12 +250,15 @@ export class FtpHelper {
     ftpLast.event = -1;
     ftpLast.ackMoved = 0;
     ftpLast.seqMoved = 0;
+    if (this.mode === null) return 0;
     const t = ctx.conns;
     const b = p.b;
     const l4 = p.l4;
     const doff = (b[l4 + 12]! >>> 4) << 2;
     if (doff < TCP_MIN_HLEN || doff > p.l4len) return 0;
-    if ((this.mode![c]! & M_SEQ) !== 0) this.fixAck(p, c);
+    // A new SYN on the tuple (a conn reused with conn_reuse_mode=0): a new stream, nothing moved yet.
+    if ((p.tcpFlags & (TCP_SYN | TCP_ACKF)) === TCP_SYN) this.reset(c);
+    if ((this.mode[c]! & M_SEQ) !== 0) this.fixAck(p, c);
     const data = l4 + doff;
     const limit = l4 + p.l4len;
     // (An IP fragment's text may be cut: left alone, as anything without data.)
@@ -298,6 +306,7 @@ export class FtpHelper {
     ftpLast.ackMoved = 0;
     ftpLast.seqMoved = 0;
     ftpLast.rewritten = false;
+    if (this.mode === null) return 0;
     const t = ctx.conns;
     const b = p.b;
     const l4 = p.l4;

@@ -765,7 +765,7 @@ export class Director implements FwdContext {
         this.syncRecordsSent += this.syncMaster.ppSent(c, now); // the backup must know the header went out
         if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the PROXY header went out)');
       }
-    } else if ((cf & FTP_APP_MASK) === FTP_APP_BITS && proto === IPPROTO_TCP && p.l4 >= 0) {
+    } else if ((cf & FTP_APP_MASK) === FTP_APP_BITS && dest.fwd === FWD_MASQ && proto === IPPROTO_TCP && p.l4 >= 0) {
       // The FTP helper (fwd/ftp.ts): PASV/EPSV replies rewritten to the VIP, data conns expected.
       const r = dir === DIR_IN ? this.ftp.inbound(p, c, dest, this, now) : this.ftp.outbound(p, c, dest, this, now);
       if (tr) this.traceFtp(p, c, dir, r);

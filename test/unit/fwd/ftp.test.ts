@@ -182,6 +182,18 @@ describe('FTP helper (NAT)', () => {
     expect(tcpFields(later.frame).seq).toBe((s.seq + 6) >>> 0);
   });
 
+  it('a new SYN on the control conn\'s tuple (a reused conn) starts a new stream: nothing moved any more', () => {
+    const { command, reply, client, server } = setup();
+    command('PASV\r\n');
+    reply('227 Entering Passive Mode (10,0,0,7,195,80).\r\n');
+    expect(client(SYN, 7_000, 0).toServer).toHaveLength(1);
+    const sa = server(SYNACK, 9_000, 7_001).toClient;
+    expect(sa).toHaveLength(1);
+    expect(tcpFields(sa[0]!.frame).seq).toBe(9_000);
+    const a = client(ACK, 7_001, 9_001).toServer;
+    expect(tcpFields(a[0]!.frame).ack).toBe(9_001);
+  });
+
   it('two PASV rounds add up; a reply without a PASV before it is left alone', () => {
     const { command, reply, s } = setup();
     expect(text(parse(reply('227 Entering Passive Mode (10,0,0,7,1,2).\r\n').frame).payload)).toContain('(10,0,0,7,1,2)');
