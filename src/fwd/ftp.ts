@@ -217,6 +217,27 @@ export class FtpHelper {
     this.rexMode![c] = M_ACTIVE;
   }
 
+  /**
+   * Connection sync (master): conn c's out_seq into a record's IPVS_OPT_SEQ_DATA fields (hasSeq 0
+   * while no rewrite changed its stream's length).
+   */
+  fillSync(c: number, r: { hasSeq: number; seqInit: number; seqDelta: number; seqPrev: number }): void {
+    if (this.mode === null || (this.mode[c]! & M_SEQ) === 0) { r.hasSeq = 0; return; }
+    r.hasSeq = 1;
+    r.seqInit = this.init![c]!;
+    r.seqDelta = this.delta![c]!;
+    r.seqPrev = this.prev![c]!;
+  }
+
+  /** Connection sync (backup): the master's out_seq for conn c, which the helper is bound to. */
+  applySync(c: number, init: number, delta: number, prev: number): void {
+    if (this.mode === null) return;
+    this.init![c] = init;
+    this.delta![c] = delta;
+    this.prev![c] = prev;
+    this.mode[c] = this.mode[c]! | M_SEQ;
+  }
+
   /** Bytes of the side tables (0 until the first FTP conn). */
   memoryBytes(): number {
     return this.mode === null ? 0 : this.mode.length * 18;

@@ -762,7 +762,7 @@ export class Director implements FwdContext {
       if (tr) this.tracePp(p, c, r);
       if (r !== 0) { this.dropPkt(p, r); return; }
       if (ppLastAction === PP_INSERTED && this.syncMaster !== null) {
-        this.syncRecordsSent += this.syncMaster.ppSent(c, now); // the backup must know the header went out
+        this.syncRecordsSent += this.syncMaster.sendNow(c, now); // the backup must know the header went out
         if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the PROXY header went out)');
       }
     } else if ((cf & FTP_APP_MASK) === FTP_APP_BITS && dest.fwd === FWD_MASQ && proto === IPPROTO_TCP && p.l4 >= 0) {
@@ -770,6 +770,10 @@ export class Director implements FwdContext {
       const r = dir === DIR_IN ? this.ftp.inbound(p, c, dest, this, now) : this.ftp.outbound(p, c, dest, this, now);
       if (tr) this.traceFtp(p, c, dir, r);
       if (r !== 0) { this.dropPkt(p, r); return; }
+      if (ftpLast.rewritten && ftpLast.diff !== 0 && this.syncMaster !== null) {
+        this.syncRecordsSent += this.syncMaster.sendNow(c, now); // a backup must move the seqs by as much
+        if (tr) this.tracer.step(p, 'sync', 'sent to the backup (the stream\'s length changed)');
+      }
     } else if (dest.fwd === FWD_FULLNAT && proto === IPPROTO_TCP && p.l4 >= 0) {
       // TOA (fwd/toa.ts): the client's address in a TCP option of the first segments.
       const r = dir === DIR_IN ? toaInbound(p, c, this) : toaOutbound(p, c, this);
@@ -1944,7 +1948,7 @@ export class Director implements FwdContext {
     if (r.error !== '') return r;
     const now = this.clock.now();
     for (let i = 0; i < r.records; i++) {
-      applySyncRecord(this.conns, this.config, this.timeouts, this.syncRecs[i]!, this.sysctl.syncThreshold, now, this.syncApplied);
+      applySyncRecord(this.conns, this.config, this.timeouts, this.syncRecs[i]!, this.sysctl.syncThreshold, now, this.syncApplied, this.ftp);
     }
     return r;
   }
@@ -1956,6 +1960,7 @@ export class Director implements FwdContext {
    */
   setSyncMaster(m: SyncMaster | null): void {
     this.syncMaster = m;
+    if (m !== null) m.ftp = this.ftp;
     this.conns.onRearm = m === null ? null : (t, now) => { this.syncRecordsSent += m.connPacket(t, now); };
   }
 

@@ -17,7 +17,8 @@
  * needs uvs's local-address option, and that address configured on the backup's service.
  */
 import type { ConnTable } from '../conn/conn-table.js';
-import { CF_PP_SENT, CF_PP_V1, CF_PP_V2 } from '../conn/conn-table.js';
+import { CF_PP_SENT, CF_PP_V1, CF_PP_V2, FTP_APP_BITS, FTP_APP_MASK } from '../conn/conn-table.js';
+import type { FtpHelper } from '../fwd/ftp.js';
 import type { Timeouts } from '../conn/timeouts.js';
 import type { Config } from '../model/config.js';
 import type { Dest } from '../model/dest.js';
@@ -50,12 +51,24 @@ function findService(config: Config, r: SyncRecord): Service | undefined {
 function findDest(svc: Service, r: SyncRecord): Dest | undefined {
   let port = r.dport;
   if (r.fwmark !== 0 && (r.flags & KF_FWD_MASK) !== FWD_MASQ) port = 0;
-  return svc.findDest(r.daddr, port) ?? svc.findDest(r.daddr, port ^ r.dport);
+  const d = svc.findDest(r.daddr, port) ?? svc.findDest(r.daddr, port ^ r.dport);
+  if (d !== undefined || svc.port !== FTP_PORT || svc.fwmark !== 0) return d;
+  // An FTP data conn (port 20 or the passive port, the port-21 service's by ip_vs_service_find):
+  // the dest of its control conn, the real server with that address.
+  return svc.dests.find((x) => x.addr === r.daddr >>> 0);
+}
+
+/** The FTP control port (K FTPPORT). */
+const FTP_PORT = 21;
+
+/** The master's FTP sequence delta (IPVS_OPT_SEQ_DATA) for conn c, when the helper is bound to it. */
+function applyFtp(conns: ConnTable, c: number, r: SyncRecord, ftp: FtpHelper | null): void {
+  if (ftp !== null && r.hasSeq !== 0 && (conns.flags(c) & FTP_APP_MASK) === FTP_APP_BITS) ftp.applySync(c, r.seqInit, r.seqDelta, r.seqPrev);
 }
 
 /** Applies one record at `now`; `threshold` is sync_threshold's first number. */
 export function applySyncRecord(conns: ConnTable, config: Config, timeouts: Timeouts, r: SyncRecord, threshold: number,
-  now: number, st: SyncApplyStats): void {
+  now: number, st: SyncApplyStats, ftp: FtpHelper | null = null): void {
   const template = (r.flags & KF_TEMPLATE) !== 0;
   let timeoutMs: number;
   if (r.timeout !== 0) timeoutMs = Math.min(r.timeout, 0x7fffffff / 1000) * 1000;
@@ -72,6 +85,7 @@ export function applySyncRecord(conns: ConnTable, config: Config, timeouts: Time
   if (c >= 0) {
     conns.applySync(c, r.state, inactive, timeoutMs, threshold, now);
     if (!template) applyPp(conns, c, r);
+    if (!template) applyFtp(conns, c, r, ftp);
     st.updated++;
     return;
   }
@@ -96,7 +110,12 @@ export function applySyncRecord(conns: ConnTable, config: Config, timeouts: Time
   if (c < 0) { st.tableFull++; return; }
   // bind() counted it INACTIVE; the master's bit decides (K ip_vs_bind_dest for SYNC conns).
   conns.applySync(c, r.state, inactive, timeoutMs, threshold, now);
-  if (!template) applyPp(conns, c, r);
+  if (!template) {
+    applyPp(conns, c, r);
+    // K ip_vs_conn_new → ip_vs_bind_app: a NAT conn to an FTP port gets the helper on the backup too.
+    if (ftp !== null && r.proto === IPPROTO_TCP && dest.fwd === FWD_MASQ && r.pp === 0 && ftp.bindsTo(r.vport)) ftp.bind(conns, c);
+    applyFtp(conns, c, r, ftp);
+  }
   st.created++;
 }
 

@@ -18,7 +18,8 @@
  * Allocation: one copy per full message, nothing per packet.
  */
 import type { ConnTable } from '../conn/conn-table.js';
-import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_PP_SENT, CF_PP_V1, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE } from '../conn/conn-table.js';
+import { CF_FWD_MASK, CF_INACTIVE, CF_NOOUTPUT, CF_ONE_PACKET, CF_PP_SENT, CF_PP_V1, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE, FTP_APP_BITS, FTP_APP_MASK } from '../conn/conn-table.js';
+import type { FtpHelper } from '../fwd/ftp.js';
 import {
   TCP_S_CLOSE, TCP_S_CLOSE_WAIT, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT,
 } from '../conn/tcp-state.js';
@@ -52,6 +53,9 @@ export class SyncMaster {
   messages = 0;
   queueDrops = 0;
   private readonly rec = emptyRecord();
+
+  /** The director's FTP helper (its conns' sequence deltas travel in IPVS_OPT_SEQ_DATA); set by Director.setSyncMaster. */
+  ftp: FtpHelper | null = null;
 
   constructor(private readonly conns: ConnTable, private readonly config: Config, private readonly sysctl: Sysctls,
     readonly opts: SyncMasterOptions) {
@@ -127,11 +131,12 @@ export class SyncMaster {
   }
 
   /**
-   * A `--proxy-protocol` conn just sent its header: its record goes out now (not at the next
-   * sync_threshold packet), so a backup that takes over does not put a second header into the
-   * stream. Returns the records written (0 or 1).
+   * Conn c's stream just changed in a way a backup must know before it takes over — a
+   * `--proxy-protocol` conn sent its header (the backup must not put a second one in), the FTP
+   * helper lengthened a reply (the backup must move the seqs by as much): its record goes out now,
+   * not at the next sync_threshold packet. Returns the records written (0 or 1).
    */
-  ppSent(c: number, now: number): number {
+  sendNow(c: number, now: number): number {
     if (this.sysctl.syncPersistMode !== 0 && this.inPersistence(c)) return 0;
     this.conns.setSyncedState(c, this.conns.state(c));
     this.write(c, now);
@@ -161,6 +166,8 @@ export class SyncMaster {
     r.pp = (f & CF_PP_V2) !== 0 ? 2 : (f & CF_PP_V1) !== 0 ? 1 : 0;
     r.ppSent = (f & CF_PP_SENT) !== 0 ? 1 : 0;
     r.ppSeq = r.ppSent ? conns.ppSeq(c) >>> 0 : 0;
+    r.hasSeq = 0;
+    if (this.ftp !== null && (f & FTP_APP_MASK) === FTP_APP_BITS) this.ftp.fillSync(c, r);
     r.fwmark = this.config.svcById[conns.svcId(c)]?.fwmark ?? 0;
     r.timeout = Math.floor(conns.timeout(c) / 1000);
     if (!this.writer.add(r, now)) {

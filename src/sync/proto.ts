@@ -34,6 +34,8 @@ export const KF_HASHED = 0x0040;
 export const KF_NOOUTPUT = 0x0080;
 export const KF_INACTIVE = 0x0100;
 export const KF_SEQ_MASK = 0x0600;
+/** K IP_VS_CONN_F_OUT_SEQ: the conn's out_seq is in use. */
+export const KF_OUT_SEQ = 0x0200;
 export const KF_NO_CPORT = 0x0800;
 export const KF_TEMPLATE = 0x1000;
 export const KF_ONE_PACKET = 0x2000;
@@ -79,12 +81,20 @@ export interface SyncRecord {
   pp: number;
   ppSent: number;
   ppSeq: number;
+  /**
+   * K out_seq {init_seq, delta, previous_delta} of a conn whose server → client stream the FTP
+   * helper lengthened (IPVS_OPT_SEQ_DATA; `hasSeq` 0: none). in_seq is never used (always 0).
+   */
+  hasSeq: number;
+  seqInit: number;
+  seqDelta: number;
+  seqPrev: number;
 }
 
 export function emptyRecord(): SyncRecord {
   return {
     proto: 0, flags: 0, state: 0, caddr: 0, cport: 0, vaddr: 0, vport: 0, daddr: 0, dport: 0, fwmark: 0, timeout: 0, laddr: 0, lport: 0,
-    pp: 0, ppSent: 0, ppSeq: 0,
+    pp: 0, ppSent: 0, ppSeq: 0, hasSeq: 0, seqInit: 0, seqDelta: 0, seqPrev: 0,
   };
 }
 
@@ -135,14 +145,15 @@ export class SyncWriter {
       dv.setUint16(o + 22, r.state);
       this.head += V0_RECORD;
     } else {
-      const len = V1_RECORD + (r.laddr !== 0 ? 8 : 0) + (r.pp !== 0 ? 8 : 0);
+      const seqLen = r.hasSeq !== 0 ? 26 : 0;
+      const len = V1_RECORD + seqLen + (r.laddr !== 0 ? 8 : 0) + (r.pp !== 0 ? 8 : 0);
       const pad = (4 - (this.head & 3)) & 3;
       if (this.head + pad + len > this.maxlen) return false;
       const o = this.head + pad;
       dv.setUint8(o, 0);
       dv.setUint8(o + 1, r.proto);
       dv.setUint16(o + 2, len & 0x0fff);
-      dv.setUint32(o + 4, (r.flags & ~KF_HASHED & ~KF_SEQ_MASK) >>> 0);
+      dv.setUint32(o + 4, ((r.flags & ~KF_HASHED & ~KF_SEQ_MASK) | (r.hasSeq !== 0 ? KF_OUT_SEQ : 0)) >>> 0);
       dv.setUint16(o + 8, r.state);
       dv.setUint16(o + 10, r.cport);
       dv.setUint16(o + 12, r.vport);
@@ -152,14 +163,25 @@ export class SyncWriter {
       dv.setUint32(o + 24, r.caddr >>> 0);
       dv.setUint32(o + 28, r.vaddr >>> 0);
       dv.setUint32(o + 32, r.daddr >>> 0);
+      if (seqLen !== 0) {
+        // K IPVS_OPT_SEQ_DATA: in_seq (unused: zeros) then out_seq, network order.
+        const q = o + V1_RECORD;
+        dv.setUint8(q, OPT_SEQ_DATA);
+        dv.setUint8(q + 1, 24);
+        for (let k = 2; k < 14; k++) dv.setUint8(q + k, 0);
+        dv.setUint32(q + 14, r.seqInit >>> 0);
+        dv.setUint32(q + 18, r.seqDelta >>> 0);
+        dv.setUint32(q + 22, r.seqPrev >>> 0);
+      }
       if (r.laddr !== 0) {
-        dv.setUint8(o + 36, OPT_UVS_LADDR);
-        dv.setUint8(o + 37, 6);
-        dv.setUint32(o + 38, r.laddr >>> 0);
-        dv.setUint16(o + 42, r.lport);
+        const q = o + V1_RECORD + seqLen;
+        dv.setUint8(q, OPT_UVS_LADDR);
+        dv.setUint8(q + 1, 6);
+        dv.setUint32(q + 2, r.laddr >>> 0);
+        dv.setUint16(q + 6, r.lport);
       }
       if (r.pp !== 0) {
-        const q = o + V1_RECORD + (r.laddr !== 0 ? 8 : 0);
+        const q = o + V1_RECORD + seqLen + (r.laddr !== 0 ? 8 : 0);
         dv.setUint8(q, OPT_UVS_PP);
         dv.setUint8(q + 1, 6);
         dv.setUint8(q + 2, r.pp);
@@ -247,7 +269,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
       if (vs >> 12 !== 0) { res.error = `dropping message: unknown record version ${vs >> 12}`; return res; }
       const type = dv.getUint8(p);
       let skip = false;
-      let laddr = 0, lport = 0, pp = 0, ppSent = 0, ppSeq = 0;
+      let laddr = 0, lport = 0, pp = 0, ppSent = 0, ppSeq = 0, hasSeq = 0, seqInit = 0, seqDelta = 0, seqPrev = 0;
       if (type & 1) {
         skip = true; // IPv6: uvs is IPv4 only (K skips IPv6 silently without CONFIG_IP_VS_IPV6)
         if (p + 72 > recEnd) { res.error = 'dropping message: short IPv6 record'; return res; }
@@ -266,11 +288,17 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
           if (l === 0 || q + l > recEnd) { res.error = 'dropping message: bad option length'; return res; }
           const base = t & ~OPT_F_PARAM;
           if (base === OPT_SEQ_DATA || base === OPT_PE_DATA || base === OPT_PE_NAME) {
-            // Sequence adjustment (uvs never rewrites payloads) and persistence-engine data
-            // (uvs has no SIP engine): checked like the kernel, not used.
+            // Sequence adjustment (the FTP helper's out_seq; in_seq is never used) and
+            // persistence-engine data (uvs has no SIP engine: checked like the kernel, not used).
             if (seen & (1 << base)) { res.error = 'dropping message: option found twice'; return res; }
             seen |= 1 << base;
             if (base === OPT_SEQ_DATA && l !== 24) { res.error = 'dropping message: bogus sequence option length'; return res; }
+            if (base === OPT_SEQ_DATA) {
+              hasSeq = 1;
+              seqInit = dv.getUint32(q + 12) | 0;
+              seqDelta = dv.getUint32(q + 16) | 0;
+              seqPrev = dv.getUint32(q + 20) | 0;
+            }
             if (base === OPT_PE_NAME && l > 16) { res.error = 'dropping message: bogus PE name length'; return res; }
             if (base === OPT_PE_DATA) skip = true; // K: no such PE engine ⇒ record skipped
           } else if (t === OPT_UVS_LADDR && l === 6) {
@@ -299,6 +327,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
           r.fwmark = dv.getUint32(p + 16); r.timeout = dv.getUint32(p + 20);
           r.caddr = dv.getUint32(p + 24); r.vaddr = dv.getUint32(p + 28); r.daddr = dv.getUint32(p + 32);
           r.laddr = laddr; r.lport = lport; r.pp = pp; r.ppSent = ppSent; r.ppSeq = ppSeq;
+          r.hasSeq = hasSeq; r.seqInit = seqInit; r.seqDelta = seqDelta; r.seqPrev = seqPrev;
           res.records++;
         }
       }
@@ -331,6 +360,7 @@ export function decodeSync(msg: Uint8Array, ownSyncid: number, out: SyncRecord[]
     r.cport = dv.getUint16(rp + 2); r.vport = dv.getUint16(rp + 4); r.dport = dv.getUint16(rp + 6);
     r.caddr = dv.getUint32(rp + 8); r.vaddr = dv.getUint32(rp + 12); r.daddr = dv.getUint32(rp + 16);
     r.fwmark = 0; r.timeout = 0; r.laddr = 0; r.lport = 0; r.pp = 0; r.ppSent = 0; r.ppSeq = 0;
+    r.hasSeq = 0; r.seqInit = 0; r.seqDelta = 0; r.seqPrev = 0;
     res.records++;
   }
   return res;

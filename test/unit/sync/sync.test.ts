@@ -378,6 +378,68 @@ describe('the backup: the master\'s conns in its table, forwarded after a takeov
     expect(new DataView(back[0]!.frame.buffer, back[0]!.frame.byteOffset).getUint32(14 + 20 + 8)).toBe(1001 + 18 + 4);
   });
 
+  it('FTP (NAT): a rewritten 227 reply sends the control conn\'s out_seq at once (IPVS_OPT_SEQ_DATA, as the kernel\'s); the backup binds the helper, moves seqs and acks, and takes the data conn too', () => {
+    const mk = (): Lab => {
+      const l = memLab();
+      const svc = tcpSvc(VIP, 21);
+      l.cmd({ cmd: 'add-service', svc, opts: svcOpts('rr') });
+      l.cmd({ cmd: 'add-server', svc, dest: { addr: RS1, port: 21 }, opts: destOpts(FWD_MASQ) });
+      return l;
+    };
+    const master = mk();
+    const backup = mk();
+    backup.d.setSyncBackup(0);
+    const m = withMaster(master);
+    const cli = (l: Lab, flags: number, seq: number, ack: number, payload = '', sport = 40009, dport = 21) => {
+      l.p0.inject(build({ srcMac: CLIENT_MAC, dstMac: DIR0_MAC, saddr: CIP, daddr: VIP, sport, dport, flags, seq, ack, payload }));
+      l.run();
+      l.p0.takeSent();
+      return l.p1.takeSent();
+    };
+    const srv = (l: Lab, flags: number, seq: number, ack: number, payload = '', sport = 21, dport = 40009) => {
+      l.p1.inject(build({ srcMac: RS1_MAC, dstMac: DIR1_MAC, saddr: RS1, daddr: CIP, sport, dport, flags, seq, ack, payload }));
+      l.run();
+      l.p1.takeSent();
+      return l.p0.takeSent();
+    };
+    const u32 = (f: Uint8Array, at: number) => new DataView(f.buffer, f.byteOffset).getUint32(14 + 20 + at);
+    cli(master, SYN, 1000, 0);
+    srv(master, SYN | ACK, 5000, 1001);
+    cli(master, ACK, 1001, 5001);
+    cli(master, 0x18, 1001, 5001, 'PASV\r\n');
+    drain(master, m);
+    const reply = '227 Entering Passive Mode (10,0,0,7,195,80).\r\n';
+    srv(master, 0x18, 5001, 1007, reply);
+    const msgs = m.due(master.clock.now(), true);
+    const recs: SyncRecord[] = [];
+    for (const msg of msgs) {
+      expect(decodeSync(msg, 0, recs).error).toBe('');
+      expect(backup.d.applySyncMessage(msg).error).toBe('');
+    }
+    expect(recs).toHaveLength(1);
+    // out_seq: init_seq = the rewritten reply's seq, delta 6 ("10,0,0,7" → "192,168,10,110"), previous 0.
+    expect(recs[0]).toMatchObject({ cport: 40009, vport: 21, hasSeq: 1, seqInit: 5001, seqDelta: 6, seqPrev: 0 });
+    expect(recs[0]!.flags & 0x0200).toBe(0x0200); // IP_VS_CONN_F_OUT_SEQ
+    // On the wire: type 1, length 24, in_seq zeros, out_seq {5001, 6, 0}, right after the 36 bytes.
+    expect(hex(msgs[0]!.subarray(8 + 36, 8 + 36 + 26))).toBe('0118' + '00'.repeat(12) + '00001389' + '00000006' + '00000000');
+    // Takeover: the backup moves the server's next seq by 6 and the client's ack back by 6.
+    const next = srv(backup, 0x18, 5001 + reply.length, 1007, '150 ok\r\n');
+    expect(next).toHaveLength(1);
+    expect(u32(next[0]!.frame, 4)).toBe(5001 + reply.length + 6);
+    const ack = cli(backup, ACK, 1007, 5001 + reply.length + 6 + 8);
+    expect(u32(ack[0]!.frame, 8)).toBe(5001 + reply.length + 8);
+    // The data conn, once established on the master, is synced too and the backup finds its dest
+    // (the control conn's server: the port-21 service has no dest on port 50000).
+    cli(master, SYN, 1, 0, '', 41000, 50000);
+    srv(master, SYN | ACK, 9, 2, '', 50000, 41000);
+    for (let i = 0; i < 3; i++) cli(master, ACK, 2, 10, '', 41000, 50000);
+    for (const msg of m.due(master.clock.now(), true)) expect(backup.d.applySyncMessage(msg).error).toBe('');
+    expect(backup.d.syncApplied.noDest).toBe(0);
+    const data = cli(backup, ACK, 2, 10, '', 41000, 50000);
+    expect(data).toHaveLength(1);
+    expect(parse(data[0]!.frame)).toMatchObject({ daddr: RS1, dport: 50000, sport: 41000 });
+  });
+
   it('backup_only=1 while the backup runs: TCP/UDP is left to the host, as the kernel leaves it', () => {
     const l = natLab();
     l.cmd({ cmd: 'set-sysctl', name: 'backup_only', value: '1' });
