@@ -243,6 +243,20 @@ export class FtpHelper {
     return this.mode === null ? 0 : this.mode.length * 18;
   }
 
+  /**
+   * Start of inbound/outbound: clears what the tracer reads; returns p's TCP header length, or 0
+   * when there is nothing to do (no FTP conn yet, a header length the segment cannot hold).
+   */
+  private begin(p: Packet): number {
+    ftpLast.event = -1;
+    ftpLast.ackMoved = 0;
+    ftpLast.seqMoved = 0;
+    ftpLast.rewritten = false;
+    if (this.mode === null) return 0;
+    const doff = (p.b[p.l4 + 12]! >>> 4) << 2;
+    return doff < TCP_MIN_HLEN || doff > p.l4len ? 0 : doff;
+  }
+
   /** The ack and SACK edges of a client → server segment moved back by the rewrites (K vs_fix_ack_seq). */
   private fixAck(p: Packet, c: number): void {
     const d = this.delta![c]!, pd = this.prev![c]!;
@@ -268,18 +282,14 @@ export class FtpHelper {
    * Returns 0 or a drop reason.
    */
   inbound(p: Packet, c: number, dest: Dest, ctx: FwdContext, now: number): number {
-    ftpLast.event = -1;
-    ftpLast.ackMoved = 0;
-    ftpLast.seqMoved = 0;
-    if (this.mode === null) return 0;
+    const doff = this.begin(p);
+    if (doff === 0) return 0;
     const t = ctx.conns;
     const b = p.b;
     const l4 = p.l4;
-    const doff = (b[l4 + 12]! >>> 4) << 2;
-    if (doff < TCP_MIN_HLEN || doff > p.l4len) return 0;
     // A new SYN on the tuple (a conn reused with conn_reuse_mode=0): a new stream, nothing moved yet.
     if ((p.tcpFlags & (TCP_SYN | TCP_ACKF)) === TCP_SYN) this.reset(c);
-    if ((this.mode[c]! & M_SEQ) !== 0) this.fixAck(p, c);
+    if ((this.mode![c]! & M_SEQ) !== 0) this.fixAck(p, c);
     const data = l4 + doff;
     const limit = l4 + p.l4len;
     // (An IP fragment's text may be cut: left alone, as anything without data.)
@@ -323,16 +333,11 @@ export class FtpHelper {
    * real server). Returns 0 or a drop reason.
    */
   outbound(p: Packet, c: number, dest: Dest, ctx: FwdContext, now: number): number {
-    ftpLast.event = -1;
-    ftpLast.ackMoved = 0;
-    ftpLast.seqMoved = 0;
-    ftpLast.rewritten = false;
-    if (this.mode === null) return 0;
+    const doff = this.begin(p);
+    if (doff === 0) return 0;
     const t = ctx.conns;
     const b = p.b;
     const l4 = p.l4;
-    const doff = (b[l4 + 12]! >>> 4) << 2;
-    if (doff < TCP_MIN_HLEN || doff > p.l4len) return 0;
     const m = this.mode!;
     const mc = m[c]!;
     const seq = rd32Bits(b, l4 + TCP_SEQ);
