@@ -349,12 +349,42 @@ export class ConnTable implements DueHandler {
    * is awaited (state SYN_RECV), then the delta cookie − server ISN.
    */
   private sp: Int32Array | null = null;
+  /** …and the ACK-storm guard's last server seq and ack (2 per conn) and its count of repeats. */
+  private spLast: Int32Array | null = null;
+  private spDup: Uint16Array | null = null;
 
   /** Marks conn idx (just created, its SYN sent) as SYN-proxied with cookie ISN `cookie`. */
   setSynproxy(idx: number, cookie: number): void {
-    if (this.sp === null) this.sp = new Int32Array(this.capacity);
+    if (this.sp === null) {
+      this.sp = new Int32Array(this.capacity);
+      this.spLast = new Int32Array(this.capacity * 2);
+      this.spDup = new Uint16Array(this.capacity);
+    }
     this.sp[idx] = cookie;
+    this.spLast![idx * 2] = 0;
+    this.spLast![idx * 2 + 1] = 0;
+    this.spDup![idx] = 0;
     this.setFlags(idx, this.flags(idx) | CF_SYNPROXY);
+  }
+
+  /**
+   * F1 syn_proxy_is_ack_storm, for a real server's segment with ACK of SYN-proxied conn idx (seq and
+   * ack as int32 bits, in the server's numbers): true when it repeats the previous one's seq and ack
+   * for the `thresh`th time in a row or more (it is dropped: the two ends disagree and would ping-pong).
+   */
+  spAckStorm(idx: number, seq: number, ack: number, thresh: number): boolean {
+    const last = this.spLast, dup = this.spDup;
+    if (last === null || dup === null) return false;
+    if (last[idx * 2] === seq && last[idx * 2 + 1] === ack) {
+      const n = dup[idx]! + 1;
+      if (n >= thresh) { dup[idx] = thresh; return true; }
+      dup[idx] = n;
+      return false;
+    }
+    last[idx * 2] = seq;
+    last[idx * 2 + 1] = ack;
+    dup[idx] = 0;
+    return false;
   }
 
   /** The cookie ISN (awaiting the SYN-ACK) or the delta (after it), int32 bits; valid with CF_SYNPROXY. */
@@ -430,7 +460,7 @@ export class ConnTable implements DueHandler {
   memoryBytes(): number {
     let n = 0;
     for (const a of [this.r32, this.slots, this.wheel.next, this.wheel.prev, this.wheel.head, this.wheel.slotMin]) n += a.byteLength;
-    return n + (this.seqs?.byteLength ?? 0) + (this.sp?.byteLength ?? 0);
+    return n + (this.seqs?.byteLength ?? 0) + (this.sp?.byteLength ?? 0) + (this.spLast?.byteLength ?? 0) + (this.spDup?.byteLength ?? 0);
   }
 
   /** Makes `dest` reachable by its id (bind() does this too). */

@@ -79,6 +79,7 @@ export const SYSCTL_DEFS: readonly SysctlDef[] = [
   { name: 'synproxy_defer', def: '0', range: [0, 1] },
   { name: 'synproxy_skb_store_thresh', def: '3', range: [1, 16] },
   { name: 'synproxy_syn_retry', def: '3', range: [0, 6] },
+  { name: 'synproxy_dup_ack_thresh', def: '10', range: [0, 65535] },
 ];
 
 const BY_NAME = new Map(SYSCTL_DEFS.map((d) => [d.name, d]));
@@ -143,6 +144,8 @@ export class Sysctls {
   synproxySkbStoreThresh = 3;
   /** F1: times the SYN to the real server is sent again. */
   synproxySynRetry = 3;
+  /** F1: the real server's identical ACKs (same seq and ack) after which more are dropped (0: off). */
+  synproxyDupAckThresh = 10;
   syncPeriod = 50;
   readonly lblcExpiration: Expiration = { ms: 86400_000 };
   readonly lblcrExpiration: Expiration = { ms: 86400_000 };
@@ -220,7 +223,7 @@ type IntField = 'amemthresh' | 'amDroprate' | 'dropEntry' | 'dropPacket' | 'secu
   'expireQuiescentTemplate' | 'natIcmpSend' | 'pmtuDisc' | 'connReuseMode' | 'scheduleIcmp' | 'runEstimation' |
   'syncVersion' | 'syncPersistMode' | 'backupOnly' | 'fullnatMssAdjustEntry' | 'fullnatToaEntry' |
   'fullnatUoaMaxTrail' | 'fullnatUoaMode' | 'synproxyInitMss' | 'synproxySack' | 'synproxySynackTtl' | 'synproxyDefer' |
-  'synproxySkbStoreThresh' | 'synproxySynRetry';
+  'synproxySkbStoreThresh' | 'synproxySynRetry' | 'synproxyDupAckThresh';
 
 /** Sysctl name → the Sysctls field that holds it (the integer ones). */
 const FIELD: Readonly<Record<string, IntField>> = {
@@ -233,6 +236,7 @@ const FIELD: Readonly<Record<string, IntField>> = {
   fullnat_uoa_max_trail: 'fullnatUoaMaxTrail', fullnat_uoa_mode: 'fullnatUoaMode',
   synproxy_init_mss: 'synproxyInitMss', synproxy_sack: 'synproxySack', synproxy_synack_ttl: 'synproxySynackTtl',
   synproxy_defer: 'synproxyDefer', synproxy_skb_store_thresh: 'synproxySkbStoreThresh', synproxy_syn_retry: 'synproxySynRetry',
+  synproxy_dup_ack_thresh: 'synproxyDupAckThresh',
 };
 
 /** `sysctl net.ipv4.vs` output: one `net.ipv4.vs.NAME = VALUE` line each. */

@@ -42,7 +42,7 @@ import {
   DropCounters, DROP_REASONS, D_ARP_QUEUE_FULL, D_ARP_UNRESOLVED, D_CONN_FULL, D_DEST_UNAVAIL,
   D_FRAG_NEEDED, D_FRAG_NO_CONN, D_ICMP_NO_CONN, D_LADDR_EXHAUSTED, D_MALFORMED_ARP, D_NO_DEST, D_NO_LADDR,
   D_NO_ROUTE, D_NON_SYN, D_GSO, D_NOT_FOR_US, D_TOO_BIG, D_ECHO_FRAG, D_DEFENCE, D_NAT_NO_CONN, D_TTL, D_TX_FAILED, D_NO_SVC_PORT,
-  D_ICMP_CSUM, D_SP_ABORTED, D_SP_BAD_ACK, D_SP_NOT_ACK, D_SP_NULL_ACK, D_SP_QUEUE_FULL,
+  D_ICMP_CSUM, D_SP_ABORTED, D_SP_ACK_STORM, D_SP_BAD_ACK, D_SP_NOT_ACK, D_SP_NULL_ACK, D_SP_QUEUE_FULL,
 } from './drops.js';
 import { SP_DATA_SACK, SP_MSSTAB, SynCookies, cookieData, spEmbeddedBack, spInbound, spOutbound, synackInPlace, writeRsSyn } from '../fwd/synproxy.js';
 import type { Clock } from './clock.js';
@@ -56,7 +56,7 @@ import { fragmentCount, fragmentPayload, writeFragment } from '../wire/fragment.
 import { FRAG_TIMEOUT_MS, FragTable } from '../conn/frag-table.js';
 import { checksum, setIpv4Checksum } from '../wire/checksum.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACKF, TCP_FIN, TCP_RST, TCP_SYN, tcpOption,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, TCP_ACK, TCP_ACKF, TCP_FIN, TCP_RST, TCP_SEQ, TCP_SYN, tcpOption,
   icmpIsError,
 } from '../wire/l4.js';
 import { echoToReply, writeIcmpError } from '../wire/icmp.js';
@@ -708,6 +708,14 @@ export class Director implements FwdContext {
     // SYN proxy: awaiting the real server's SYN-ACK, the client's segments are held (fwd/synproxy.ts).
     if ((cf & CF_SYNPROXY) !== 0 && p.l4 >= 0 && proto === IPPROTO_TCP && !this.spSending && conns.state(c) === TCP_S_SYN_RECV &&
       this.synproxyWaiting(p, c, dir, dest.fwd, now, tr)) return;
+    // F1 syn_proxy_is_ack_storm: the real server repeating one ACK (same seq and ack) over and over.
+    if ((cf & CF_SYNPROXY) !== 0 && dir !== DIR_IN && p.l4 >= 0 && proto === IPPROTO_TCP && (p.tcpFlags & TCP_ACKF) !== 0 &&
+      this.sysctl.synproxyDupAckThresh !== 0 &&
+      conns.spAckStorm(c, rd32Bits(b, p.l4 + TCP_SEQ), rd32Bits(b, p.l4 + TCP_ACK), this.sysctl.synproxyDupAckThresh)) {
+      if (tr) this.tracer.step(p, 'synproxy', `the real server's ACK repeated (seq and ack as before) ${this.sysctl.synproxyDupAckThresh} times or more: dropped (ACK storm, synproxy_dup_ack_thresh)`);
+      this.dropPkt(p, D_SP_ACK_STORM);
+      return;
+    }
     if ((p.frag & IP_F_MF) !== 0 || p.l4 < 0) this.trackFragment(p, c, dir, now);
     if (dir === DIR_IN && p.l4 >= 0) conns.countIn(c); // K cp->in_pkts (per datagram): drop_entry, sync
     if (p.l4 < 0) {

@@ -46,6 +46,7 @@ export const DROP_REASONS = [
   'synproxy-queue-full',
   'synproxy-aborted',
   'ftp-bad-checksum',
+  'synproxy-ack-storm',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -106,6 +107,8 @@ export const D_SP_NOT_ACK = dropIndex('synproxy-not-ack');
 export const D_SP_QUEUE_FULL = dropIndex('synproxy-queue-full');
 /** SYN proxy: held client segments of a conn the real server reset or never answered. */
 export const D_SP_ABORTED = dropIndex('synproxy-aborted');
+/** SYN proxy: a real server's ACK repeating the same seq and ack synproxy_dup_ack_thresh times (F1 SYNPROXY_ACK_STORM). */
+export const D_SP_ACK_STORM = dropIndex('synproxy-ack-storm');
 /** FTP helper (fwd/ftp.ts): a control-conn segment with data and a wrong TCP checksum (K tcp_csum_check before the helper). */
 export const D_FTP_BAD_CSUM = dropIndex('ftp-bad-checksum');
 

@@ -12,6 +12,7 @@ import { SynCookies, cookieData, SP_DATA_SACK } from '../../../src/fwd/synproxy.
 import { parseIp } from '../../../src/model/addr.js';
 import { TCP_S_ESTABLISHED, TCP_S_SYN_RECV } from '../../../src/conn/tcp-state.js';
 import type { Control } from '../../../src/control/ops.js';
+import { renderMetrics } from '../../../src/control/metrics.js';
 
 const ISN = 3_000_000_000; // above 2^31: int32 handling
 const RS_ISN = 5000;
@@ -163,6 +164,22 @@ describe('SYN proxy (NAT)', () => {
     const q = icmp[0]!.frame;
     expect(parse(q)).toMatchObject({ proto: 1, daddr: '10.0.0.7', l4Ok: true });
     expect(new DataView(q.buffer, q.byteOffset).getUint32(14 + 20 + 8 + 20 + 4)).toBe(RS_ISN + 1);
+  });
+
+  it('ACK storm guard (synproxy_dup_ack_thresh, 10): the real server\'s 10th repeat of one ACK and later ones are dropped, a new one passes; 0 turns it off', () => {
+    const { d, fromRs, open } = setup();
+    open();
+    fromRs(SYNACK, RS_ISN, ISN + 1, '', [2, 4, 0x05, 0xb4]);
+    const same = () => fromRs(ACK, RS_ISN + 1, ISN + 1)[0].length;
+    const passed: number[] = [];
+    for (let i = 0; i < 12; i++) passed.push(same());
+    expect(passed).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+    expect(d.drops.snapshot()['synproxy-ack-storm']).toBe(2);
+    expect(fromRs(ACK, RS_ISN + 1, ISN + 2)[0]).toHaveLength(1); // another ack: passes, the count starts again
+    expect(same()).toBe(1);
+    d.sysctl.set('synproxy_dup_ack_thresh', '0');
+    for (let i = 0; i < 12; i++) expect(same()).toBe(1);
+    expect(renderMetrics(d)).toMatch(/^uvs_drops_total\{reason="synproxy-ack-storm"\} 2$/m);
   });
 
   it('a RST from the real server reaches the client at the cookie + 1; the held segments are dropped', () => {
