@@ -238,11 +238,6 @@ export class FtpHelper {
     this.mode[c] = this.mode[c]! | M_SEQ;
   }
 
-  /** Bytes of the side tables (0 until the first FTP conn). */
-  memoryBytes(): number {
-    return this.mode === null ? 0 : this.mode.length * 18;
-  }
-
   /**
    * Start of inbound/outbound: clears what the tracer reads; returns p's TCP header length, or 0
    * when there is nothing to do (no FTP conn yet, a header length the segment cannot hold).
