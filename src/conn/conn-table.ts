@@ -67,7 +67,7 @@
 import type { Dest } from '../model/dest.js';
 import type { Service } from '../model/service.js';
 import {
-  DEST_F_OVERLOAD, FWD_FULLNAT, FWD_MASQ, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, type FwdMethod,
+  DEST_F_OVERLOAD, FTP_PORT, FWD_FULLNAT, FWD_MASQ, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, type FwdMethod,
 } from '../model/constants.js';
 import { ipToString } from '../model/addr.js';
 import type { ConnSnap } from '../control/types.js';
@@ -181,9 +181,6 @@ export interface ConnTableOptions {
   /** Called with the slot index just before a conn's slot is freed (any reason). */
   onExpire?: ((idx: number) => void) | null;
 }
-
-/** FTP control port: persistence templates of a port-21 service use vport 0 and dport 0. */
-const FTP_PORT = 21;
 
 /**
  * Template key parts for a persistent service (K ip_vs_sched_persist), so the data path builds

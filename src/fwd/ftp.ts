@@ -49,7 +49,7 @@ const M_ACTIVE = 0, M_PASV = 1, M_EPSV = 3;
 const M_SEQ = 0x80;
 
 /** Counted events (uvs_ftp_total{event}); the data conns they expect. */
-export const FTP_PASV = 0, FTP_EPSV = 1, FTP_PORT = 2, FTP_EPRT = 3;
+export const FTP_EV_PASV = 0, FTP_EV_EPSV = 1, FTP_EV_PORT = 2, FTP_EV_EPRT = 3;
 export const FTP_EVENTS = ['pasv_reply', 'epsv_reply', 'port_command', 'eprt_command'] as const;
 
 /** What the last inbound/outbound call did, for the tracer: an FTP_* event or -1. */
@@ -301,10 +301,10 @@ export class FtpHelper {
         return 0;
       }
     }
-    let ev = FTP_PORT;
+    let ev = FTP_EV_PORT;
     if (ftpAddrPort(b, data, limit, S_PORT, 0x20, false, false) !== 1) {
       if (ftpAddrPort(b, data, limit, S_EPRT, 0x20, true, false) !== 1) return 0;
-      ev = FTP_EPRT;
+      ev = FTP_EV_EPRT;
     }
     m[c] = (m[c]! & M_SEQ) | M_ACTIVE;
     // The server's active data connection: <client addr:port> ↔ <VIP:vport − 1> ⇒ <RIP:dport − 1>.
@@ -395,7 +395,7 @@ export class FtpHelper {
     this.rexMode![c] = want;
     m[c] = (m[c]! & M_SEQ) | M_ACTIVE;
     t.setListen(n, now);
-    const ev = want === M_PASV ? FTP_PASV : FTP_EPSV;
+    const ev = want === M_PASV ? FTP_EV_PASV : FTP_EV_EPSV;
     this.counts[ev]++;
     ftpLast.event = ev;
     ftpLast.data = n;

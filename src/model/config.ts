@@ -4,13 +4,13 @@
  * uvs answers ARP for). Written only by control (src/control/ops.ts), between batches; the data
  * path reads it. `generation` changes on every write so caches can tell they are stale.
  */
-import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './constants.js';
+import { FTP_DATA_PORT, FTP_PORT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './constants.js';
 import type { Dest } from './dest.js';
 import type { Service } from './service.js';
 import { MarkRules } from './mark-rules.js';
 
-/** K FTPPORT, FTPDATA; ip_unprivileged_port_start's default. */
-const FTP_PORT = 21, FTP_DATA_PORT = 20, UNPRIVILEGED_PORT_START = 1024;
+/** ip_unprivileged_port_start's default. */
+const UNPRIVILEGED_PORT_START = 1024;
 
 function protoSlot(proto: number): number {
   return proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3;

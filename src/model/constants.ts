@@ -28,6 +28,8 @@ export const DEST_F_OVERLOAD = 0x0002;
 export const IPPROTO_IP = 0;
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_IPIP = 4;
+/** K FTPPORT and FTPDATA: the FTP control port (persistence templates with port 0, the FTP service lookup, the FTP helper) and active-mode data port. */
+export const FTP_PORT = 21, FTP_DATA_PORT = 20;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_SCTP = 132;

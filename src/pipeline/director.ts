@@ -22,7 +22,7 @@ import { Arena, META_WORDS, SLOT_SIZE, HEADROOM } from '../packet/arena.js';
 import { Packet } from '../packet/packet.js';
 import type { Port } from '../port/port.js';
 import { ConnTable, CF_IN_USE, CF_NO_CPORT, CF_ONE_PACKET, CF_PP_MASK, CF_PP_V2, CF_SYNPROXY, CF_TEMPLATE, DIR_IN, FTP_APP_BITS, FTP_APP_MASK } from '../conn/conn-table.js';
-import { FtpHelper, FTP_EPRT, FTP_PASV, ftpLast } from '../fwd/ftp.js';
+import { FtpHelper, FTP_EV_EPRT, FTP_EV_PASV, ftpLast } from '../fwd/ftp.js';
 import { Timeouts } from '../conn/timeouts.js';
 import { TCP_STATE_NAMES, TCP_S_CLOSE, TCP_S_SYN_RECV, TCP_S_TIME_WAIT } from '../conn/tcp-state.js';
 import { Config } from '../model/config.js';
@@ -32,7 +32,7 @@ import { Stats } from '../model/stats.js';
 import { RouteTable } from '../model/routes.js';
 import { NeighborTable, N_INCOMPLETE, N_REACHABLE, N_STALE, NEIGH_MAX_PROBES, NEIGH_RETRANS_MS } from '../model/neighbors.js';
 import {
-  FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, TUN_TYPE_GRE, TUN_TYPE_GUE,
+  FTP_PORT, FWD_DROUTE, FWD_FULLNAT, FWD_MASQ, FWD_TUNNEL, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, TUN_TYPE_GRE, TUN_TYPE_GUE,
   TUN_TYPE_IPIP,
 } from '../model/constants.js';
 import { PathMtuCache } from '../model/pmtu.js';
@@ -835,9 +835,9 @@ export class Director implements FwdContext {
     const n = ftpLast.data;
     const dc = `data conn #${n} ${ipToString(conns.caddr(n))}:${conns.cport(n) || '*'} → ${ipToString(conns.vaddr(n))}:${conns.vport(n)} ⇒ ${ipToString(conns.daddr(n))}:${conns.dport(n)} (${conns.stateName(n)}, controlled by conn #${c})`;
     if (dir === DIR_IN) {
-      this.tracer.step(p, 'ftp', `${ev === FTP_EPRT ? 'EPRT' : 'PORT'} command: the server's active data connection expected, ${dc}`);
+      this.tracer.step(p, 'ftp', `${ev === FTP_EV_EPRT ? 'EPRT' : 'PORT'} command: the server's active data connection expected, ${dc}`);
     } else {
-      const how = ev === FTP_PASV ? `227 reply: the passive address rewritten to ${ipToString(conns.vaddr(n))} port ${conns.vport(n)}` : `229 reply (port ${conns.vport(n)})`;
+      const how = ev === FTP_EV_PASV ? `227 reply: the passive address rewritten to ${ipToString(conns.vaddr(n))} port ${conns.vport(n)}` : `229 reply (port ${conns.vport(n)})`;
       this.tracer.step(p, 'ftp', `${how}${ftpLast.diff !== 0 ? ` (${ftpLast.diff > 0 ? '+' : ''}${ftpLast.diff} bytes: later server seqs move)` : ''}; ${dc}`);
     }
   }
@@ -1000,7 +1000,7 @@ export class Director implements FwdContext {
       let tproto = proto;
       let tvaddr = vaddr;
       let tvport = svc.port;
-      if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === 21) tvport = 0;
+      if (svc.fwmark) { tproto = IPPROTO_IP; tvaddr = svc.fwmark; tvport = 0; } else if (svc.port === 0 || svc.port === FTP_PORT) tvport = 0;
       let t = conns.lookupTemplate(tproto, cm, tvaddr, tvport);
       if (t >= 0 && !conns.checkTemplate(t, this.sysctl.expireQuiescentTemplate !== 0)) {
         if (tr) this.tracer.step(p, 'schedule', `persistence template #${t} invalid (dest gone${this.sysctl.expireQuiescentTemplate !== 0 ? ' or quiescent' : ''}): rescheduling`);
@@ -1014,7 +1014,7 @@ export class Director implements FwdContext {
         if (dest !== null) {
           // K ip_vs_sched_persist: dport = dest port only for a packet to the service port of a
           // non-FTP service; FTP, port-0 and fwmark templates carry dport 0.
-          const tdport = vport === svc.port && svc.port !== 21 ? dest.port : 0;
+          const tdport = vport === svc.port && svc.port !== FTP_PORT ? dest.port : 0;
           t = conns.createTemplate(tproto, cm, tvaddr, tvport, dest.addr, tdport, dest, svc.id, svc.timeout * 1000, now);
           if (t < 0) { this.dropPkt(p, D_CONN_FULL); return -1; }
           if (tr) this.tracer.step(p, 'schedule', `${note!.text || svc.schedName} ; new persistence template #${t} for ${ipToString(cm)} (${svc.timeout}s)`);

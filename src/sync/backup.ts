@@ -22,7 +22,7 @@ import type { FtpHelper } from '../fwd/ftp.js';
 import type { Timeouts } from '../conn/timeouts.js';
 import type { Config } from '../model/config.js';
 import type { Dest } from '../model/dest.js';
-import { FWD_FULLNAT, FWD_MASQ, IPPROTO_IP, IPPROTO_TCP } from '../model/constants.js';
+import { FTP_PORT, FWD_FULLNAT, FWD_MASQ, IPPROTO_IP, IPPROTO_TCP } from '../model/constants.js';
 import type { Service } from '../model/service.js';
 import { KF_FWD_MASK, KF_INACTIVE, KF_TEMPLATE, type SyncRecord } from './proto.js';
 
@@ -57,9 +57,6 @@ function findDest(svc: Service, r: SyncRecord): Dest | undefined {
   // the dest of its control conn, the real server with that address.
   return svc.dests.find((x) => x.addr === r.daddr >>> 0);
 }
-
-/** The FTP control port (K FTPPORT). */
-const FTP_PORT = 21;
 
 /** The master's FTP sequence delta (IPVS_OPT_SEQ_DATA) for conn c, when the helper is bound to it. */
 function applyFtp(conns: ConnTable, c: number, r: SyncRecord, ftp: FtpHelper | null): void {
