@@ -16,6 +16,7 @@ import { inNs, listNs, tryRun, waitFor } from '../../src/lab/netns.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readCapture } from '../../src/trace/pcapng.js';
 import { join } from 'node:path';
+import { tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -35,10 +36,6 @@ const cases: [LabMode, PortKind, 'packet' | undefined][] = [
   ['dr', 'tap', undefined],
 ];
 
-function tail(text: string, lines = 20): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
 for (const [mode, portKind, io] of cases) {
   /** This run's uvsd also gets --sysctl expire_nodest_conn=1 (tested last: it removes a dest). */
   const nodest = mode === 'dr' && io === 'packet';
@@ -51,7 +48,7 @@ for (const [mode, portKind, io] of cases) {
     let answers: HttpAnswer[] = [];
 
     /** Failure context: the director's own words. */
-    const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
+    const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log(), 20) : '(not started)'}`;
 
     beforeAll(async () => {
       lab = await buildLab(mode, { portKind, ...(io ? { io } : {}) });

@@ -10,14 +10,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
-import { listNs } from '../../src/lab/netns.js';
+import { stopLab, tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const METRICS_PORT = 9478;
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
 
 /** curl's switches for each way of opening the data connection (the client is 192.168.10.6). */
 const WAYS = {
@@ -47,12 +43,7 @@ for (const mode of ['nat', 'dr'] as const) {
       }
     }, 60_000);
 
-    afterAll(async () => {
-      const prefix = lab?.prefix;
-      await uvsd?.stop();
-      await lab?.teardown();
-      if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
-    }, 30_000);
+    afterAll(() => stopLab(lab, uvsd), 30_000);
 
     const fetch = async (way: keyof typeof WAYS, file: string) => {
       const l = lab!;

@@ -12,13 +12,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildLab, LAB_GUE_PORT, LAB_TLS_PORT, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet } from '../../src/lab/client.js';
-import { listNs, waitFor } from '../../src/lab/netns.js';
+import { waitFor } from '../../src/lab/netns.js';
+import { stopLab, tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
 
 for (const mode of ['dr', 'tun'] as const) {
   describe.skipIf(!isRoot)(`health checks through the data path (${mode.toUpperCase()}, TCP_CHECK, HTTP_GET and UDP_CHECK with connect_ip = the VIP)`, () => {
@@ -63,12 +60,7 @@ ${checks.map(([type, extra]) => `    ${type} {${extra ? `\n      ${extra}` : ''}
       uvsd = await l.startUvsd({ timeoutMs: 20_000, extraArgs: ['--keepalived', conf] });
     }, 60_000);
 
-    afterAll(async () => {
-      const prefix = lab?.prefix;
-      await uvsd?.stop();
-      await lab?.teardown();
-      if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
-    }, 30_000);
+    afterAll(() => stopLab(lab, uvsd), 30_000);
 
     it('both real servers are up: the probes to the VIP got their SYN-ACKs, HTTP and HTTPS replies and UDP replies', async () => {
       const l = lab!;

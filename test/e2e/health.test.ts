@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { buildLab, type Lab, type LabMode, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet, type HttpAnswer } from '../../src/lab/client.js';
 import { listNs, REPO_ROOT, waitFor, type SpawnedProcess } from '../../src/lab/netns.js';
+import { tail } from '../helpers/e2e-lab.js';
 
 const DELAY_LOOP = 1;
 const CONNECT_TIMEOUT = 1;
@@ -31,10 +32,6 @@ const METRICS_PORT = 9109;
 
 const node = process.execPath;
 const httpServerScript = join(REPO_ROOT, 'dist', 'lab', 'http-server.js');
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
 
 interface Timed extends HttpAnswer {
   start: number;

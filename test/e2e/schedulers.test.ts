@@ -19,18 +19,15 @@ import { buildLab, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
 import { listNs, REPO_ROOT, tryRun, waitFor, type SpawnedProcess } from '../../src/lab/netns.js';
 import { parseHttpBody, type HttpAnswer } from '../../src/lab/client.js';
 import { lab as schedLab } from '../unit/sched/helpers.js';
+import { tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const node = process.execPath;
 
-function tail(text: string, lines = 20): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
 describe.skipIf(!isRoot)('schedulers end to end (NAT lab, iface ports)', () => {
   let lab: Lab | undefined;
   let uvsd: UvsdHandle | undefined;
-  const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log()) : '(not started)'}`;
+  const ctx = (what: string) => `${what}\n--- uvsd log (tail) ---\n${uvsd ? tail(uvsd.log(), 20) : '(not started)'}`;
 
   /** uvsadm with the lab's socket; throws (with uvsd's log) on failure. */
   const adm = async (...args: string[]): Promise<string> => {

@@ -8,14 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpRequests, tally } from '../../src/lab/client.js';
-import { listNs } from '../../src/lab/netns.js';
+import { stopLab, tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const METRICS_PORT = 9477;
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
 
 for (const mode of ['nat', 'fullnat'] as const) {
   describe.skipIf(!isRoot)(`SYN proxy (${mode.toUpperCase()}, -j enable)`, () => {
@@ -33,12 +29,7 @@ for (const mode of ['nat', 'fullnat'] as const) {
       }
     }, 60_000);
 
-    afterAll(async () => {
-      const prefix = lab?.prefix;
-      await uvsd?.stop();
-      await lab?.teardown();
-      if (prefix) expect((await listNs()).filter((n) => n.startsWith(prefix))).toEqual([]);
-    }, 30_000);
+    afterAll(() => stopLab(lab, uvsd), 30_000);
 
     it('the listing and the save file show the SYN proxy', async () => {
       const l = lab!;

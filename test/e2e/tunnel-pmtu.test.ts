@@ -15,13 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLab, type Lab, type UvsdHandle } from '../../src/lab/topology.js';
 import { httpGet } from '../../src/lab/client.js';
 import { inNs, tryRun } from '../../src/lab/netns.js';
+import { tail } from '../helpers/e2e-lab.js';
 
 const isRoot = process.getuid?.() === 0;
 const METRICS_PORT = 9143;
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
 
 for (const io of [undefined, 'packet'] as const) {
   describe.skipIf(!isRoot)(`TUN behind a router with a smaller MTU${io ? ` (--io ${io})` : ''}`, () => {
